@@ -1,0 +1,1 @@
+"""threadpool: a Ceph-style ThreadPool with work queues and heartbeats (in progress)."""
