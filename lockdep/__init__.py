@@ -112,9 +112,7 @@ def configure(
     tracker = LOCKDEP
     for name, value in changes.items():
         if name == "max_classes":
-            tracker.registry.max_classes = value
-            if tracker.exhausted and len(tracker.registry) < value:
-                tracker.exhausted = False
+            tracker.set_max_classes(value)
         else:
             setattr(tracker, name, value)
     tracker.update_mode()
@@ -195,7 +193,7 @@ def stats() -> dict[str, Any]:
 
 def violations() -> list[Violation]:
     """The distinct violations seen so far (the most recent 1000), first occurrence of each."""
-    return list(LOCKDEP.violations)
+    return list(LOCKDEP.violations.kept)
 
 
 def reset() -> None:

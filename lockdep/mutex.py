@@ -30,16 +30,8 @@ from collections.abc import Callable
 from types import FrameType, TracebackType
 from typing import Any
 
-from .tracker import (
-    CLASS_STRIDE,
-    LOCKDEP,
-    READ,
-    SUBCLASS_STRIDE,
-    SUBCLASSES,
-    TKEY,
-    TRY,
-    Entry,
-)
+from .held import CLASS_STRIDE, READ, SUBCLASS_STRIDE, SUBCLASSES, TKEY, TRY, Entry
+from .tracker import LOCKDEP
 
 _getframe = sys._getframe
 _local = LOCKDEP.local
@@ -329,7 +321,10 @@ class Mutex:
                 )
             except BaseException:
                 if first:
-                    restore(True, -1.0)  # the caller expects to hold it, tracked or not
+                    # The caller expects to hold the mutex after a wait, whatever
+                    # lockdep said: take it, and record it on a detached chain.
+                    restore(True, -1.0)
+                    LOCKDEP.locked(LOCKDEP.local.held, self, tkey, {}, frame)
                 raise
             first = False
             if not self._recursive:

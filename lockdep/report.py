@@ -364,12 +364,12 @@ def deliver(v: Violation, response: str | Callable[[Violation], object]) -> None
         try:
             response(v)
         except Exception:
-            _log_safely("lockdep: the on_violation callable failed:\n" + traceback.format_exc())
+            log_safely("lockdep: the on_violation callable failed:\n" + traceback.format_exc())
         return
-    _log_safely(v.report)  # "log", and "raise" for kinds that never raise
+    log_safely(v.report)  # "log", and "raise" for kinds that never raise
 
 
-def _log_safely(text: str) -> None:
+def log_safely(text: str) -> None:
     try:
         logger.error("%s", text)
     except Exception:

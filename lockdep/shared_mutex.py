@@ -18,8 +18,9 @@ import sys
 import threading
 from types import FrameType, TracebackType
 
+from .held import CLASS_STRIDE, READ
 from .mutex import check_acquire_args, check_flag, check_name
-from .tracker import CLASS_STRIDE, LOCKDEP, READ
+from .tracker import LOCKDEP
 
 _getframe = sys._getframe
 _Condition = threading.Condition  # the original, should lockdep.install() replace it later

@@ -1,39 +1,25 @@
-"""The lock tracker: held stacks, the chain cache, and the checks made before a lock is taken.
+"""The lock tracker: the chain cache and the checks made before a lock is taken.
 
-This is Ceph's ``lockdep_will_lock`` / ``lockdep_locked`` / ``lockdep_will_unlock``
-for Python. There is one tracker per process (``LOCKDEP``); it owns the class
-registry, the dependency graph, the chain cache, per-thread state and the
-configuration, and ``reset()`` returns all of it to the start.
-
-Held stacks. Each thread has a list of entries, bottom first; the bottom is a
-sentinel so that ``held[-1]`` always exists. An entry is a tuple
-``(lock, tkey, chain, frame, lasti, extra)``:
-
-* ``tkey``: ``((class_id * 8 + subclass) << 2) | flags`` with ``TRY`` and ``READ``
-  flags; ``tkey >> 2`` is the node of the dependency graph;
-* ``chain``: the chain-cache node for the stack up to and including this entry;
-* ``frame``, ``lasti``: the acquisition site: the acquiring frame and its
-  instruction offset, turned into file:line only when a report needs it
-  (computing a line number on every acquisition would cost more than the rest
-  of the fast path). The entry keeps the frame alive while the lock is held,
-  which it normally is anyway;
-* ``extra``: None, or the backtrace, acquisition time and re-entry flag when
-  backtraces, statistics or recursion need them.
+Ceph's ``lockdep_will_lock`` / ``lockdep_locked`` / ``lockdep_will_unlock`` for
+Python. There is one tracker per process (``LOCKDEP``); it owns the class
+registry, the dependency graph, the chain cache, the threads' held stacks
+(``held``), statistics (``lockstats``), the violations seen (``violations``)
+and the configuration; ``reset()`` returns the learned state to the start.
 
 Chain cache. A trie of dicts keyed by ``tkey``: the node reached from the root
-through the keys of a held stack stands for that stack, and a child under key k
-exists only once taking k on top of that stack was validated (every edge from a
-held class to k exists and none closes a cycle). A lock whose next node is
-already present is taken with no graph work and no shared lock: that is the
-fast path the lock types inline. Anything else comes here.
+through the keys of a held stack stands for that stack, and a child under key
+k exists only once taking k on top of that stack was validated (every edge from
+a held class to k exists and none closes a cycle). A lock whose next node is
+already there is taken with no graph work and no shared lock: that is the fast
+path the lock types inline. Everything else comes here.
 
 Concurrency. One raw ``_thread`` lock (never itself tracked) guards the graph,
-the registry and the cache's mutations; reads of the cache are plain dict reads.
-No report, log call or user callback runs while it is held, and a thread that
-is inside lockdep treats its own further acquisitions as untracked, so lockdep
+the registry and the cache's mutations; reads of the cache are plain dict
+reads. No report, log call or user callback runs while it is held, and a thread
+inside lockdep treats its own further acquisitions as untracked, so lockdep
 cannot deadlock on itself, even when logging uses tracked locks. Work that may
 arrive from a finalizer (a collected lock unregistering, a thread exiting) is
-queued and run when the lock is next free.
+queued and done when the lock is next free.
 """
 
 from __future__ import annotations
@@ -44,93 +30,33 @@ import sys
 import threading
 import traceback
 import weakref
-from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from itertools import pairwise
 from time import monotonic, perf_counter
 from types import FrameType
-from typing import Any, Final
+from typing import Any
 
-from . import report
+from . import held as hs
+from . import lockstats, report, violations
 from .graph import DependencyGraph
+from .held import CHAIN, EXTRA, LOCK, TKEY, TRY, Entry, Extra, ThreadState, Token
 from .registry import ClassRegistry
-from .report import (
-    ChainLink,
-    EdgeInfo,
-    HeldLock,
-    Site,
-    Violation,
-    label,
-    safe_format,
-    site_of,
-)
-
-TRY = 1
-READ = 2
-SUBCLASSES = 8
-SUBCLASS_STRIDE = 4  # tkey step between subclasses
-CLASS_STRIDE = SUBCLASSES * SUBCLASS_STRIDE  # tkey step between classes
+from .report import ChainLink, EdgeInfo, HeldLock, Violation, label
 
 DEFAULT_MAX_CLASSES = 131072
 STACK_LIMIT = 32
-MAX_KEPT_VIOLATIONS = 1000
-
-# Entry fields.
-LOCK: Final = 0
-TKEY: Final = 1
-CHAIN: Final = 2
-FRAME: Final = 3
-LASTI: Final = 4
-EXTRA: Final = 5
-
 RESPONSES = ("raise", "log", "abort")
 
-Entry = tuple[Any, int, dict[Any, Any], "FrameType | None", int, "_Extra | None"]
 RawAcquire = Callable[[bool, float], bool]
-
-
-class _Extra:
-    """What an entry keeps beyond the fast path's fields."""
-
-    __slots__ = ("reentry", "since", "stack")
-
-    def __init__(self, stack: tuple[str, ...] | None, since: float, reentry: bool) -> None:
-        self.stack = stack
-        self.since = since
-        self.reentry = reentry
-
-
-class ThreadState:
-    """Per-thread state that outlives a single call: the held stack and statistics."""
-
-    __slots__ = ("busy", "held", "ident", "stats", "token_ref")
-
-    def __init__(self, ident: int, held: list[Entry]) -> None:
-        self.ident = ident
-        self.held = held
-        self.busy = False  # inside lockdep: further acquisitions are untracked
-        # class id -> [acquisitions, contentions, wait total, wait max, hold total, hold max]
-        self.stats: dict[int, list[float]] = {}
-        self.token_ref: weakref.ref[_Token] | None = None
-
-
-class _Token:
-    """Lives in a thread's local storage; its death tells the tracker the thread is gone."""
-
-    __slots__ = ("__weakref__",)
 
 
 class _Local(threading.local):
     held: list[Entry]
     state: ThreadState
-    token: _Token
+    token: Token
 
     def __init__(self) -> None:
         LOCKDEP._attach_thread(self)
-
-
-def _new_stats() -> list[float]:
-    return [0, 0, 0.0, 0.0, 0.0, 0.0]
 
 
 def _capture(frame: FrameType | None) -> tuple[str, ...]:
@@ -146,10 +72,11 @@ class Lockdep:
 
     def __init__(self) -> None:
         self._mutex = _thread.allocate_lock()
-        self.root: dict[int, Any] = {}
+        self.root: dict[Any, Any] = {}
         self.sentinel: Entry = (None, -1, self.root, None, -1, None)
         self.graph = DependencyGraph()
         self.registry = ClassRegistry(DEFAULT_MAX_CLASSES, self._forget_class)
+        self.violations = violations.ViolationLog()
         # configuration
         self.enabled = True
         self.on_violation: str | Callable[[Violation], object] = "raise"
@@ -159,23 +86,20 @@ class Lockdep:
         # state
         self.mode = "fast"  # "fast", "checked" (stats, backtraces, wait timeouts) or "plain"
         self.exhausted = False
-        self._mode_listeners: list[Callable[[str], None]] = []
-        self._threads: dict[int, ThreadState] = {}
-        self._retired_stats: dict[int, list[float]] = {}
-        self._pending: list[Callable[[], None]] = []
         self.checks = 0
         self.cache_hits = 0
-        self.violation_counts = dict.fromkeys(report.KINDS, 0)
-        self._reported: set[tuple[str, frozenset[str]]] = set()
-        self.violations: deque[Violation] = deque(maxlen=MAX_KEPT_VIOLATIONS)
+        self._mode_listeners: list[Callable[[str], None]] = []
+        self._threads: dict[int, ThreadState] = {}
+        self._retired_stats: dict[int, lockstats.Record] = {}
+        self._pending: list[Callable[[], None]] = []
         self.local: _Local  # set right after construction (its __init__ needs LOCKDEP)
 
-    # --- threads --------------------------------------------------------------
+    # --- threads ----------------------------------------------------------------
 
     def _attach_thread(self, local: _Local) -> None:
         held: list[Entry] = [self.sentinel]
         state = ThreadState(_thread.get_ident(), held)
-        token = _Token()
+        token = Token()
         state.token_ref = weakref.ref(token, lambda _ref: self._defer(lambda: self._retire(state)))
         local.held = held
         local.state = state
@@ -185,18 +109,17 @@ class Lockdep:
     def _retire(self, state: ThreadState) -> None:
         if self._threads.get(state.ident) is state:
             del self._threads[state.ident]
-        _merge_stats(self._retired_stats, state.stats)
+        lockstats.merge(self._retired_stats, state.stats)
 
     def thread_state(self, ident: int) -> ThreadState | None:
-        state = self._threads.get(ident)
-        if state is None and ident == _thread.get_ident():
-            state = self.local.state
-        return state
+        if ident == _thread.get_ident():
+            return self.local.state
+        return self._threads.get(ident)
 
     def states(self) -> list[ThreadState]:
         return list(self._threads.values())
 
-    # --- deferred work (from finalizers) --------------------------------------
+    # --- deferred work (from finalizers) ----------------------------------------
 
     def _defer(self, action: Callable[[], None]) -> None:
         self._pending.append(action)
@@ -212,11 +135,11 @@ class Lockdep:
             try:
                 action()
             except Exception:
-                report._log_safely(
+                report.log_safely(
                     "lockdep: internal error in deferred work:\n" + traceback.format_exc()
                 )
 
-    # --- configuration --------------------------------------------------------
+    # --- configuration ----------------------------------------------------------
 
     def add_mode_listener(self, listener: Callable[[str], None]) -> None:
         """listener(mode) is called now and whenever the mode changes."""
@@ -245,7 +168,7 @@ class Lockdep:
     def tracking(self) -> bool:
         return self.mode != "plain"
 
-    # --- registry ---------------------------------------------------------------
+    # --- registry -----------------------------------------------------------------
 
     def register(self, name: str) -> int:
         """Take a reference to name's class; -1 when the class limit is reached."""
@@ -258,7 +181,7 @@ class Lockdep:
             self.exhausted = True
             limit, count = self.registry.max_classes, len(self.registry)
         if newly:
-            report._log_safely(report.format_limit(limit, count, name))
+            report.log_safely(report.format_limit(limit, count, name))
             self.update_mode()
         return -1
 
@@ -271,10 +194,19 @@ class Lockdep:
         """unregister() for finalizers: never blocks."""
         self._defer(lambda: self.registry.unregister(class_id))
 
+    def set_max_classes(self, limit: int) -> None:
+        with self._mutex:
+            self.registry.max_classes = limit
+            lifted = self.exhausted and len(self.registry) < limit
+            if lifted:
+                self.exhausted = False
+        if lifted:
+            self.update_mode()
+
     def _forget_class(self, class_id: int) -> None:
-        # Called by the registry under the mutex when an id is about to be reused.
-        base = class_id * SUBCLASSES
-        for key in range(base, base + SUBCLASSES):
+        # Called by the registry, under the mutex, before an id is reused.
+        base = class_id * hs.SUBCLASSES
+        for key in range(base, base + hs.SUBCLASSES):
             self.graph.remove_node(key)
         self._clear_chains()
         self._retired_stats.pop(class_id, None)
@@ -290,15 +222,20 @@ class Lockdep:
             todo.extend(node.values())
             node.clear()
 
+    def name_of(self, class_id: int) -> str:
+        try:
+            return self.registry.name(class_id)
+        except KeyError:
+            return f"<forgotten class {class_id}>"
+
     def class_label(self, key: int) -> str:
         """The label of a graph node (class_id * 8 + subclass)."""
-        try:
-            name = self.registry.name(key // SUBCLASSES)
-        except KeyError:
-            name = f"<forgotten class {key // SUBCLASSES}>"
-        return label(name, key % SUBCLASSES)
+        return label(self.name_of(key // hs.SUBCLASSES), key % hs.SUBCLASSES)
 
-    # --- acquisition (the checked path) ---------------------------------------
+    def describe(self, entry: Entry) -> HeldLock:
+        return hs.describe(entry, self.name_of(hs.class_id(entry[TKEY])))
+
+    # --- acquisition ----------------------------------------------------------------
 
     def acquire(
         self,
@@ -311,98 +248,98 @@ class Lockdep:
         recursive: bool = False,
         backtrace: bool = False,
     ) -> bool:
-        """Check and take a tracked lock; returns what raw_acquire returned.
+        """Check and take a tracked lock (the lock types' checked path).
 
-        ``raw_acquire(blocking, timeout)`` takes the underlying lock. tkey None
-        means an untracked lock. Violations are delivered before blocking; with
-        ``on_violation="raise"`` the exception propagates and nothing is taken.
+        ``raw_acquire(blocking, timeout)`` takes the underlying lock; its result
+        is returned. tkey None means an untracked lock. Violations are
+        delivered before blocking; with ``on_violation="raise"`` the exception
+        propagates and nothing is taken.
         """
         local = self.local
         state = local.state
         if tkey is None or self.mode == "plain" or state.busy:
             return raw_acquire(blocking, timeout)
         held = local.held
-        stack = _capture(frame) if backtrace or self.backtrace else None
-        chain = held[-1][CHAIN]
-        reentry = False
-        nxt: dict[Any, Any] | None
         if not blocking:
-            # A trylock cannot deadlock: no check and no edge into it.
             tkey |= TRY
-            if recursive and _holds(held, lock):
-                reentry, nxt = True, chain
-            else:
-                nxt = chain.get(tkey)
-                if nxt is None:
-                    nxt = chain.setdefault(tkey, {})
-        else:
-            nxt = chain.get(tkey)
-            if nxt is None:
-                nxt, reentry = self._validate(lock, tkey, held, frame, stack, recursive)
-            elif self.stats_enabled:
-                self.cache_hits += 1
+        stack = _capture(frame) if backtrace or self.backtrace else None
+        chain, reentry = self.will_lock(lock, tkey, held, frame, stack, recursive)
         if self.stats_enabled:
-            got = self._acquire_counted(lock, raw_acquire, tkey, blocking, timeout, frame, state)
+            record = lockstats.record_for(state.stats, hs.class_id(tkey))
+            got = lockstats.timed_acquire(
+                record, self._watched(lock, raw_acquire, tkey, frame), blocking, timeout
+            )
         elif blocking and self.wait_timeout is not None:
-            got = self._acquire_watched(lock, raw_acquire, tkey, timeout, frame)
+            got = self._watched(lock, raw_acquire, tkey, frame)(True, timeout)
         else:
             got = raw_acquire(blocking, timeout)
         if got:
-            extra = None
-            if stack is not None or reentry or self.stats_enabled:
-                extra = _Extra(stack, perf_counter(), reentry)
-            held.append((lock, tkey, nxt, frame, frame.f_lasti if frame else -1, extra))
+            self.locked(held, lock, tkey, chain, frame, stack, reentry)
         return got
 
-    def _acquire_counted(
+    def will_lock(
         self,
         lock: object,
-        raw_acquire: RawAcquire,
         tkey: int,
-        blocking: bool,
-        timeout: float,
+        held: list[Entry],
         frame: FrameType | None,
-        state: ThreadState,
-    ) -> bool:
-        record = state.stats.get(tkey // CLASS_STRIDE)
-        if record is None:
-            record = state.stats[tkey // CLASS_STRIDE] = _new_stats()
-        if raw_acquire(False, -1):
-            record[0] += 1
-            return True
-        if not blocking:
-            return False
-        start = perf_counter()
-        if self.wait_timeout is not None:
-            got = self._acquire_watched(lock, raw_acquire, tkey, timeout, frame)
-        else:
-            got = raw_acquire(True, timeout)
-        waited = perf_counter() - start
-        record[1] += 1
-        record[2] += waited
-        if waited > record[3]:
-            record[3] = waited
-        if got:
-            record[0] += 1
-        return got
+        stack: tuple[str, ...] | None,
+        recursive: bool,
+    ) -> tuple[dict[Any, Any], bool]:
+        """Check an acquisition of tkey on top of held, before blocking.
 
-    def _acquire_watched(
+        Returns the chain node to push with it and whether it re-enters a
+        recursive lock its owner holds. A trylock (tkey has TRY) is not checked:
+        it cannot deadlock, and gets no edge into its class.
+        """
+        chain = held[-1][CHAIN]
+        if recursive and hs.holds(held, lock):
+            return chain, True
+        if tkey & TRY:
+            nxt = chain.get(tkey)
+            return (nxt if nxt is not None else chain.setdefault(tkey, {})), False
+        nxt = chain.get(tkey)
+        if nxt is not None:
+            if self.stats_enabled:
+                self.cache_hits += 1
+            return nxt, False
+        return self._validate(lock, tkey, held, frame, stack)
+
+    def locked(
         self,
+        held: list[Entry],
         lock: object,
-        raw_acquire: RawAcquire,
         tkey: int,
-        timeout: float,
+        chain: dict[Any, Any],
         frame: FrameType | None,
-    ) -> bool:
+        stack: tuple[str, ...] | None = None,
+        reentry: bool = False,
+    ) -> None:
+        """Push an acquisition that will_lock allowed, once the lock is taken."""
+        extra = None
+        if stack is not None or reentry or self.stats_enabled:
+            extra = Extra(stack, perf_counter(), reentry)
+        held.append((lock, tkey, chain, frame, frame.f_lasti if frame is not None else -1, extra))
+
+    def _watched(
+        self, lock: object, raw_acquire: RawAcquire, tkey: int, frame: FrameType | None
+    ) -> RawAcquire:
+        """raw_acquire, reporting a blocking wait longer than wait_timeout (then waiting on)."""
         limit = self.wait_timeout
-        if limit is None or 0 <= timeout <= limit:
-            return raw_acquire(True, timeout)
-        start = monotonic()
-        if raw_acquire(True, limit):
-            return True
-        self._report_wait(lock, tkey, frame, monotonic() - start)
-        remaining = -1.0 if timeout < 0 else max(0.0, timeout - (monotonic() - start))
-        return raw_acquire(True, remaining)
+        if limit is None:
+            return raw_acquire
+
+        def acquire(blocking: bool, timeout: float) -> bool:
+            if not blocking or 0 <= timeout <= limit:
+                return raw_acquire(blocking, timeout)
+            start = monotonic()
+            if raw_acquire(True, limit):
+                return True
+            self._report_wait(lock, tkey, frame, monotonic() - start)
+            remaining = -1.0 if timeout < 0 else max(0.0, timeout - (monotonic() - start))
+            return raw_acquire(True, remaining)
+
+        return acquire
 
     def _validate(
         self,
@@ -411,22 +348,14 @@ class Lockdep:
         held: list[Entry],
         frame: FrameType | None,
         stack: tuple[str, ...] | None,
-        recursive: bool,
-    ) -> tuple[dict[int, Any], bool]:
-        """The slow path of a blocking acquisition: recursion, then order.
-
-        Returns the chain node to push and whether this is a re-entry of a
-        recursive lock by its owner.
-        """
-        key = tkey >> 2
-        state = self.local.state
+    ) -> tuple[dict[Any, Any], bool]:
+        """The slow path of a blocking acquisition: recursion, then order."""
+        key = hs.graph_key(tkey)
         for i in range(len(held) - 1, 0, -1):
-            entry = held[i]
-            if entry[TKEY] >> 2 == key:
-                if recursive and entry[LOCK] is lock:
-                    return held[-1][CHAIN], True
-                self._report_recursive(lock, tkey, frame, stack, held, entry)
+            if hs.graph_key(held[i][TKEY]) == key:
+                self._report_recursive(lock, tkey, frame, stack, held[i])
                 return {}, False  # reported but not raised: go on, uncached
+        state = self.local.state
         state.busy = True
         try:
             with self._mutex:
@@ -439,10 +368,10 @@ class Lockdep:
                 violation = self._add_edges(lock, tkey, held, frame, stack)
                 if violation is None:
                     return chain.setdefault(tkey, {}), False
-            self._deliver(violation)
+            self.violations.deliver(violation, self.on_violation)
         finally:
             state.busy = False
-        return {}, False
+        return {}, False  # reported but not raised: go on, uncached
 
     def _add_edges(
         self,
@@ -452,19 +381,18 @@ class Lockdep:
         frame: FrameType | None,
         stack: tuple[str, ...] | None,
     ) -> Violation | None:
-        # Under the mutex. An edge from every held class (not only the innermost:
+        # Under the mutex. An edge from every held class, not only the innermost:
         # an out-of-order release or a trylock leaves no transitive path to rely
-        # on). Edges into the new class never change what it reaches, so checking
-        # and adding one held class at a time equals checking all first.
-        key = tkey >> 2
+        # on. Edges into the new class never change what it reaches, so checking
+        # and adding one held class at a time equals checking them all first.
+        key = hs.graph_key(tkey)
         graph = self.graph
-        thread_name = threading.current_thread().name
         first: Violation | None = None
-        to_site: Site | None = None
+        to_site = None
         done = set()
         for i in range(len(held) - 1, 0, -1):
             entry = held[i]
-            source = entry[TKEY] >> 2
+            source = hs.graph_key(entry[TKEY])
             if source in done:
                 continue
             done.add(source)
@@ -472,96 +400,73 @@ class Lockdep:
                 graph.edge_data(source, key).count += 1
                 continue
             if to_site is None:
-                to_site = _frame_site(frame)
+                to_site = hs.frame_site(frame)
             extra = entry[EXTRA]
             info = EdgeInfo(
-                thread=thread_name,
-                from_site=entry_site(entry),
+                thread=threading.current_thread().name,
+                from_site=hs.entry_site(entry),
                 to_site=to_site,
                 from_stack=extra.stack if extra is not None else None,
                 to_stack=stack,
             )
             cycle = graph.add_edge(source, key, info)
             if cycle is not None and first is None:
-                first = self._order_violation(lock, tkey, frame, stack, held, entry, cycle)
+                chain = [
+                    ChainLink(self.class_label(a), self.class_label(b), graph.edge_data(a, b))
+                    for a, b in pairwise(cycle)
+                ]
+                first = violations.order(
+                    self.held_locks(_thread.get_ident()),
+                    self._taking(lock, tkey, frame, stack),
+                    self.describe(entry),
+                    [self.class_label(k) for k in cycle],
+                    chain,
+                )
         return first
 
-    # --- release (the checked path) ---------------------------------------------
+    # --- release --------------------------------------------------------------------
 
     def pop_entry(self, lock: object, read: bool = False) -> Entry | None:
-        """Remove this thread's most recent entry for lock (any position)."""
+        """Take this thread's most recent entry for lock off its stack (any position)."""
         held = self.local.held
-        for i in range(len(held) - 1, 0, -1):
-            entry = held[i]
-            if entry[LOCK] is lock and bool(entry[TKEY] & READ) == read:
-                if i == len(held) - 1:
-                    held.pop()
-                else:
-                    _remove_at(held, i)
-                extra = entry[EXTRA]
-                if extra is not None and self.stats_enabled and not extra.reentry:
-                    self._count_hold(entry[TKEY], perf_counter() - extra.since)
-                return entry
-        return None
-
-    def _count_hold(self, tkey: int, seconds: float) -> None:
-        stats = self.local.state.stats
-        record = stats.get(tkey // CLASS_STRIDE)
-        if record is None:
-            record = stats[tkey // CLASS_STRIDE] = _new_stats()
-        record[4] += seconds
-        if seconds > record[5]:
-            record[5] = seconds
+        index = hs.find(held, lock, read)
+        if not index:
+            return None
+        entry = held.pop() if index == len(held) - 1 else hs.remove_at(held, index)
+        extra = entry[EXTRA]
+        if extra is not None and self.stats_enabled and not extra.reentry:
+            record = lockstats.record_for(self.local.state.stats, hs.class_id(entry[TKEY]))
+            lockstats.count_hold(record, perf_counter() - extra.since)
+        return entry
 
     def find_holders(self, lock: object) -> list[tuple[ThreadState, Entry]]:
-        """Every other thread's entry for lock."""
+        """Every other thread's most recent entry for lock."""
         me = _thread.get_ident()
         found = []
         for state in self.states():
-            if state.ident == me:
-                continue
-            for entry in list(state.held):
-                if entry[LOCK] is lock:
-                    found.append((state, entry))
-                    break
+            if state.ident != me:
+                held = list(state.held)
+                index = hs.find(held, lock)
+                if index:
+                    found.append((state, held[index]))
         return found
 
     def remove_from(self, state: ThreadState, lock: object) -> None:
         """Take another thread's entry for lock off its stack (a release on its behalf)."""
-        held = state.held
-        for i in range(len(held) - 1, 0, -1):
-            if held[i][LOCK] is lock:
-                try:
-                    _remove_at(held, i)
-                except IndexError:
-                    pass  # that thread changed its stack meanwhile
-                return
+        try:
+            index = hs.find(state.held, lock)
+            if index:
+                hs.remove_at(state.held, index)
+        except IndexError:
+            pass  # that thread changed its stack meanwhile
 
-    # --- queries ----------------------------------------------------------------
+    # --- queries --------------------------------------------------------------------
 
     def held_locks(self, ident: int) -> list[HeldLock]:
         state = self.thread_state(ident)
         if state is None:
             return []
-        return [self.describe_entry(e) for e in list(state.held)[1:]]
-
-    def describe_entry(self, entry: Entry) -> HeldLock:
-        tkey = entry[TKEY]
-        extra = entry[EXTRA]
-        try:
-            name = self.registry.name(tkey // CLASS_STRIDE)
-        except KeyError:
-            name = "<forgotten>"
-        return HeldLock(
-            name=name,
-            subclass=(tkey >> 2) % SUBCLASSES,
-            lock=entry[LOCK],
-            mode="read" if tkey & READ else "write",
-            trylock=bool(tkey & TRY),
-            site=entry_site(entry),
-            stack=extra.stack if extra is not None else None,
-            reentry=extra.reentry if extra is not None else False,
-        )
+        return [self.describe(e) for e in list(state.held)[1:]]
 
     def graph_data(self) -> dict[str, Any]:
         with self._mutex:
@@ -573,10 +478,10 @@ class Lockdep:
             for source, target, info in self.graph.edges():
                 edges.append(
                     {
-                        "from": self.registry.name(source // SUBCLASSES),
-                        "from_subclass": source % SUBCLASSES,
-                        "to": self.registry.name(target // SUBCLASSES),
-                        "to_subclass": target % SUBCLASSES,
+                        "from": self.name_of(source // hs.SUBCLASSES),
+                        "from_subclass": source % hs.SUBCLASSES,
+                        "to": self.name_of(target // hs.SUBCLASSES),
+                        "to_subclass": target % hs.SUBCLASSES,
                         **info.as_dict(),
                     }
                 )
@@ -585,24 +490,11 @@ class Lockdep:
     def stats_data(self) -> dict[str, Any]:
         with self._mutex:
             self._run_pending()
-            merged: dict[int, list[float]] = {}
-            _merge_stats(merged, self._retired_stats)
+            merged: dict[int, lockstats.Record] = {}
+            lockstats.merge(merged, self._retired_stats)
             for state in self.states():
-                _merge_stats(merged, dict(state.stats))
-            locks = {}
-            for cid, record in merged.items():
-                try:
-                    name = self.registry.name(cid)
-                except KeyError:
-                    continue
-                locks[name] = {
-                    "acquisitions": int(record[0]),
-                    "contentions": int(record[1]),
-                    "wait_seconds_total": record[2],
-                    "wait_seconds_max": record[3],
-                    "hold_seconds_total": record[4],
-                    "hold_seconds_max": record[5],
-                }
+                lockstats.merge(merged, state.stats)
+            locks = lockstats.summarize(merged, ((cid, name) for cid, name, _ in self.registry))
             return {
                 "enabled": self.enabled,
                 "mode": self.mode,
@@ -612,8 +504,8 @@ class Lockdep:
                 "edges": self.graph.edge_count(),
                 "checks": self.checks,
                 "cache_hits": self.cache_hits if self.stats_enabled else None,
-                "violations": sum(self.violation_counts.values()),
-                "violations_by_kind": dict(self.violation_counts),
+                "violations": self.violations.total(),
+                "violations_by_kind": dict(self.violations.counts),
                 "threads": len(self._threads),
                 "locks": locks,
             }
@@ -626,177 +518,86 @@ class Lockdep:
             self.registry.forget_unused()
             self.checks = 0
             self.cache_hits = 0
-            self.violation_counts = dict.fromkeys(report.KINDS, 0)
-            self._reported.clear()
-            self.violations.clear()
             self._retired_stats.clear()
             for state in self.states():
                 state.stats.clear()
             exhausted, self.exhausted = self.exhausted, False
+        self.violations.clear()
         if exhausted:
             self.update_mode()
 
-    # --- violations -------------------------------------------------------------
+    # --- reports --------------------------------------------------------------------
 
-    def _violation(self, kind: str, classes: Iterable[str]) -> Violation:
-        return Violation(
-            kind=kind,
-            classes=tuple(classes),
-            thread_name=threading.current_thread().name,
-            thread_id=_thread.get_ident(),
-            held=self.held_locks(_thread.get_ident()),
-        )
-
-    def _taking(self, lock: object, tkey: int, frame: FrameType | None, stack: Any) -> HeldLock:
+    def _taking(
+        self, lock: object, tkey: int, frame: FrameType | None, stack: tuple[str, ...] | None
+    ) -> HeldLock:
         lasti = frame.f_lasti if frame is not None else -1
-        return self.describe_entry((lock, tkey, self.root, frame, lasti, _Extra(stack, 0.0, False)))
+        return self.describe((lock, tkey, self.root, frame, lasti, Extra(stack, 0.0, False)))
+
+    def _deliver(self, build: Callable[[], Violation]) -> None:
+        """Build and deliver a violation with this thread marked as inside lockdep."""
+        state = self.local.state
+        busy, state.busy = state.busy, True
+        try:
+            self.violations.deliver(build(), self.on_violation)
+        finally:
+            state.busy = busy
 
     def _report_recursive(
         self,
         lock: object,
         tkey: int,
         frame: FrameType | None,
-        stack: Any,
-        held: list[Entry],
-        earlier_entry: Entry,
+        stack: tuple[str, ...] | None,
+        earlier: Entry,
     ) -> None:
-        state = self.local.state
-        state.busy = True
-        try:
-            taking = self._taking(lock, tkey, frame, stack)
-            earlier = self.describe_entry(earlier_entry)
-            v = self._violation("recursive", [taking.label])
-            same = earlier_entry[LOCK] is lock
-            v.report = safe_format(v, lambda: report.format_recursive(v, taking, earlier, same))
-            self._deliver(v)
-        finally:
-            state.busy = False
-
-    def _order_violation(
-        self,
-        lock: object,
-        tkey: int,
-        frame: FrameType | None,
-        stack: Any,
-        held: list[Entry],
-        holding_entry: Entry,
-        cycle: list[int],
-    ) -> Violation:
-        # Under the mutex: gather the chain's edge data; format later, outside it.
-        chain = []
-        for source, target in pairwise(cycle):
-            info = self.graph.edge_data(source, target)
-            chain.append(ChainLink(self.class_label(source), self.class_label(target), info))
-        taking = self._taking(lock, tkey, frame, stack)
-        holding = self.describe_entry(holding_entry)
-        v = self._violation("order", [self.class_label(k) for k in cycle])
-        v.chain = chain
-        v.report = safe_format(v, lambda: report.format_order(v, taking, holding))
-        return v
+        self._deliver(
+            lambda: violations.recursive(
+                self.held_locks(_thread.get_ident()),
+                self._taking(lock, tkey, frame, stack),
+                self.describe(earlier),
+                earlier[LOCK] is lock,
+            )
+        )
 
     def report_unlock(self, lock: object, tkey: int, frame: FrameType | None) -> None:
         """An owner-checked lock released by a thread that does not hold it."""
-        state = self.local.state
-        state.busy = True
-        try:
-            names = _thread_names()
-            holders = self.find_holders(lock)
+
+        def build() -> Violation:
             holder = None
+            holders = self.find_holders(lock)
             if holders:
                 other, entry = holders[0]
-                where = entry_site(entry)
-                holder = (
-                    f"thread '{names.get(other.ident, '?')}' (ident {other.ident}) since {where}"
-                )
-            lock_label = self.class_label(tkey >> 2)
-            v = self._violation("unlock", [lock_label])
-            site = _frame_site(frame)
-            v.report = safe_format(v, lambda: report.format_unlock(v, lock_label, site, holder))
-            self._deliver(v)
-        finally:
-            state.busy = False
+                name = _thread_names().get(other.ident, "?")
+                holder = f"thread '{name}' (ident {other.ident}) since {hs.entry_site(entry)}"
+            return violations.unlock(
+                self.held_locks(_thread.get_ident()),
+                self.class_label(hs.graph_key(tkey)),
+                hs.frame_site(frame),
+                holder,
+            )
+
+        self._deliver(build)
 
     def _report_wait(self, lock: object, tkey: int, frame: FrameType | None, waited: float) -> None:
-        state = self.local.state
-        state.busy = True
-        try:
+        def build() -> Violation:
             names = _thread_names()
             frames = sys._current_frames()
-            holders = []
+            holders: list[tuple[str, HeldLock | None, list[str]]] = []
             for other, entry in self.find_holders(lock):
-                stack = traceback.format_stack(frames[other.ident]) if other.ident in frames else []
-                name = f"thread '{names.get(other.ident, '?')}' (ident {other.ident})"
-                holders.append((name, self.describe_entry(entry), stack))
-            lock_label = self.class_label(tkey >> 2)
-            v = self._violation("wait_timeout", [lock_label])
-            site = _frame_site(frame)
-            v.report = safe_format(
-                v, lambda: report.format_wait_timeout(v, lock_label, site, waited, holders)
+                where = frames.get(other.ident)
+                stack = traceback.format_stack(where) if where is not None else []
+                who = f"thread '{names.get(other.ident, '?')}' (ident {other.ident})"
+                holders.append((who, self.describe(entry), stack))
+            return violations.wait_timeout(
+                self.held_locks(_thread.get_ident()),
+                self.class_label(hs.graph_key(tkey)),
+                hs.frame_site(frame),
+                waited,
+                holders,
             )
-            self._deliver(v)
-        finally:
-            state.busy = False
 
-    def _deliver(self, v: Violation) -> None:
-        state = self.local.state
-        busy, state.busy = state.busy, True
-        try:
-            response = self.on_violation
-            with self._mutex:
-                self.violation_counts[v.kind] += 1
-                first = v.key not in self._reported
-                if first:
-                    self._reported.add(v.key)
-                    self.violations.append(v)
-            if response == "log" and not first:
-                return
-            report.deliver(v, response)
-        finally:
-            state.busy = busy
-
-
-def _frame_site(frame: FrameType | None) -> Site:
-    if frame is None:
-        return report.UNKNOWN_SITE
-    return site_of(frame.f_code, frame.f_lasti)
-
-
-def entry_site(entry: Entry) -> Site:
-    frame = entry[FRAME]
-    return site_of(frame.f_code, entry[LASTI]) if frame is not None else report.UNKNOWN_SITE
-
-
-def _holds(held: list[Entry], lock: object) -> bool:
-    return any(entry[LOCK] is lock for entry in held)
-
-
-def _remove_at(held: list[Entry], index: int) -> None:
-    """Remove held[index] and rebuild the chain nodes of the entries above it."""
-    del held[index]
-    chain = held[index - 1][CHAIN]
-    for i in range(index, len(held)):
-        entry = held[i]
-        extra = entry[EXTRA]
-        if extra is None or not extra.reentry:
-            # A transition not validated for the shorter stack gets a fresh,
-            # detached node: a cold cache is always safe.
-            nxt = chain.get(entry[TKEY])
-            chain = nxt if nxt is not None else {}
-        held[i] = (entry[LOCK], entry[TKEY], chain, entry[FRAME], entry[LASTI], extra)
-
-
-def _merge_stats(into: dict[int, list[float]], source: dict[int, list[float]]) -> None:
-    for cid, record in source.items():
-        total = into.get(cid)
-        if total is None:
-            into[cid] = list(record)
-            continue
-        total[0] += record[0]
-        total[1] += record[1]
-        total[2] += record[2]
-        total[3] = max(total[3], record[3])
-        total[4] += record[4]
-        total[5] = max(total[5], record[5])
+        self._deliver(build)
 
 
 LOCKDEP = Lockdep()
@@ -804,14 +605,14 @@ LOCKDEP.local = _Local()
 
 
 def _after_fork_in_child() -> None:
-    # The mutex may have been held by a thread that does not exist in the child.
+    # The locks may have been held by threads that do not exist in the child.
     tracker = LOCKDEP
     tracker._mutex = _thread.allocate_lock()
+    tracker.violations.after_fork()
     me = _thread.get_ident()
     for ident in list(tracker._threads):
         if ident != me:
-            state = tracker._threads.pop(ident)
-            _merge_stats(tracker._retired_stats, state.stats)
+            lockstats.merge(tracker._retired_stats, tracker._threads.pop(ident).stats)
 
 
 if hasattr(os, "register_at_fork"):
