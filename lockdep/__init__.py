@@ -22,6 +22,7 @@ from typing import Any
 
 from .cond import Cond
 from .errors import LockdepError, LockOrderError, RecursiveLockError, UnlockError
+from .instrument import install, installed, uninstall
 from .mutex import Mutex, check_name
 from .report import HeldLock, Site, Violation
 from .shared_mutex import SharedMutex
@@ -41,9 +42,12 @@ __all__ = [
     "configure",
     "graph",
     "held_locks",
+    "install",
+    "installed",
     "register",
     "reset",
     "stats",
+    "uninstall",
     "unregister",
     "violations",
 ]
@@ -199,6 +203,7 @@ def violations() -> list[Violation]:
 def reset() -> None:
     """Forget the graph, the chain cache, statistics and violations (for tests).
 
-    Classes with live locks keep their ids. Call it when no tracked lock is held.
+    Classes with live locks, and the allocation-site classes of ``install()``,
+    keep their ids. Call it when no tracked lock is held.
     """
     LOCKDEP.reset()

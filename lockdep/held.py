@@ -2,17 +2,17 @@
 
 A held stack is a list of entries, bottom first, whose bottom is a sentinel so
 that ``held[-1]`` always exists. An entry is a tuple
-``(lock, tkey, chain, frame, lasti, extra)``:
+``(lock, tkey, chain, code, lasti, extra)``:
 
 * ``tkey``: ``((class_id * 8 + subclass) << 2) | flags`` with the ``TRY`` and
   ``READ`` flags; ``tkey >> 2`` is the node of the dependency graph;
 * ``chain``: the chain-cache node for the stack up to and including this entry
   (see ``tracker``);
-* ``frame``, ``lasti``: the acquisition site: the acquiring frame and its
+* ``code``, ``lasti``: the acquisition site: the acquiring frame's code and
   instruction offset, turned into file:line only when a report needs it
   (computing a line number on every acquisition would cost more than the rest
-  of the fast path). The entry keeps the frame alive while the lock is held,
-  which it normally is anyway;
+  of the fast path). Not the frame itself: it would keep the caller's locals,
+  and with them abandoned locks (see prune_abandoned), alive;
 * ``extra``: None, or an ``Extra`` with the backtrace, the acquisition time and
   the re-entry flag, when backtraces, statistics or recursion need them.
 
@@ -23,8 +23,9 @@ released on another thread's behalf (``remove_entry``).
 
 from __future__ import annotations
 
+import sys
 import weakref
-from types import FrameType
+from types import CodeType, FrameType
 from typing import Any, Final
 
 from .report import UNKNOWN_SITE, HeldLock, Site, site_of
@@ -35,11 +36,13 @@ SUBCLASSES: Final = 8
 SUBCLASS_STRIDE: Final = 4  # tkey step between subclasses
 CLASS_STRIDE: Final = SUBCLASSES * SUBCLASS_STRIDE  # tkey step between classes
 
+_getrefcount = getattr(sys, "getrefcount", None)
+
 # Entry fields.
 LOCK: Final = 0
 TKEY: Final = 1
 CHAIN: Final = 2
-FRAME: Final = 3
+CODE: Final = 3
 LASTI: Final = 4
 EXTRA: Final = 5
 
@@ -55,7 +58,7 @@ class Extra:
         self.reentry = reentry
 
 
-Entry = tuple[Any, int, dict[Any, Any], "FrameType | None", int, "Extra | None"]
+Entry = tuple[Any, int, dict[Any, Any], "CodeType | None", int, "Extra | None"]
 
 
 class ThreadState:
@@ -86,8 +89,7 @@ def graph_key(tkey: int) -> int:
 
 
 def entry_site(entry: Entry) -> Site:
-    frame = entry[FRAME]
-    return site_of(frame.f_code, entry[LASTI]) if frame is not None else UNKNOWN_SITE
+    return site_of(entry[CODE], entry[LASTI])
 
 
 def frame_site(frame: FrameType | None) -> Site:
@@ -123,8 +125,29 @@ def remove_at(held: list[Entry], index: int) -> Entry:
             # detached node: a cold cache is always safe.
             nxt = chain.get(above[TKEY])
             chain = nxt if nxt is not None else {}
-        held[i] = (above[LOCK], above[TKEY], chain, above[FRAME], above[LASTI], above[EXTRA])
+        held[i] = (above[LOCK], above[TKEY], chain, above[CODE], above[LASTI], above[EXTRA])
     return entry
+
+
+def prune_abandoned(held: list[Entry]) -> None:
+    """Drop the entries of locks that nothing but this stack refers to any more.
+
+    A ``threading.Lock`` may be taken and then dropped while locked (CPython's
+    own tests do it): nobody can ever wait on it again, yet it would sit on the
+    stack for good, and every lock its thread takes afterwards would get a
+    spurious edge from it. CPython only (reference counts); a no-op elsewhere.
+    """
+    if _getrefcount is None:
+        return
+    for i in range(len(held) - 1, 0, -1):
+        lock = held[i][LOCK]
+        tuples = 0
+        for entry in held:
+            if entry[LOCK] is lock:
+                tuples += 1
+        # The entries' tuples, this local, and getrefcount's argument.
+        if _getrefcount(lock) <= tuples + 2:
+            remove_at(held, i)
 
 
 def describe(entry: Entry, name: str) -> HeldLock:

@@ -34,6 +34,7 @@ from .held import CLASS_STRIDE, READ, SUBCLASS_STRIDE, SUBCLASSES, TKEY, TRY, En
 from .tracker import LOCKDEP
 
 _getframe = sys._getframe
+TIMEOUT_MAX = _thread.TIMEOUT_MAX
 _local = LOCKDEP.local
 
 
@@ -67,6 +68,8 @@ def check_acquire_args(blocking: object, timeout: object) -> float:
         raise ValueError("can't specify a timeout for a non-blocking call")
     if timeout < 0 and timeout != -1:
         raise ValueError(f"timeout value must be a non-negative number or -1, got {timeout!r}")
+    if timeout > TIMEOUT_MAX:
+        raise OverflowError(f"timeout value is too large (the most is {TIMEOUT_MAX})")
     return float(timeout)
 
 
@@ -157,7 +160,7 @@ class Mutex:
             return
         f = _getframe(1)
         self._lock.acquire()
-        held.append((self, key, nxt, f, f.f_lasti, None))  # type: ignore[arg-type]
+        held.append((self, key, nxt, f.f_code, f.f_lasti, None))  # type: ignore[arg-type]
 
     def unlock(self) -> None:
         """Release the mutex; the calling thread must hold it."""
@@ -177,7 +180,7 @@ class Mutex:
             return self
         f = _getframe(1)
         self._lock.acquire()
-        held.append((self, key, nxt, f, f.f_lasti, None))  # type: ignore[arg-type]
+        held.append((self, key, nxt, f.f_code, f.f_lasti, None))  # type: ignore[arg-type]
         return self
 
     def __exit__(
@@ -195,18 +198,24 @@ class Mutex:
 
     release = unlock
 
-    # --- mode-independent API ---------------------------------------------------
-
     def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
         """threading.Lock-compatible: returns whether the mutex was taken.
 
         A non-blocking acquire is a trylock (no ordering check); an acquire with
         a timeout is a blocking acquisition for ordering.
         """
-        timeout = check_acquire_args(blocking, timeout)
-        if not LOCKDEP.tracking:
-            return bool(self._lock.acquire(blocking, timeout))
-        return self._acquire_slow(0, bool(blocking), timeout, _getframe(1))
+        if blocking is True and timeout == -1:
+            held = _local.held
+            key = self._fkey
+            nxt = held[-1][2].get(key)
+            if nxt is not None:
+                f = _getframe(1)
+                self._lock.acquire()
+                held.append((self, key, nxt, f.f_code, f.f_lasti, None))  # type: ignore[arg-type]
+                return True
+        return self._acquire_args(blocking, timeout, _getframe(1))
+
+    # --- mode-independent API ---------------------------------------------------
 
     def try_lock(self) -> bool:
         """Take the mutex if it is free; never blocks, never checked for order."""
@@ -241,6 +250,13 @@ class Mutex:
 
     # --- slow paths -------------------------------------------------------------
 
+    # Subclasses for code nobody annotated set this: see Lockdep.will_lock.
+    _NEST = False
+
+    def _acquire_args(self, blocking: bool, timeout: float, frame: FrameType) -> bool:
+        timeout = check_acquire_args(blocking, timeout)
+        return self._acquire_slow(0, bool(blocking), timeout, frame)
+
     def _acquire_slow(
         self, subclass: int, blocking: bool, timeout: float, frame: FrameType
     ) -> bool:
@@ -256,6 +272,7 @@ class Mutex:
             frame,
             self._recursive,
             self._backtrace,
+            self._NEST,
         )
 
     def _release_slow(self, frame: FrameType | None) -> None:
@@ -298,8 +315,16 @@ class Mutex:
         self._lock.release()
         return entries, None
 
-    def _acquire_restore(self, saved: tuple[list[Entry], Any], frame: FrameType | None) -> None:
-        """Re-take after a Cond wait; lockdep validates the re-take like any acquisition."""
+    def _acquire_restore(
+        self, saved: tuple[list[Entry], Any], frame: FrameType | None = None
+    ) -> None:
+        """Re-take after a Cond wait; lockdep validates the re-take like any acquisition.
+
+        frame: the site to record, by default the caller's caller (the code that
+        called wait, when threading.Condition calls this).
+        """
+        if frame is None:
+            frame = _getframe(2)
         entries, raw_state = saved
         restore = self._raw_restore(raw_state)
         if not entries or not LOCKDEP.tracking:
@@ -318,6 +343,7 @@ class Mutex:
                     frame,
                     self._recursive,
                     self._backtrace,
+                    self._NEST,
                 )
             except BaseException:
                 if first:
@@ -397,6 +423,14 @@ def _checked_exit(self: Mutex, exc_type: object, exc: object, tb: object) -> Non
     self._release_slow(_getframe(1))
 
 
+def _checked_acquire(self: Mutex, blocking: bool = True, timeout: float = -1) -> bool:
+    return self._acquire_args(blocking, timeout, _getframe(1))
+
+
+def _plain_acquire(self: Mutex, blocking: bool = True, timeout: float = -1) -> bool:
+    return bool(self._lock.acquire(blocking, timeout))
+
+
 def _plain_lock(self: Mutex, subclass: int = 0) -> None:
     if subclass:
         check_subclass(subclass)
@@ -416,8 +450,9 @@ def _plain_exit(self: Mutex, exc_type: object, exc: object, tb: object) -> None:
     self._lock.release()
 
 
-_MODES: dict[str, dict[str, Callable[..., Any]]] = {
+MODES: dict[str, dict[str, Callable[..., Any]]] = {
     "fast": {
+        "acquire": Mutex.acquire,
         "lock": Mutex.lock,
         "unlock": Mutex.unlock,
         "release": Mutex.unlock,
@@ -425,6 +460,7 @@ _MODES: dict[str, dict[str, Callable[..., Any]]] = {
         "__exit__": Mutex.__exit__,
     },
     "checked": {
+        "acquire": _checked_acquire,
         "lock": _checked_lock,
         "unlock": _checked_unlock,
         "release": _checked_unlock,
@@ -432,6 +468,7 @@ _MODES: dict[str, dict[str, Callable[..., Any]]] = {
         "__exit__": _checked_exit,
     },
     "plain": {
+        "acquire": _plain_acquire,
         "lock": _plain_lock,
         "unlock": _plain_unlock,
         "release": _plain_unlock,
@@ -442,7 +479,7 @@ _MODES: dict[str, dict[str, Callable[..., Any]]] = {
 
 
 def _use_mode(mode: str) -> None:
-    for name, method in _MODES[mode].items():
+    for name, method in MODES[mode].items():
         setattr(Mutex, name, method)
 
 

@@ -63,6 +63,23 @@ def _capture(frame: FrameType | None) -> tuple[str, ...]:
     return tuple(traceback.format_stack(frame, limit=STACK_LIMIT)) if frame is not None else ()
 
 
+def _nest(held: list[Entry], lock: object, tkey: int) -> tuple[int, bool]:
+    """An unannotated acquisition's tkey, subclassed by how many other instances of its
+    class are held; and whether it is plain (neither nested nor a re-acquisition)."""
+    cid = hs.class_id(tkey)
+    depth = 0
+    again = False
+    for i in range(1, len(held)):
+        entry = held[i]
+        if entry[LOCK] is lock:
+            again = True
+        elif hs.class_id(entry[TKEY]) == cid:
+            depth += 1
+    if depth:
+        tkey = cid * hs.CLASS_STRIDE + min(depth, hs.SUBCLASSES - 1) * hs.SUBCLASS_STRIDE
+    return tkey, not (depth or again)
+
+
 def _thread_names() -> dict[int | None, str]:
     return {t.ident: t.name for t in threading.enumerate()}
 
@@ -247,13 +264,14 @@ class Lockdep:
         frame: FrameType | None,
         recursive: bool = False,
         backtrace: bool = False,
+        nest: bool = False,
     ) -> bool:
         """Check and take a tracked lock (the lock types' checked path).
 
         ``raw_acquire(blocking, timeout)`` takes the underlying lock; its result
         is returned. tkey None means an untracked lock. Violations are
         delivered before blocking; with ``on_violation="raise"`` the exception
-        propagates and nothing is taken.
+        propagates and nothing is taken. ``nest``: see will_lock.
         """
         local = self.local
         state = local.state
@@ -263,7 +281,7 @@ class Lockdep:
         if not blocking:
             tkey |= TRY
         stack = _capture(frame) if backtrace or self.backtrace else None
-        chain, reentry = self.will_lock(lock, tkey, held, frame, stack, recursive)
+        chain, tkey, reentry = self.will_lock(lock, tkey, held, frame, stack, recursive, nest)
         if self.stats_enabled:
             record = lockstats.record_for(state.stats, hs.class_id(tkey))
             got = lockstats.timed_acquire(
@@ -285,25 +303,38 @@ class Lockdep:
         frame: FrameType | None,
         stack: tuple[str, ...] | None,
         recursive: bool,
-    ) -> tuple[dict[Any, Any], bool]:
+        nest: bool = False,
+    ) -> tuple[dict[Any, Any], int, bool]:
         """Check an acquisition of tkey on top of held, before blocking.
 
-        Returns the chain node to push with it and whether it re-enters a
-        recursive lock its owner holds. A trylock (tkey has TRY) is not checked:
-        it cannot deadlock, and gets no edge into its class.
+        Returns the chain node and the tkey to push with it, and whether it
+        re-enters a recursive lock its owner holds. A trylock (tkey has TRY) is
+        not checked: it cannot deadlock, and gets no edge into its class.
+
+        ``nest`` is for locks of code nobody annotated (``install()``), which
+        keep the standard library's semantics: a ``threading.Lock`` may be
+        taken again by its holder and released by another thread (a binary
+        semaphore), so that is no violation; and instances of one class nested
+        in each other (a logging handler flushing into another) get increasing
+        subclasses by depth, as a ``nested(n)`` annotation would give them.
         """
         chain = held[-1][CHAIN]
         if recursive and hs.holds(held, lock):
-            return chain, True
+            return chain, tkey, True
         if tkey & TRY:
             nxt = chain.get(tkey)
-            return (nxt if nxt is not None else chain.setdefault(tkey, {})), False
+            return (nxt if nxt is not None else chain.setdefault(tkey, {})), tkey, False
         nxt = chain.get(tkey)
         if nxt is not None:
             if self.stats_enabled:
                 self.cache_hits += 1
-            return nxt, False
-        return self._validate(lock, tkey, held, frame, stack)
+            return nxt, tkey, False
+        hs.prune_abandoned(held)
+        if nest:
+            tkey, plain = _nest(held, lock, tkey)
+            if not plain:
+                return self._validate(lock, tkey, held, frame, stack, nested=True), tkey, False
+        return self._validate(lock, tkey, held, frame, stack), tkey, False
 
     def locked(
         self,
@@ -319,7 +350,10 @@ class Lockdep:
         extra = None
         if stack is not None or reentry or self.stats_enabled:
             extra = Extra(stack, perf_counter(), reentry)
-        held.append((lock, tkey, chain, frame, frame.f_lasti if frame is not None else -1, extra))
+        if frame is None:
+            held.append((lock, tkey, chain, None, -1, extra))
+        else:
+            held.append((lock, tkey, chain, frame.f_code, frame.f_lasti, extra))
 
     def _watched(
         self, lock: object, raw_acquire: RawAcquire, tkey: int, frame: FrameType | None
@@ -348,13 +382,21 @@ class Lockdep:
         held: list[Entry],
         frame: FrameType | None,
         stack: tuple[str, ...] | None,
-    ) -> tuple[dict[Any, Any], bool]:
-        """The slow path of a blocking acquisition: recursion, then order."""
+        nested: bool = False,
+    ) -> dict[Any, Any]:
+        """The slow path of a blocking acquisition: recursion, then order.
+
+        Returns the chain node to push. A violation, or a nested acquisition
+        (see will_lock; not checked for recursion), gives a detached node, so
+        that the transition is checked again next time.
+        """
         key = hs.graph_key(tkey)
-        for i in range(len(held) - 1, 0, -1):
-            if hs.graph_key(held[i][TKEY]) == key:
-                self._report_recursive(lock, tkey, frame, stack, held[i])
-                return {}, False  # reported but not raised: go on, uncached
+        if not nested:
+            for i in range(len(held) - 1, 0, -1):
+                if hs.graph_key(held[i][TKEY]) == key:
+                    self._report_recursive(lock, tkey, frame, stack, held, held[i])
+                    return {}  # reported but not raised: go on, uncached
+        cache = not nested
         state = self.local.state
         state.busy = True
         try:
@@ -362,16 +404,16 @@ class Lockdep:
                 self._run_pending()
                 self.checks += 1
                 chain = held[-1][CHAIN]
-                cached = chain.get(tkey)
+                cached: dict[Any, Any] | None = chain.get(tkey) if cache else None
                 if cached is not None:
-                    return cached, False
+                    return cached
                 violation = self._add_edges(lock, tkey, held, frame, stack)
                 if violation is None:
-                    return chain.setdefault(tkey, {}), False
+                    return chain.setdefault(tkey, {}) if cache else {}
             self.violations.deliver(violation, self.on_violation)
         finally:
             state.busy = False
-        return {}, False  # reported but not raised: go on, uncached
+        return {}  # reported but not raised: go on, uncached
 
     def _add_edges(
         self,
@@ -393,7 +435,7 @@ class Lockdep:
         for i in range(len(held) - 1, 0, -1):
             entry = held[i]
             source = hs.graph_key(entry[TKEY])
-            if source in done:
+            if source in done or source == key:  # the same key: a nested re-acquisition
                 continue
             done.add(source)
             if graph.has_edge(source, key):
@@ -416,7 +458,7 @@ class Lockdep:
                     for a, b in pairwise(cycle)
                 ]
                 first = violations.order(
-                    self.held_locks(_thread.get_ident()),
+                    [self.describe(e) for e in held[1:]],
                     self._taking(lock, tkey, frame, stack),
                     self.describe(entry),
                     [self.class_label(k) for k in cycle],
@@ -466,6 +508,8 @@ class Lockdep:
         state = self.thread_state(ident)
         if state is None:
             return []
+        if ident == _thread.get_ident():
+            hs.prune_abandoned(state.held)
         return [self.describe(e) for e in list(state.held)[1:]]
 
     def graph_data(self) -> dict[str, Any]:
@@ -531,8 +575,10 @@ class Lockdep:
     def _taking(
         self, lock: object, tkey: int, frame: FrameType | None, stack: tuple[str, ...] | None
     ) -> HeldLock:
-        lasti = frame.f_lasti if frame is not None else -1
-        return self.describe((lock, tkey, self.root, frame, lasti, Extra(stack, 0.0, False)))
+        extra = Extra(stack, 0.0, False)
+        if frame is None:
+            return self.describe((lock, tkey, self.root, None, -1, extra))
+        return self.describe((lock, tkey, self.root, frame.f_code, frame.f_lasti, extra))
 
     def _deliver(self, build: Callable[[], Violation]) -> None:
         """Build and deliver a violation with this thread marked as inside lockdep."""
@@ -549,11 +595,12 @@ class Lockdep:
         tkey: int,
         frame: FrameType | None,
         stack: tuple[str, ...] | None,
+        held: list[Entry],
         earlier: Entry,
     ) -> None:
         self._deliver(
             lambda: violations.recursive(
-                self.held_locks(_thread.get_ident()),
+                [self.describe(e) for e in held[1:]],
                 self._taking(lock, tkey, frame, stack),
                 self.describe(earlier),
                 earlier[LOCK] is lock,

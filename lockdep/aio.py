@@ -1,0 +1,98 @@
+"""``asyncio.Lock`` tracked per task (imported by ``install()`` once asyncio is in use).
+
+Coroutines interleave on one thread, so a thread's held stack says nothing
+about their ordering: here each task has its own held stack, and an ABBA
+between two coroutines is reported on the acquisition that closes the cycle,
+before the task waits. An ``asyncio.Lock``'s class is its allocation site; like
+``threading.Lock`` it has no owner (any task may release it), so it is treated
+like the ``threading.Lock`` of ``install()``: re-taking by its holder and
+nesting instances of one class are no violation.
+
+Statistics and wait-timeout reports do not apply to asyncio locks: a task
+waiting on one does not block its thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import weakref
+from asyncio import locks as _locks
+from types import FrameType
+from typing import Literal
+
+from . import held as hs
+from .held import Entry
+from .instrument import site_tkey
+from .tracker import LOCKDEP, _capture
+
+_OriginalLock = _locks.Lock
+_stacks: weakref.WeakKeyDictionary[asyncio.Task[object], list[Entry]] = weakref.WeakKeyDictionary()
+_LOCKS_FILE = _locks.__file__
+
+
+def _task_held() -> list[Entry]:
+    """The current task's held stack (the thread's outside any task)."""
+    try:
+        task = asyncio.current_task()
+    except RuntimeError:
+        task = None
+    if task is None:
+        return LOCKDEP.local.held
+    held = _stacks.get(task)
+    if held is None:
+        held = _stacks[task] = [LOCKDEP.sentinel]
+    return held
+
+
+def _caller(frame: FrameType | None) -> FrameType | None:
+    # Skip asyncio's own frames (``async with`` goes through __aenter__).
+    while frame is not None and frame.f_code.co_filename == _LOCKS_FILE:
+        frame = frame.f_back
+    return frame
+
+
+class TrackedAsyncLock(_OriginalLock):
+    """``asyncio.Lock()`` after ``install()``: class = allocation site, held stacks per task."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        frame = _caller(sys._getframe(1))
+        self._lockdep_tkey = site_tkey(frame) if frame is not None else None
+
+    async def acquire(self) -> Literal[True]:
+        tkey = self._lockdep_tkey
+        if tkey is None or not LOCKDEP.tracking or LOCKDEP.local.state.busy:
+            return await super().acquire()
+        held = _task_held()
+        frame = _caller(sys._getframe(1))
+        stack = _capture(frame) if LOCKDEP.backtrace else None
+        chain, tkey, _reentry = LOCKDEP.will_lock(self, tkey, held, frame, stack, False, True)
+        await super().acquire()
+        LOCKDEP.locked(held, self, tkey, chain, frame, stack)
+        return True
+
+    def release(self) -> None:
+        if self._lockdep_tkey is not None and LOCKDEP.tracking:
+            _forget(self)
+        super().release()
+
+
+def _forget(lock: object) -> None:
+    """Take lock off the stack of whichever task holds it (the current one first)."""
+    stacks = [_task_held(), *list(_stacks.values())]
+    for held in stacks:
+        index = hs.find(held, lock)
+        if index:
+            hs.remove_at(held, index)
+            return
+
+
+def patch() -> None:
+    for module in (asyncio, _locks):
+        setattr(module, "Lock", TrackedAsyncLock)  # noqa: B010
+
+
+def unpatch() -> None:
+    for module in (asyncio, _locks):
+        setattr(module, "Lock", _OriginalLock)  # noqa: B010

@@ -1,0 +1,287 @@
+"""lockdep for code nobody annotated: ``install()`` tracks ``threading``'s locks.
+
+After ``install()``, ``threading.Lock()``, ``threading.RLock()`` and
+``threading.Condition()`` (and therefore ``queue``, ``concurrent.futures``,
+``logging``, ... whenever they make a lock) create tracked locks whose class is
+the allocation site: the file and line that asked for the lock. A lock made
+inside the standard library has its class there (every ``queue.Queue`` mutex is
+one class), which is what the ordering between library and program needs.
+``asyncio.Lock`` is tracked too, per task (see ``aio``). ``uninstall()`` puts
+the originals back; tracked locks made meanwhile keep working.
+
+The tracked locks keep the standard library's semantics exactly:
+
+* a ``Lock`` may be taken again by its holder and released by another thread
+  (a binary semaphore): no violation, and lockdep moves a lock released on
+  another thread's behalf off that thread's held stack;
+* instances of one class held inside each other (a logging handler flushing
+  into another) are nested by depth, as a ``nested(n)`` annotation would do,
+  instead of being reported as recursion: code nobody annotated cannot say
+  that it means it, and false positives are bugs;
+* ``RLock`` counts re-entries, is owner-checked by the interpreter, and has the
+  private methods ``threading.Condition`` uses (``_is_owned``,
+  ``_release_save``, ``_acquire_restore``, ``_recursion_count``);
+* ``_at_fork_reinit`` and ``locked`` exist where the originals have them, and
+  ``repr`` shows the state.
+
+Order violations between site classes are reported like any other. A site
+class is registered once and kept (a program has finitely many sites), so
+making a tracked lock costs a frame lookup and a dict lookup.
+"""
+
+from __future__ import annotations
+
+import _thread
+import importlib.abc
+import importlib.util
+import os
+import sys
+import sysconfig
+import threading
+from collections.abc import Callable, Sequence
+from importlib.machinery import ModuleSpec
+from types import CodeType, FrameType, ModuleType
+from typing import Any
+
+from .held import CLASS_STRIDE
+from .mutex import MODES, Mutex
+from .report import site_of
+from .tracker import LOCKDEP
+
+_getframe = sys._getframe
+
+_ORIGINALS: dict[str, Any] = {
+    "Lock": threading.Lock,
+    "RLock": threading.RLock,
+    "Condition": threading.Condition,
+}
+
+# (code, instruction offset) of an allocation -> class id; sites are finite.
+_site_ids: dict[tuple[CodeType, int], int] = {}
+
+
+def _prefixes() -> list[tuple[str, str]]:
+    paths = sysconfig.get_paths()
+    found = []
+    for key, label in (("purelib", "<site-packages>"), ("platlib", "<site-packages>")):
+        found.append((os.path.normpath(paths[key]) + os.sep, label + "/"))
+    for key in ("stdlib", "platstdlib"):
+        found.append((os.path.normpath(paths[key]) + os.sep, "<stdlib>/"))
+    return found
+
+
+_PREFIXES = _prefixes()
+
+
+def site_name(code: CodeType, lasti: int) -> str:
+    """A site class's name: the file, shortened when in the stdlib, site-packages or the
+    current directory (so that saved graphs match across machines), and the line."""
+    site = site_of(code, lasti)
+    path = site.file
+    for prefix, label in _PREFIXES:
+        if path.startswith(prefix):
+            path = label + path[len(prefix) :]
+            break
+    else:
+        try:
+            relative = os.path.relpath(path)
+            if not relative.startswith(os.pardir):
+                path = relative
+        except ValueError:
+            pass  # another drive
+    return f"{path}:{site.line}"
+
+
+def site_tkey(frame: FrameType) -> int | None:
+    """The tkey for a lock allocated at frame's current instruction (None: untracked)."""
+    key = (frame.f_code, frame.f_lasti)
+    cid = _site_ids.get(key)
+    if cid is None:
+        cid = LOCKDEP.register(site_name(*key))  # a reference kept for good
+        _site_ids[key] = cid
+    return cid * CLASS_STRIDE if cid >= 0 else None
+
+
+class TrackedLock(Mutex):
+    """``threading.Lock()`` after ``install()``: a lock whose class is its allocation site."""
+
+    __slots__ = ()
+    _NEST = True
+
+    def __init__(self, frame: FrameType | None = None) -> None:
+        self._init_tracked(_thread.allocate_lock(), frame or _getframe(1), False)
+
+    def _init_tracked(self, raw: Any, frame: FrameType, recursive: bool) -> None:
+        # Mutex.__init__ registers a named class; a site class is registered once, here.
+        self._id = -1  # no reference of its own to drop
+        self._lock = raw
+        self._recursive = recursive
+        self._backtrace = False
+        self._tkey = site_tkey(frame)
+        self._fkey = self._tkey
+        self._name = (
+            LOCKDEP.name_of(self._tkey // CLASS_STRIDE) if self._tkey is not None else "untracked"
+        )
+
+    def __repr__(self) -> str:
+        state = "locked" if self.is_locked() else "unlocked"
+        return (
+            f"<{state} lockdep.{type(self).__name__} object (class {self._name}) at {id(self):#x}>"
+        )
+
+    def _release_slow(self, frame: FrameType | None) -> None:
+        # Not owner-checked: a lock released by another thread leaves its holder's stack.
+        tracker = LOCKDEP
+        if tracker.pop_entry(self) is None and self._tkey is not None and tracker.tracking:
+            for state, _entry in tracker.find_holders(self):
+                tracker.remove_from(state, self)
+                break
+        self._lock.release()
+
+    def _at_fork_reinit(self) -> None:
+        if LOCKDEP.tracking:
+            while LOCKDEP.pop_entry(self) is not None:
+                pass
+        self._lock._at_fork_reinit()
+
+
+class TrackedRLock(TrackedLock):
+    """``threading.RLock()`` after ``install()``."""
+
+    __slots__ = ()
+
+    def __init__(self, frame: FrameType | None = None) -> None:
+        self._init_tracked(_thread.RLock(), frame or _getframe(1), True)
+
+    def __repr__(self) -> str:
+        # The interpreter's repr knows the owner and count, also of another thread.
+        raw = repr(self._lock)
+        return raw.replace(
+            "_thread.RLock object", f"lockdep.TrackedRLock object (class {self._name})"
+        )
+
+    def _release_slow(self, frame: FrameType | None) -> None:
+        # The interpreter checks the owner (RuntimeError for another thread).
+        if LOCKDEP.tracking:
+            LOCKDEP.pop_entry(self)
+        self._lock.release()
+
+    def _is_owned(self) -> bool:
+        return bool(self._lock._is_owned())
+
+    def _recursion_count(self) -> int:
+        return int(self._lock._recursion_count())
+
+
+class TrackedCondition(threading.Condition):
+    """``threading.Condition()`` after ``install()``: without a lock, its RLock's class is
+    the Condition's allocation site (not a line inside threading.py shared by all)."""
+
+    def __init__(self, lock: Any = None) -> None:
+        if lock is None:
+            lock = TrackedRLock(_getframe(1))
+        super().__init__(lock)
+
+
+def _lock() -> TrackedLock:
+    return TrackedLock(_getframe(1))
+
+
+def _rlock(*args: object, **kwargs: object) -> TrackedRLock:
+    return TrackedRLock(_getframe(1))
+
+
+class _PatchAfterExec(importlib.abc.Loader):
+    """Runs asyncio's own loader, then tracks asyncio.Lock."""
+
+    def __init__(self, loader: importlib.abc.Loader) -> None:
+        self._loader = loader
+
+    def create_module(self, spec: ModuleSpec) -> ModuleType | None:
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module: ModuleType) -> None:
+        self._loader.exec_module(module)
+        if _installed:
+            from . import aio
+
+            aio.patch()
+
+
+class _AsyncioHook(importlib.abc.MetaPathFinder):
+    """Tracks asyncio.Lock when asyncio is first imported, so that install() does not
+    import asyncio (which would slow down programs that never use it)."""
+
+    def __init__(self) -> None:
+        self._finding = False
+
+    def find_spec(
+        self, name: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> ModuleSpec | None:
+        if name != "asyncio" or self._finding:
+            return None
+        self._finding = True
+        try:
+            spec = importlib.util.find_spec(name)
+        finally:
+            self._finding = False
+        if spec is None or spec.loader is None:
+            return None
+        spec.loader = _PatchAfterExec(spec.loader)
+        return spec
+
+
+_HOOK = _AsyncioHook()
+_installed = False
+
+
+def install() -> None:
+    """Make ``threading.Lock/RLock/Condition`` (and ``asyncio.Lock``) tracked. Idempotent.
+
+    Locks made before, and names imported with ``from threading import Lock``
+    before, stay untracked.
+    """
+    global _installed
+    if _installed:
+        return
+    _installed = True
+    _replace(Lock=_lock, RLock=_rlock, Condition=TrackedCondition)
+    if "asyncio" in sys.modules:
+        from . import aio
+
+        aio.patch()
+    elif _HOOK not in sys.meta_path:
+        sys.meta_path.insert(0, _HOOK)
+
+
+def uninstall() -> None:
+    """Put the original ``threading`` (and ``asyncio``) factories back. Idempotent."""
+    global _installed
+    if not _installed:
+        return
+    _installed = False
+    _replace(**_ORIGINALS)
+    if _HOOK in sys.meta_path:
+        sys.meta_path.remove(_HOOK)
+    if "lockdep.aio" in sys.modules:
+        from . import aio
+
+        aio.unpatch()
+
+
+def _replace(**factories: object) -> None:
+    for name, factory in factories.items():
+        setattr(threading, name, factory)
+
+
+def installed() -> bool:
+    return _installed
+
+
+def _use_mode(mode: str) -> None:
+    # threading's locks return True from __enter__: it is their acquire().
+    enter: Callable[..., Any] = MODES[mode]["acquire"]
+    setattr(TrackedLock, "__enter__", enter)  # noqa: B010 - a method swapped per mode
+
+
+LOCKDEP.add_mode_listener(_use_mode)

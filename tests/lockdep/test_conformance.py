@@ -1,0 +1,44 @@
+"""CPython's own lock tests (Lib/test/lock_tests.py), run on the tracked types with
+lockdep on and installed, so that the locks the tests make themselves are tracked too."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+import lockdep
+from lockdep.instrument import TrackedCondition, TrackedLock, TrackedRLock
+
+try:
+    from test import lock_tests
+except ImportError:  # the interpreter was built without its test package
+    lock_tests = None
+
+
+@pytest.fixture(autouse=True)
+def installed() -> Iterator[None]:
+    lockdep.install()
+    yield
+    lockdep.uninstall()
+    assert lockdep.stats()["violations"] == 0
+
+
+if lock_tests is None:
+
+    def test_cpython_lock_tests_are_available() -> None:
+        pytest.fail(
+            "CPython's test.lock_tests is missing from this interpreter (install its test "
+            "package, e.g. Debian's libpython3-testsuite); the conformance tests cannot run"
+        )
+
+else:
+
+    class TestTrackedLock(lock_tests.LockTests):  # type: ignore[misc]
+        locktype = staticmethod(TrackedLock)
+
+    class TestTrackedRLock(lock_tests.RLockTests):  # type: ignore[misc]
+        locktype = staticmethod(TrackedRLock)
+
+    class TestTrackedCondition(lock_tests.ConditionTests):  # type: ignore[misc]
+        condtype = staticmethod(TrackedCondition)
