@@ -24,6 +24,7 @@ from .cond import Cond
 from .errors import LockdepError, LockOrderError, RecursiveLockError, UnlockError
 from .instrument import install, installed, uninstall
 from .mutex import Mutex, check_name
+from .persist import save
 from .report import HeldLock, Site, Violation
 from .shared_mutex import SharedMutex
 from .tracker import LOCKDEP, RESPONSES
@@ -46,6 +47,7 @@ __all__ = [
     "installed",
     "register",
     "reset",
+    "save",
     "stats",
     "uninstall",
     "unregister",

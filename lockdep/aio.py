@@ -80,8 +80,12 @@ class TrackedAsyncLock(_OriginalLock):
 
 def _forget(lock: object) -> None:
     """Take lock off the stack of whichever task holds it (the current one first)."""
-    stacks = [_task_held(), *list(_stacks.values())]
-    for held in stacks:
+    held = _task_held()
+    index = hs.find(held, lock)
+    if index:
+        hs.remove_at(held, index)
+        return
+    for held in list(_stacks.values()):  # released on another task's behalf
         index = hs.find(held, lock)
         if index:
             hs.remove_at(held, index)

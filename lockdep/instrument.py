@@ -32,21 +32,20 @@ making a tracked lock costs a frame lookup and a dict lookup.
 from __future__ import annotations
 
 import _thread
-import importlib.abc
-import importlib.util
 import os
 import sys
-import sysconfig
 import threading
 from collections.abc import Callable, Sequence
-from importlib.machinery import ModuleSpec
 from types import CodeType, FrameType, ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .held import CLASS_STRIDE
 from .mutex import MODES, Mutex
 from .report import site_of
 from .tracker import LOCKDEP
+
+if TYPE_CHECKING:
+    from importlib.machinery import ModuleSpec
 
 _getframe = sys._getframe
 
@@ -60,17 +59,20 @@ _ORIGINALS: dict[str, Any] = {
 _site_ids: dict[tuple[CodeType, int], int] = {}
 
 
-def _prefixes() -> list[tuple[str, str]]:
-    paths = sysconfig.get_paths()
-    found = []
-    for key, label in (("purelib", "<site-packages>"), ("platlib", "<site-packages>")):
-        found.append((os.path.normpath(paths[key]) + os.sep, label + "/"))
-    for key in ("stdlib", "platstdlib"):
-        found.append((os.path.normpath(paths[key]) + os.sep, "<stdlib>/"))
-    return found
+_prefixes: list[tuple[str, str]] = []
 
 
-_PREFIXES = _prefixes()
+def _path_prefixes() -> list[tuple[str, str]]:
+    """Where site-packages and the standard library are (computed once, when needed)."""
+    if not _prefixes:
+        import sysconfig
+
+        paths = sysconfig.get_paths()
+        for key in ("purelib", "platlib"):
+            _prefixes.append((os.path.normpath(paths[key]) + os.sep, "<site-packages>/"))
+        for key in ("stdlib", "platstdlib"):
+            _prefixes.append((os.path.normpath(paths[key]) + os.sep, "<stdlib>/"))
+    return _prefixes
 
 
 def site_name(code: CodeType, lasti: int) -> str:
@@ -78,7 +80,7 @@ def site_name(code: CodeType, lasti: int) -> str:
     current directory (so that saved graphs match across machines), and the line."""
     site = site_of(code, lasti)
     path = site.file
-    for prefix, label in _PREFIXES:
+    for prefix, label in _path_prefixes():
         if path.startswith(prefix):
             path = label + path[len(prefix) :]
             break
@@ -103,13 +105,26 @@ def site_tkey(frame: FrameType) -> int | None:
 
 
 class TrackedLock(Mutex):
-    """``threading.Lock()`` after ``install()``: a lock whose class is its allocation site."""
+    """``threading.Lock()`` after ``install()``: a lock whose class is its allocation site.
+
+    Made by ``threading.Lock()`` only: like ``_thread.lock``, the type itself
+    cannot be instantiated.
+    """
 
     __slots__ = ()
     _NEST = True
 
-    def __init__(self, frame: FrameType | None = None) -> None:
-        self._init_tracked(_thread.allocate_lock(), frame or _getframe(1), False)
+    def __new__(cls, *args: object, **kwargs: object) -> TrackedLock:
+        raise TypeError(f"cannot create '{cls.__module__}.{cls.__qualname__}' instances")
+
+    def __init__(self) -> None:  # pragma: no cover - __new__ refuses
+        raise TypeError("use threading.Lock()")
+
+    @classmethod
+    def _make(cls, frame: FrameType) -> TrackedLock:
+        lock = object.__new__(cls)
+        lock._init_tracked(_thread.allocate_lock(), frame, False)
+        return lock
 
     def _init_tracked(self, raw: Any, frame: FrameType, recursive: bool) -> None:
         # Mutex.__init__ registers a named class; a site class is registered once, here.
@@ -117,17 +132,24 @@ class TrackedLock(Mutex):
         self._lock = raw
         self._recursive = recursive
         self._backtrace = False
-        self._tkey = site_tkey(frame)
-        self._fkey = self._tkey
-        self._name = (
-            LOCKDEP.name_of(self._tkey // CLASS_STRIDE) if self._tkey is not None else "untracked"
-        )
+        self._tkey = self._fkey = site_tkey(frame)
+        self._name = ""  # the class name is looked up when needed (see name)
+
+    @property
+    def name(self) -> str:
+        tkey = self._tkey
+        return LOCKDEP.name_of(tkey // CLASS_STRIDE) if tkey is not None else "untracked"
 
     def __repr__(self) -> str:
         state = "locked" if self.is_locked() else "unlocked"
         return (
-            f"<{state} lockdep.{type(self).__name__} object (class {self._name}) at {id(self):#x}>"
+            f"<{state} lockdep.{type(self).__name__} object (class {self.name}) at {id(self):#x}>"
         )
+
+    def _is_owned(self) -> bool:
+        # What threading.Condition would find out with acquire(False) and
+        # release(): a Lock has no owner, so "owned" means locked.
+        return bool(self._lock.locked())
 
     def _release_slow(self, frame: FrameType | None) -> None:
         # Not owner-checked: a lock released by another thread leaves its holder's stack.
@@ -146,9 +168,12 @@ class TrackedLock(Mutex):
 
 
 class TrackedRLock(TrackedLock):
-    """``threading.RLock()`` after ``install()``."""
+    """``threading.RLock()`` after ``install()`` (instantiable, like ``_thread.RLock``)."""
 
     __slots__ = ()
+
+    def __new__(cls, *args: object, **kwargs: object) -> TrackedRLock:
+        return object.__new__(cls)
 
     def __init__(self, frame: FrameType | None = None) -> None:
         self._init_tracked(_thread.RLock(), frame or _getframe(1), True)
@@ -157,7 +182,7 @@ class TrackedRLock(TrackedLock):
         # The interpreter's repr knows the owner and count, also of another thread.
         raw = repr(self._lock)
         return raw.replace(
-            "_thread.RLock object", f"lockdep.TrackedRLock object (class {self._name})"
+            "_thread.RLock object", f"lockdep.TrackedRLock object (class {self.name})"
         )
 
     def _release_slow(self, frame: FrameType | None) -> None:
@@ -183,22 +208,38 @@ class TrackedCondition(threading.Condition):
         super().__init__(lock)
 
 
-def _lock() -> TrackedLock:
-    return TrackedLock(_getframe(1))
+class _InstalledCondition(TrackedCondition):
+    """TrackedCondition as threading.Condition: it passes for threading's own name."""
+
+    __module__ = "threading"
 
 
-def _rlock(*args: object, **kwargs: object) -> TrackedRLock:
+# What install() puts in threading. They pass for threading's own names there
+# (its __all__ test checks that they belong to the module).
+
+
+def Lock() -> TrackedLock:
+    """A new tracked lock, of the class of the calling line."""
+    return TrackedLock._make(_getframe(1))
+
+
+def RLock(*args: object, **kwargs: object) -> TrackedRLock:
+    """A new tracked re-entrant lock, of the class of the calling line."""
     return TrackedRLock(_getframe(1))
 
 
-class _PatchAfterExec(importlib.abc.Loader):
-    """Runs asyncio's own loader, then tracks asyncio.Lock."""
+for _factory in (Lock, RLock):
+    _factory.__module__ = "threading"
 
-    def __init__(self, loader: importlib.abc.Loader) -> None:
+
+class _PatchAfterExec:
+    """A loader: runs asyncio's own loader, then tracks asyncio.Lock."""
+
+    def __init__(self, loader: Any) -> None:
         self._loader = loader
 
     def create_module(self, spec: ModuleSpec) -> ModuleType | None:
-        return self._loader.create_module(spec)
+        return self._loader.create_module(spec)  # type: ignore[no-any-return]
 
     def exec_module(self, module: ModuleType) -> None:
         self._loader.exec_module(module)
@@ -208,27 +249,24 @@ class _PatchAfterExec(importlib.abc.Loader):
             aio.patch()
 
 
-class _AsyncioHook(importlib.abc.MetaPathFinder):
-    """Tracks asyncio.Lock when asyncio is first imported, so that install() does not
-    import asyncio (which would slow down programs that never use it)."""
-
-    def __init__(self) -> None:
-        self._finding = False
+class _AsyncioHook:
+    """A meta path finder: tracks asyncio.Lock when asyncio is first imported, so
+    that install() does not import asyncio (slowing down programs that never use it)."""
 
     def find_spec(
         self, name: str, path: Sequence[str] | None, target: ModuleType | None = None
     ) -> ModuleSpec | None:
-        if name != "asyncio" or self._finding:
+        if name != "asyncio":
             return None
-        self._finding = True
-        try:
-            spec = importlib.util.find_spec(name)
-        finally:
-            self._finding = False
-        if spec is None or spec.loader is None:
-            return None
-        spec.loader = _PatchAfterExec(spec.loader)
-        return spec
+        for finder in sys.meta_path:
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(name, path, target)
+            if spec is not None:
+                if spec.loader is not None:
+                    spec.loader = _PatchAfterExec(spec.loader)  # type: ignore[assignment]
+                return spec
+        return None
 
 
 _HOOK = _AsyncioHook()
@@ -245,7 +283,7 @@ def install() -> None:
     if _installed:
         return
     _installed = True
-    _replace(Lock=_lock, RLock=_rlock, Condition=TrackedCondition)
+    _replace(Lock=Lock, RLock=RLock, Condition=_InstalledCondition)
     if "asyncio" in sys.modules:
         from . import aio
 

@@ -9,18 +9,15 @@ building a report yields a shorter report that says so.
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
-import traceback
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from types import CodeType
 from typing import Any, NamedTuple
 
 from .errors import EXCEPTIONS
 
-logger = logging.getLogger("lockdep")
+LOGGER = "lockdep"
 
 KINDS = ("recursive", "order", "unlock", "wait_timeout")
 
@@ -57,8 +54,7 @@ def label(name: str, subclass: int) -> str:
     return name if subclass == 0 else f"{name}/{subclass}"
 
 
-@dataclass(frozen=True)
-class HeldLock:
+class HeldLock(NamedTuple):
     """One entry of a thread's held stack, as returned by ``lockdep.held_locks``."""
 
     name: str
@@ -97,20 +93,32 @@ class HeldLock:
         }
 
 
-@dataclass
 class EdgeInfo:
-    """What lockdep keeps about a dependency A -> B: when it was first seen, and a count.
+    """What lockdep keeps about a dependency A -> B: where it was first seen, and a count.
 
-    ``count`` is exact while statistics are on; otherwise it counts validations,
-    which the chain cache makes once per distinct held chain.
+    ``count`` counts validations: the chain cache makes one per distinct held
+    chain that leads to the edge, not one per acquisition.
     """
 
-    thread: str
-    from_site: Site
-    to_site: Site
-    from_stack: tuple[str, ...] | None = None
-    to_stack: tuple[str, ...] | None = None
-    count: int = 1
+    __slots__ = ("count", "from_site", "from_stack", "thread", "to_site", "to_stack")
+
+    def __init__(
+        self,
+        thread: str,
+        from_site: Site,
+        to_site: Site,
+        from_stack: tuple[str, ...] | None = None,
+        to_stack: tuple[str, ...] | None = None,
+    ) -> None:
+        self.thread = thread
+        self.from_site = from_site
+        self.to_site = to_site
+        self.from_stack = from_stack
+        self.to_stack = to_stack
+        self.count = 1
+
+    def __repr__(self) -> str:
+        return f"<EdgeInfo {self.from_site} -> {self.to_site} in {self.thread!r} x{self.count}>"
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -123,8 +131,7 @@ class EdgeInfo:
         }
 
 
-@dataclass(frozen=True)
-class ChainLink:
+class ChainLink(NamedTuple):
     """One edge of an existing dependency chain, for an order report."""
 
     source: str
@@ -132,21 +139,40 @@ class ChainLink:
     info: EdgeInfo | None
 
 
-@dataclass
 class Violation:
     """A lockdep violation: what the response (raise, log, abort, callable) receives.
 
-    ``classes`` names the classes involved; for ``order`` the whole cycle in
-    order, starting with the class being taken. ``report`` is the full text.
+    ``kind`` is "recursive", "order", "unlock" or "wait_timeout"; ``classes``
+    names the classes involved (for ``order``, the whole cycle in order,
+    starting with the class being taken); ``held`` is what the thread (or
+    asyncio task) held; ``chain`` the existing dependency chain of an order
+    violation; ``report`` the full text.
     """
 
-    kind: str
-    classes: tuple[str, ...]
-    thread_name: str
-    thread_id: int
-    held: list[HeldLock]
-    report: str = ""
-    chain: list[ChainLink] = field(default_factory=list)
+    __slots__ = ("chain", "classes", "held", "kind", "report", "task", "thread_id", "thread_name")
+
+    def __init__(
+        self,
+        kind: str,
+        classes: tuple[str, ...],
+        thread_name: str,
+        thread_id: int,
+        held: list[HeldLock],
+        task: str | None = None,
+    ) -> None:
+        self.kind = kind
+        self.classes = classes
+        self.thread_name = thread_name
+        self.thread_id = thread_id
+        self.held = held
+        self.task = task
+        self.report = ""
+        self.chain: list[ChainLink] = []
+
+    def __repr__(self) -> str:
+        return (
+            f"<lockdep.Violation {self.kind} {' -> '.join(self.classes)} in {self.thread_name!r}>"
+        )
 
     @property
     def key(self) -> tuple[str, frozenset[str]]:
@@ -159,6 +185,7 @@ class Violation:
             "classes": list(self.classes),
             "thread": self.thread_name,
             "thread_id": self.thread_id,
+            "task": self.task,
             "held": [h.as_dict() for h in self.held],
             "chain": [
                 {"from": c.source, "to": c.target, **(c.info.as_dict() if c.info else {})}
@@ -179,7 +206,8 @@ def _header(title: str) -> list[str]:
 
 
 def _thread(v: Violation) -> str:
-    return f"thread '{v.thread_name}' (ident {v.thread_id})"
+    task = f", task '{v.task}'" if v.task else ""
+    return f"thread '{v.thread_name}' (ident {v.thread_id}){task}"
 
 
 def _held_section(v: Violation) -> list[str]:
@@ -364,14 +392,23 @@ def deliver(v: Violation, response: str | Callable[[Violation], object]) -> None
         try:
             response(v)
         except Exception:
+            import traceback
+
             log_safely("lockdep: the on_violation callable failed:\n" + traceback.format_exc())
         return
     log_safely(v.report)  # "log", and "raise" for kinds that never raise
 
 
 def log_safely(text: str) -> None:
+    """Log text at ERROR on the ``lockdep`` logger; stderr if logging itself fails.
+
+    logging is imported here, when first needed, so that ``install()`` done
+    before the program imports logging also tracks logging's module lock.
+    """
     try:
-        logger.error("%s", text)
+        import logging
+
+        logging.getLogger(LOGGER).error("%s", text)
     except Exception:
         try:
             sys.stderr.write(text + "\n")

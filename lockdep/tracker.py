@@ -28,7 +28,6 @@ import _thread
 import os
 import sys
 import threading
-import traceback
 import weakref
 from collections.abc import Callable
 from itertools import pairwise
@@ -60,6 +59,8 @@ class _Local(threading.local):
 
 
 def _capture(frame: FrameType | None) -> tuple[str, ...]:
+    import traceback
+
     return tuple(traceback.format_stack(frame, limit=STACK_LIMIT)) if frame is not None else ()
 
 
@@ -88,7 +89,9 @@ class Lockdep:
     """The process's lock tracker. Use the module functions of ``lockdep``, not this class."""
 
     def __init__(self) -> None:
-        self._mutex = _thread.allocate_lock()
+        # Re-entrant only for the sake of fork (see _before_fork); nothing else
+        # takes it twice, and _defer never runs queued work inside it.
+        self._mutex: Any = _thread.RLock()
         self.root: dict[Any, Any] = {}
         self.sentinel: Entry = (None, -1, self.root, None, -1, None)
         self.graph = DependencyGraph()
@@ -140,7 +143,7 @@ class Lockdep:
 
     def _defer(self, action: Callable[[], None]) -> None:
         self._pending.append(action)
-        if self._mutex.acquire(False):
+        if not self._mutex._is_owned() and self._mutex.acquire(False):
             try:
                 self._run_pending()
             finally:
@@ -152,6 +155,8 @@ class Lockdep:
             try:
                 action()
             except Exception:
+                import traceback
+
                 report.log_safely(
                     "lockdep: internal error in deferred work:\n" + traceback.format_exc()
                 )
@@ -628,6 +633,8 @@ class Lockdep:
 
     def _report_wait(self, lock: object, tkey: int, frame: FrameType | None, waited: float) -> None:
         def build() -> Violation:
+            import traceback
+
             names = _thread_names()
             frames = sys._current_frames()
             holders: list[tuple[str, HeldLock | None, list[str]]] = []
@@ -651,16 +658,31 @@ LOCKDEP = Lockdep()
 LOCKDEP.local = _Local()
 
 
+def _before_fork() -> None:
+    # Fork with the mutex held by the forking thread, so that no other thread is
+    # half-way through the graph. In the child, threading's own after-fork
+    # handler runs before ours and makes an RLock (a tracked one, once
+    # installed): the mutex is re-entrant so that it can register its class.
+    LOCKDEP._mutex.acquire()
+
+
+def _after_fork_in_parent() -> None:
+    LOCKDEP._mutex.release()
+
+
 def _after_fork_in_child() -> None:
-    # The locks may have been held by threads that do not exist in the child.
     tracker = LOCKDEP
-    tracker._mutex = _thread.allocate_lock()
+    tracker._mutex.release()
     tracker.violations.after_fork()
     me = _thread.get_ident()
     for ident in list(tracker._threads):
-        if ident != me:
+        if ident != me:  # threads that do not exist in the child
             lockstats.merge(tracker._retired_stats, tracker._threads.pop(ident).stats)
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+    os.register_at_fork(
+        before=_before_fork,
+        after_in_parent=_after_fork_in_parent,
+        after_in_child=_after_fork_in_child,
+    )

@@ -8,6 +8,7 @@ first of each distinct violation, and hands it to the configured response.
 from __future__ import annotations
 
 import _thread
+import sys
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -25,7 +26,19 @@ def _new(kind: str, classes: Sequence[str], held: list[HeldLock]) -> Violation:
         thread_name=threading.current_thread().name,
         thread_id=_thread.get_ident(),
         held=held,
+        task=_current_task(),
     )
+
+
+def _current_task() -> str | None:
+    asyncio = sys.modules.get("asyncio")  # never imported just for this
+    if asyncio is None:
+        return None
+    try:
+        task = asyncio.current_task()
+    except RuntimeError:  # no running loop in this thread
+        return None
+    return task.get_name() if task is not None else None
 
 
 def recursive(

@@ -1,4 +1,5 @@
-"""Shared fixtures: every test starts with a fresh lockdep in its default configuration."""
+"""Shared fixtures: every test starts with a fresh lockdep in its default configuration,
+and ends with the session's configuration back (under ``--lockdep``, the plugin's)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,9 @@ DEFAULTS = {
     "max_classes": 131072,
 }
 
+# Read when pytest loads this file, after plugins have configured lockdep.
+SESSION = lockdep.settings()
+
 
 @pytest.fixture(autouse=True)
 def fresh_lockdep() -> Iterator[None]:
@@ -25,7 +29,7 @@ def fresh_lockdep() -> Iterator[None]:
     lockdep.reset()
     yield
     held = lockdep.held_locks()
-    lockdep.configure(**DEFAULTS)
+    lockdep.configure(**SESSION)
     lockdep.reset()
     assert held == [], f"test left tracked locks held: {held}"
 
@@ -55,3 +59,13 @@ def collected() -> Iterator[list[lockdep.Violation]]:
     seen: list[lockdep.Violation] = []
     lockdep.configure(on_violation=seen.append)
     yield seen
+
+
+@pytest.fixture
+def installed() -> Iterator[None]:
+    """lockdep.install() for the test (left in place if the session had it already)."""
+    already = lockdep.installed()
+    lockdep.install()
+    yield
+    if not already:
+        lockdep.uninstall()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import _thread
 import threading
 
 import pytest
@@ -73,7 +74,7 @@ def test_waiting_or_notifying_without_the_mutex_is_an_error() -> None:
 
 def test_cond_needs_a_mutex() -> None:
     with pytest.raises(TypeError, match=r"needs a lockdep\.Mutex"):
-        lockdep.Cond(threading.Lock())  # type: ignore[arg-type]
+        lockdep.Cond(_thread.allocate_lock())  # type: ignore[arg-type]
 
 
 def test_recursive_mutex_is_released_fully_and_restored() -> None:

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 import lockdep
-from lockdep.instrument import TrackedCondition, TrackedLock, TrackedRLock
+from lockdep.instrument import Lock, RLock, TrackedCondition
 
 try:
     from test import lock_tests
@@ -17,10 +17,8 @@ except ImportError:  # the interpreter was built without its test package
 
 
 @pytest.fixture(autouse=True)
-def installed() -> Iterator[None]:
-    lockdep.install()
+def no_violation(installed: None) -> Iterator[None]:
     yield
-    lockdep.uninstall()
     assert lockdep.stats()["violations"] == 0
 
 
@@ -35,10 +33,10 @@ if lock_tests is None:
 else:
 
     class TestTrackedLock(lock_tests.LockTests):  # type: ignore[misc]
-        locktype = staticmethod(TrackedLock)
+        locktype = staticmethod(Lock)
 
     class TestTrackedRLock(lock_tests.RLockTests):  # type: ignore[misc]
-        locktype = staticmethod(TrackedRLock)
+        locktype = staticmethod(RLock)
 
     class TestTrackedCondition(lock_tests.ConditionTests):  # type: ignore[misc]
         condtype = staticmethod(TrackedCondition)

@@ -1,0 +1,123 @@
+"""asyncio.Lock under install(): held stacks per task."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+import lockdep
+from lockdep.aio import TrackedAsyncLock
+
+pytestmark = pytest.mark.usefixtures("installed")
+
+
+def test_abba_between_two_coroutines_is_reported() -> None:
+    async def main() -> BaseException | None:
+        a = asyncio.Lock()
+        b = asyncio.Lock()
+        assert isinstance(a, TrackedAsyncLock)
+
+        async def forward() -> None:
+            async with a, b:
+                await asyncio.sleep(0)
+
+        async def backward() -> None:
+            async with b, a:
+                await asyncio.sleep(0)
+
+        await asyncio.create_task(forward())
+        try:
+            await asyncio.create_task(backward())
+        except lockdep.LockOrderError as exc:
+            return exc
+        return None
+
+    error = asyncio.run(main())
+    assert isinstance(error, lockdep.LockOrderError)
+    assert "backward" in error.violation.report and "forward" in error.violation.report
+
+
+def test_interleaved_tasks_have_their_own_stacks() -> None:
+    """Two tasks each hold their own lock at once: no false edge between them."""
+
+    async def main() -> None:
+        a = asyncio.Lock()
+        b = asyncio.Lock()
+        both_hold = asyncio.Event()
+        holding = [0]
+
+        async def hold(lock: asyncio.Lock) -> None:
+            async with lock:
+                holding[0] += 1
+                if holding[0] == 2:
+                    both_hold.set()
+                await both_hold.wait()
+
+        await asyncio.gather(hold(a), hold(b))
+        async with b, a:  # fine: nothing ordered a before b
+            pass
+
+    asyncio.run(main())
+    assert lockdep.stats()["violations"] == 0
+
+
+def test_lock_released_by_another_task() -> None:
+    async def main() -> None:
+        lock = asyncio.Lock()
+        await lock.acquire()
+
+        async def release() -> None:
+            lock.release()
+
+        await asyncio.create_task(release())
+        assert not lock.locked()
+        async with lock:
+            pass
+
+    asyncio.run(main())
+
+
+def test_condition_with_tracked_lock() -> None:
+    async def main() -> int:
+        cond = asyncio.Condition()
+        items: list[int] = []
+
+        async def produce() -> None:
+            async with cond:
+                items.append(1)
+                cond.notify()
+
+        async with cond:
+            task = asyncio.create_task(produce())
+            await cond.wait_for(lambda: items)
+        await task
+        return len(items)
+
+    assert asyncio.run(main()) == 1
+    assert lockdep.stats()["violations"] == 0
+
+
+def test_asyncio_imported_after_install_is_tracked() -> None:
+    program = textwrap.dedent(
+        """
+        import sys
+        import lockdep
+        assert "asyncio" not in sys.modules
+        lockdep.install()
+        import asyncio
+        from lockdep.aio import TrackedAsyncLock
+        assert isinstance(asyncio.Lock(), TrackedAsyncLock), asyncio.Lock
+        lockdep.uninstall()
+        assert not isinstance(asyncio.Lock(), TrackedAsyncLock)
+        print("ok")
+        """
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "ok"

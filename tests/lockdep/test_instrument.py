@@ -1,0 +1,195 @@
+"""install(): threading's locks tracked by allocation site, with the stdlib's semantics."""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import queue
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+import lockdep
+from lockdep.instrument import TrackedCondition, TrackedLock, TrackedRLock
+from tests.conftest import run_in_thread
+
+pytestmark = pytest.mark.usefixtures("installed")
+
+
+def test_factories_make_tracked_locks_named_by_site() -> None:
+    line = sys._getframe().f_lineno
+    lock = threading.Lock()  # the class is this line: line + 1
+    rlock = threading.RLock()
+    cond = threading.Condition()  # line + 3
+    assert isinstance(lock, TrackedLock) and isinstance(rlock, TrackedRLock)
+    assert isinstance(cond, TrackedCondition)
+    with lock:
+        (held,) = lockdep.held_locks()
+    assert held.name == f"tests/lockdep/test_instrument.py:{line + 1}"
+    with cond:
+        (held,) = lockdep.held_locks()
+    assert held.name.endswith(f":{line + 3}"), "a Condition's own RLock: its site"
+
+
+def test_abba_between_stdlib_locks_is_found() -> None:
+    first = threading.Lock()  # two lines: two classes (one line would make one class)
+    second = threading.Lock()
+
+    def forward() -> None:
+        with first, second:
+            pass
+
+    run_in_thread(forward)
+    with second, pytest.raises(lockdep.LockOrderError) as info:
+        first.acquire()
+    assert "test_instrument.py" in info.value.violation.report
+
+
+def test_enter_returns_true_like_the_stdlib() -> None:
+    with threading.Lock() as got:
+        assert got is True
+    with threading.RLock() as got:
+        assert got is True
+
+
+def test_lock_released_by_another_thread_leaves_the_holders_stack() -> None:
+    lock = threading.Lock()
+    lock.acquire()
+    run_in_thread(lock.release)
+    assert lockdep.held_locks() == []
+    assert not lock.locked()
+
+
+def test_lock_retaken_by_its_holder_waits_for_another_thread() -> None:
+    """A Lock as a binary semaphore: no recursion report."""
+    lock = threading.Lock()
+    lock.acquire()
+    releaser = threading.Timer(0.01, lock.release)
+    releaser.start()
+    assert lock.acquire(timeout=30)  # blocks until the other thread lets go
+    releaser.join(10)
+    lock.release()
+    assert lockdep.held_locks() == []
+
+
+def test_instances_of_one_site_nested_are_not_recursion() -> None:
+    def make() -> threading.Lock:
+        return threading.Lock()  # one site for both
+
+    outer, inner = make(), make()
+    with outer, inner:
+        assert [h.subclass for h in lockdep.held_locks()] == [0, 1]
+    assert lockdep.stats()["violations"] == 0
+
+
+def test_memory_handler_flushing_into_another_handler() -> None:
+    """logging's handler locks share one site; MemoryHandler -> target nests them."""
+    target = logging.StreamHandler(stream=open("/dev/null", "w"))  # noqa: SIM115
+    memory = logging.handlers.MemoryHandler(capacity=2, target=target)
+    logger = logging.getLogger("lockdep-test-memory")
+    logger.addHandler(memory)
+    logger.propagate = False
+    try:
+        for i in range(6):
+            logger.warning("line %d", i)
+    finally:
+        logger.removeHandler(memory)
+        memory.close()
+        target.stream.close()
+        target.close()
+    assert lockdep.stats()["violations"] == 0
+
+
+def test_stdlib_users_work_under_install() -> None:
+    q: queue.Queue[int] = queue.Queue(maxsize=4)
+    with ThreadPoolExecutor(4) as pool:
+        futures = [pool.submit(q.put, i) for i in range(4)]
+        got = sorted(q.get(timeout=10) for _ in range(4))
+    assert got == [0, 1, 2, 3] and all(f.done() for f in futures)
+    event = threading.Event()
+    setter = threading.Thread(target=event.set)
+    setter.start()
+    assert event.wait(10)
+    setter.join(10)
+    barrier = threading.Barrier(2)
+    waiter = threading.Thread(target=barrier.wait, args=(10,))
+    waiter.start()
+    barrier.wait(10)
+    waiter.join(10)
+    assert not setter.is_alive() and not waiter.is_alive()
+    assert lockdep.stats()["violations"] == 0
+
+
+def test_condition_wait_for_with_tracked_lock_and_rlock() -> None:
+    for lock in (threading.Lock(), threading.RLock()):
+        cond = threading.Condition(lock)
+        ready = [False]
+
+        def setter(cond: threading.Condition = cond, ready: list[bool] = ready) -> None:
+            with cond:
+                ready[0] = True
+                cond.notify_all()
+
+        with cond:
+            t = threading.Thread(target=setter)
+            t.start()
+            assert cond.wait_for(lambda ready=ready: ready[0], timeout=10)
+        t.join(10)
+        assert not t.is_alive()
+    assert lockdep.held_locks() == []
+
+
+def test_rlock_semantics() -> None:
+    r = threading.RLock()
+    r.acquire()
+    r.acquire()
+    assert r._recursion_count() == 2 and r._is_owned()
+    with pytest.raises(RuntimeError):
+        run_in_thread(r.release)  # owner-checked by the interpreter, as in the stdlib
+    r.release()
+    r.release()
+    with pytest.raises(RuntimeError):
+        r.release()
+    assert "count=0" in repr(r) and "unlocked" in repr(r)
+
+
+def test_repr_shows_state_and_class() -> None:
+    lock = threading.Lock()
+    assert repr(lock).startswith("<unlocked lockdep.TrackedLock object (class ")
+    with lock:
+        assert repr(lock).startswith("<locked ")
+
+
+def test_at_fork_reinit_forgets_the_entry() -> None:
+    lock = threading.Lock()
+    lock.acquire()
+    lock._at_fork_reinit()
+    assert not lock.locked() and lockdep.held_locks() == []
+
+
+def test_lock_dropped_while_held_is_pruned() -> None:
+    def abandon() -> None:
+        threading.Lock().acquire()
+
+    abandon()
+    assert lockdep.held_locks() == []
+
+
+def test_uninstall_restores_and_tracked_locks_keep_working() -> None:
+    lock = threading.Lock()
+    lockdep.uninstall()
+    try:
+        assert threading.Lock is lockdep.instrument._ORIGINALS["Lock"]
+        assert not isinstance(threading.Lock(), TrackedLock)
+        with lock:
+            assert lock.locked()
+    finally:
+        lockdep.install()
+
+
+def test_install_is_idempotent() -> None:
+    lockdep.install()
+    lockdep.install()
+    assert lockdep.installed()
