@@ -357,13 +357,16 @@ class ThreadPool:
             logger.info("%s: num_threads %d -> %d", self._name, old, n)
 
     def wait_for_threads(self, count: int | None = None, timeout: float | None = None) -> bool:
-        """Wait until the number of live workers is ``count`` (default: the target).
-        Returns False if ``timeout`` seconds passed first."""
+        """Wait until exactly ``count`` (default: the target) workers are running: started,
+        registered with the heartbeat map, not retired. False if ``timeout`` passed first."""
         if count is not None:
             _check_threads(count)
         end = None if timeout is None else monotonic() + check_seconds("timeout", timeout)
         with self._lock:
-            while len(self._threads) != (self._num_threads if count is None else count):
+            while True:
+                want = self._num_threads if count is None else count
+                if len(self._threads) == want and len(self._worker_idents) == want:
+                    return True
                 if end is None:
                     self._wait_cond.wait()
                 else:
@@ -371,14 +374,14 @@ class ThreadPool:
                     if remaining <= 0:
                         return False
                     self._wait_cond.wait(remaining)
-            return True
 
     # --- statistics -------------------------------------------------------------------
 
     def stats(self) -> dict[str, Any]:
         """A JSON-serialisable snapshot of the counters, taken under the pool lock:
 
-        ``name``, ``running``, ``threads`` (live workers), ``threads_target``,
+        ``name``, ``running``, ``threads`` (workers running: started, registered
+        with the heartbeat map, not retired), ``threads_target``,
         ``threads_busy`` (units in flight), ``paused`` (bool), ``pause_depth``, and
         ``queues``: ``{queue name: {kind, items (queued; None if the storage
         cannot tell), in_flight, processed, failed, busy_seconds, timeout,
@@ -391,7 +394,7 @@ class ThreadPool:
             return {
                 "name": self._name,
                 "running": self._running,
-                "threads": len(self._threads),
+                "threads": len(self._worker_idents),
                 "threads_target": self._num_threads,
                 "threads_busy": self._processing,
                 "paused": self._pause > 0,
