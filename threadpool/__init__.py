@@ -10,17 +10,18 @@
     pool.drain(ops); pool.stop()
 
 Modules: ``pool`` (ThreadPool and the worker loop), ``queue_base`` (the
-dequeue / process / finish protocol and the counters), ``queues`` (the four
-ready-made queues), ``heartbeat`` (HeartbeatMap, TPHandle, the checker and the
+dequeue / process / finish protocol and the counters), ``queues`` and
+``pointer`` (the four ready-made queues), ``heartbeat`` (HeartbeatMap, TPHandle, the checker and the
 suicide action), ``histogram`` (bucket counters). The pool core imports only
 the standard library and ``lockdep``.
 """
 
 from .heartbeat import HeartbeatHandle, HeartbeatMap, TPHandle, abort_on_suicide
 from .histogram import Histogram
+from .pointer import PointerWQ
 from .pool import ThreadPool
 from .queue_base import BaseWorkQueue
-from .queues import BatchWorkQueue, PointerWQ, WorkQueue, WorkQueueVal
+from .queues import BatchWorkQueue, WorkQueue, WorkQueueVal
 
 __all__ = [
     "BaseWorkQueue",

@@ -74,6 +74,47 @@ def check_callable(what: str, signature: str, fn: object) -> Any:
     return fn
 
 
+def resolve_handlers(
+    queue: BaseWorkQueue, owner: type, process: object, finish: object, unit: str
+) -> tuple[ProcessFn, FinishFn | None]:
+    """The callables the queue will call: the arguments, or the subclass's overrides."""
+    cls = type(queue)
+    check_callable("process", f"({unit}, handle)", process)
+    check_callable("finish", f"({unit})", finish)
+    overridden = getattr(cls, "_process") is not getattr(owner, "_process")  # noqa: B009
+    if process is None:
+        if not overridden:
+            raise TypeError(
+                f"{cls.__name__} {queue.name!r} needs process=callable({unit}, handle), "
+                f"or a subclass overriding _process"
+            )
+        proc = getattr(queue, "_process")  # noqa: B009
+    elif overridden:
+        raise TypeError(
+            f"{cls.__name__} {queue.name!r}: give process= or override _process, not both"
+        )
+    else:
+        proc = process
+    if finish is not None:
+        return proc, finish  # type: ignore[return-value]
+    if getattr(cls, "_process_finish") is not getattr(owner, "_process_finish"):  # noqa: B009
+        return proc, getattr(queue, "_process_finish")  # noqa: B009
+    return proc, None
+
+
+def run_finish(queue: BaseWorkQueue, fin: FinishFn, unit: Any, error: BaseException | None) -> None:
+    queue.error = error
+    try:
+        fin(unit)
+    finally:
+        queue.error = None
+
+
+def check_reference(queue: BaseWorkQueue, item: object) -> None:
+    if item is None:
+        raise TypeError(f"{queue!r} queues object references; None cannot be queued")
+
+
 class BaseWorkQueue:
     """What every work queue shares: name, timeouts, pool membership and counters.
 

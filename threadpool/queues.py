@@ -1,10 +1,10 @@
-"""The four ready-made work queues (Ceph's ``WorkQueue_`` family).
+"""Three of the four ready-made work queues (Ceph's ``WorkQueue_`` family).
 
 * ``BatchWorkQueue``: process and finish get a list of up to ``batch_size`` items.
 * ``WorkQueueVal``: items by value; finish steps run in the order items complete.
 * ``WorkQueue``: object references; a queued item can be taken back (``dequeue``).
-* ``PointerWQ``: object references with a processing count; ``requeue_front``,
-  ``requeue_back``, ``front``, ``drain`` and ``signal``.
+
+The fourth, ``PointerWQ``, is in ``pointer.py``.
 
 Each takes ``process`` (called as ``process(item, handle)``, or
 ``process(items, handle)`` for a batch, on a worker, without the pool lock)
@@ -33,49 +33,10 @@ from .queue_base import (
     BaseWorkQueue,
     FinishFn,
     ProcessFn,
-    check_callable,
+    check_reference,
+    resolve_handlers,
+    run_finish,
 )
-
-
-def _handlers(
-    queue: BaseWorkQueue, owner: type, process: object, finish: object, unit: str
-) -> tuple[ProcessFn, FinishFn | None]:
-    """The callables the queue will call: the arguments, or the subclass's overrides."""
-    cls = type(queue)
-    check_callable("process", f"({unit}, handle)", process)
-    check_callable("finish", f"({unit})", finish)
-    overridden = getattr(cls, "_process") is not getattr(owner, "_process")  # noqa: B009
-    if process is None:
-        if not overridden:
-            raise TypeError(
-                f"{cls.__name__} {queue.name!r} needs process=callable({unit}, handle), "
-                f"or a subclass overriding _process"
-            )
-        proc = getattr(queue, "_process")  # noqa: B009
-    elif overridden:
-        raise TypeError(
-            f"{cls.__name__} {queue.name!r}: give process= or override _process, not both"
-        )
-    else:
-        proc = process
-    if finish is not None:
-        return proc, finish  # type: ignore[return-value]
-    if getattr(cls, "_process_finish") is not getattr(owner, "_process_finish"):  # noqa: B009
-        return proc, getattr(queue, "_process_finish")  # noqa: B009
-    return proc, None
-
-
-def _finish(queue: BaseWorkQueue, fin: FinishFn, unit: Any, error: BaseException | None) -> None:
-    queue.error = error
-    try:
-        fin(unit)
-    finally:
-        queue.error = None
-
-
-def _check_item(queue: BaseWorkQueue, item: object) -> None:
-    if item is None:
-        raise TypeError(f"{queue!r} queues object references; None cannot be queued")
 
 
 class WorkQueueVal(BaseWorkQueue):
@@ -104,7 +65,7 @@ class WorkQueueVal(BaseWorkQueue):
         super().__init__(
             name, timeout=timeout, suicide_timeout=suicide_timeout, histograms=histograms
         )
-        self._proc, self._fin = _handlers(self, WorkQueueVal, process, finish, "item")
+        self._proc, self._fin = resolve_handlers(self, WorkQueueVal, process, finish, "item")
         self._to_process: deque[Any] = deque()
         self._to_finish: deque[tuple[Any, BaseException | None]] = deque()
         self._use_storage_of(WorkQueueVal)
@@ -184,7 +145,7 @@ class WorkQueueVal(BaseWorkQueue):
         u, err = self._to_finish.popleft()
         fin = self._fin
         if fin is not None:
-            _finish(self, fin, u, err)
+            run_finish(self, fin, u, err)
 
     def _has_work(self) -> bool:
         return bool(self._items) if self._fast else not self._empty()
@@ -239,12 +200,12 @@ class WorkQueue(_RefQueue):
         super().__init__(
             name, timeout=timeout, suicide_timeout=suicide_timeout, histograms=histograms
         )
-        self._proc, self._fin = _handlers(self, WorkQueue, process, finish, "item")
+        self._proc, self._fin = resolve_handlers(self, WorkQueue, process, finish, "item")
         self._use_storage_of(WorkQueue)
 
     def queue(self, item: Any) -> bool:
         """Queue a reference at the back; returns what ``_enqueue`` returned (True)."""
-        _check_item(self, item)
+        check_reference(self, item)
         if self._fast:
             self._push(item)
             self._kick()
@@ -280,7 +241,7 @@ class WorkQueue(_RefQueue):
     def _void_process_finish(self, unit: Any, error: BaseException | None) -> None:
         fin = self._fin
         if fin is not None:
-            _finish(self, fin, unit, error)
+            run_finish(self, fin, unit, error)
 
 
 class BatchWorkQueue(_RefQueue):
@@ -310,7 +271,7 @@ class BatchWorkQueue(_RefQueue):
             name, timeout=timeout, suicide_timeout=suicide_timeout, histograms=histograms
         )
         self.batch_size = batch_size
-        self._proc, self._fin = _handlers(self, BatchWorkQueue, process, finish, "items")
+        self._proc, self._fin = resolve_handlers(self, BatchWorkQueue, process, finish, "items")
         self._use_storage_of(BatchWorkQueue)
 
     @property
@@ -374,126 +335,4 @@ class BatchWorkQueue(_RefQueue):
     def _void_process_finish(self, unit: Any, error: BaseException | None) -> None:
         fin = self._fin
         if fin is not None:
-            _finish(self, fin, unit, error)
-
-
-class PointerWQ(BaseWorkQueue):
-    """Object references plus a processing count (Ceph's ``PointerWQ``).
-
-    ``processing`` counts items handed out by dequeue and not yet finished.
-    ``requeue_front(item)`` / ``requeue_back(item)`` undo a dequeue: they
-    count the item as no longer processing and queue it again. They are for
-    items a subclass's ``_void_dequeue`` took and held back; a process step
-    that wants its item retried calls ``queue(item)`` instead (its finish step
-    then ends this round). Removing the queue from its pool while items
-    process raises RuntimeError. The storage is the ready-made deque.
-    """
-
-    kind = "pointer"
-    _storage_hooks = ()
-
-    def __init__(
-        self,
-        name: str,
-        process: ProcessFn | None = None,
-        finish: FinishFn | None = None,
-        *,
-        timeout: float = DEFAULT_TIMEOUT,
-        suicide_timeout: float = 0.0,
-        histograms: bool = False,
-    ) -> None:
-        super().__init__(
-            name, timeout=timeout, suicide_timeout=suicide_timeout, histograms=histograms
-        )
-        self._proc, self._fin = _handlers(self, PointerWQ, process, finish, "item")
-        self._processing = 0
-        self._use_storage_of(PointerWQ)
-
-    @property
-    def processing(self) -> int:
-        return self._processing
-
-    def queue(self, item: Any) -> None:
-        """Queue a reference at the back; a sleeping worker is woken for it."""
-        _check_item(self, item)
-        if self._stamped:
-            self._items.append((monotonic(), item))
-        else:
-            self._items.append(item)
-        pool = self._pool
-        if pool is not None and pool._idle:
-            pool._wake_idle()
-
-    def requeue_front(self, item: Any) -> None:
-        """Undo a dequeue: the item is no longer processing and is queued first."""
-        self._requeue(item, front=True)
-
-    def requeue_back(self, item: Any) -> None:
-        """Undo a dequeue: the item is no longer processing and is queued last."""
-        self._requeue(item, front=False)
-
-    def _requeue(self, item: Any, front: bool) -> None:
-        _check_item(self, item)
-
-        def requeue(item: Any) -> None:
-            if self._processing <= 0:
-                raise RuntimeError(
-                    f"{self!r}: requeue of an item that was not dequeued (nothing is processing)"
-                )
-            self._processing -= 1
-            if front:
-                self._push_front(item)
-            else:
-                self._push(item)
-
-        self._queue_locked(requeue, item)
-
-    def front(self) -> Any:
-        """The next item to be taken, or None (a snapshot: a worker may take it at once)."""
-        return self._peek()
-
-    def empty(self) -> bool:
-        return not self._items
-
-    def signal(self) -> None:
-        """Wake a sleeping worker (for a subclass whose dequeue held items back)."""
-        self._queue_locked(lambda _item: None, None)
-
-    def drain(self, timeout: float | None = None) -> bool:
-        """Wait until this queue is empty and none of its items is processing."""
-        if self._processing == 0 and not self._items and self._in_flight == 0:
-            return True
-        return super().drain(timeout)
-
-    def _process(self, item: Any, handle: TPHandle) -> None:
-        raise NotImplementedError
-
-    def _process_finish(self, item: Any) -> None:
-        pass
-
-    def _void_dequeue(self) -> Any:
-        items = self._items
-        if not items:
-            return NOTHING
-        self._processing += 1
-        return self._pop() if self._stamped else items.popleft()
-
-    def _void_process(self, unit: Any, handle: TPHandle) -> None:
-        self._proc(unit, handle)
-
-    def _void_process_finish(self, unit: Any, error: BaseException | None) -> None:
-        if self._processing <= 0:
-            raise RuntimeError(f"{self!r}: finish with nothing processing (a requeue too many?)")
-        self._processing -= 1
-        fin = self._fin
-        if fin is not None:
-            _finish(self, fin, unit, error)
-
-    def _has_work(self) -> bool:
-        return bool(self._items)
-
-    def _busy(self) -> bool:
-        return self._processing > 0 or self._in_flight > 0
-
-    def _void_clear(self) -> list[Any]:
-        return self._take_all()
+            run_finish(self, fin, unit, error)

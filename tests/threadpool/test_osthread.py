@@ -11,7 +11,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from threadpool import _osthread
-from threadpool.worker import os_name_for
 
 from ..conftest import run_in_thread
 
@@ -24,13 +23,6 @@ def test_os_thread_name_fits_the_kernel_and_keeps_a_prefix(name: str) -> None:
     assert len(raw) <= _osthread.NAME_LIMIT
     text = raw.decode("utf-8")  # never cut inside a character
     assert name.startswith(text)
-
-
-@given(st.text(min_size=1, max_size=40), st.integers(min_value=0, max_value=999))
-def test_worker_os_names_end_with_the_index(name: str, index: int) -> None:
-    os_name = os_name_for(name, index)
-    assert len(os_name.encode()) <= _osthread.NAME_LIMIT
-    assert os_name.endswith(f"-{index}")
 
 
 @linux
