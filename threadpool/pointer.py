@@ -39,6 +39,7 @@ class PointerWQ(BaseWorkQueue):
 
     kind = "pointer"
     _storage_hooks = ()
+    _busy_blocks_removal = True
 
     def __init__(
         self,

@@ -12,7 +12,8 @@ queued work (paused, stopped, or no threads). ``set_num_threads(n)`` grows at
 once and shrinks lazily: an extra worker retires at the top of its loop.
 ``add_work_queue`` / ``remove_work_queue`` work while running. The methods
 that wait (``pause``, ``drain``, ``stop``) raise RuntimeError when called
-from one of the pool's own workers, which they would wait for.
+from one of the pool's own workers, which they would wait for; the others
+may be called from anywhere, finish steps included.
 
 The workers and their loop are in ``worker.py``.
 
@@ -35,7 +36,8 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from time import monotonic
 from typing import Any
 
@@ -181,7 +183,7 @@ class ThreadPool:
         already or another attached queue has its name."""
         if not isinstance(queue, BaseWorkQueue):
             raise TypeError(f"add_work_queue() needs a work queue, got {queue!r}")
-        with self._lock:
+        with self._locked():
             if queue._pool is not None:
                 where = "this pool" if queue._pool is self else repr(queue._pool)
                 raise ValueError(f"{queue!r} is already attached to {where}")
@@ -194,10 +196,10 @@ class ThreadPool:
     def remove_work_queue(self, queue: BaseWorkQueue) -> None:
         """Detach a queue (while running too). Its queued items stay in it; units in
         flight still finish. RuntimeError for a PointerWQ with items processing."""
-        with self._lock:
+        with self._locked():
             if queue not in self._queues:
                 raise ValueError(f"{queue!r} is not attached to pool {self._name!r}")
-            if queue._busy() and queue.kind == "pointer":
+            if queue._busy() and queue._busy_blocks_removal:
                 raise RuntimeError(
                     f"cannot remove {queue!r} from pool {self._name!r} while its items process"
                 )
@@ -268,13 +270,13 @@ class ThreadPool:
 
     def pause_new(self) -> None:
         """Stop handing out new work, without waiting (nests with pause)."""
-        with self._lock:
+        with self._locked():
             self._pause += 1
             self._wait_cond.notify_all()
 
     def unpause(self) -> None:
         """Undo one pause() or pause_new(). RuntimeError if the pool is not paused."""
-        with self._lock:
+        with self._locked():
             if self._pause == 0:
                 raise RuntimeError(f"unpause() of pool {self._name!r}, which is not paused")
             self._pause -= 1
@@ -347,7 +349,7 @@ class ThreadPool:
         TypeError/ValueError for anything but an int >= 0; the size is then unchanged.
         """
         n = _check_threads(n, f"; pool {self._name!r} keeps {self._num_threads} threads")
-        with self._lock:
+        with self._locked():
             old, self._num_threads = self._num_threads, n
             if self._running and not self._stop:
                 self._start_threads_locked()
@@ -390,7 +392,7 @@ class ThreadPool:
         every item whose process and finish steps ran, ``failed`` those of them
         where either raised.
         """
-        with self._lock:
+        with self._locked():
             return {
                 "name": self._name,
                 "running": self._running,
@@ -403,6 +405,17 @@ class ThreadPool:
             }
 
     # --- waking workers (pool lock held unless said otherwise) -------------------------------
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        """The pool lock, for calls that do not wait: also from a finish step or storage
+        hook, whose worker holds it already."""
+        took = self._lock_unless_held()
+        try:
+            yield
+        finally:
+            if took:
+                self._lock.unlock()
 
     def _lock_unless_held(self) -> bool:
         """Take the pool lock unless this thread is a worker holding it (a finish step or

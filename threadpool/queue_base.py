@@ -125,6 +125,7 @@ class BaseWorkQueue:
 
     kind: ClassVar[str] = "base"
     _batch: ClassVar[bool] = False  # units are lists of items
+    _busy_blocks_removal: ClassVar[bool] = False  # remove_work_queue refuses while _busy()
     # The storage hooks; a subclass overriding any of them gets the locked queue().
     _storage_hooks: ClassVar[tuple[str, ...]] = ("_enqueue", "_dequeue", "_empty", "_clear")
 
@@ -333,11 +334,7 @@ class BaseWorkQueue:
 
     def stats(self) -> dict[str, Any]:
         """This queue's counters (the pool lock is taken if attached); see ThreadPool.stats."""
-        pool = self._pool
-        if pool is None:
-            return self._stats()
-        with pool._lock:
-            return self._stats()
+        return self._with_lock(self._stats)  # type: ignore[no-any-return]
 
     def _stats(self) -> dict[str, Any]:
         return {

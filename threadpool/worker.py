@@ -207,7 +207,12 @@ class Worker:
                     continue
                 self._sleep(pool._idle_wait)
                 pool._unidle(self)
+        except Exception:  # a bug, or a lockdep report: the pool carries on without us
+            logger.exception("%s: %s died", pool.name, self.name)
         finally:
+            if pool._owner != ident:  # left the loop without the lock
+                lock.lock()
+                pool._owner = ident
             pool._worker_idents.discard(ident)
             if pool._threads.get(self.index) is self:
                 del pool._threads[self.index]

@@ -655,6 +655,57 @@ def test_a_raising_dequeue_hook_is_logged_and_the_worker_goes_on(
     assert "dequeue step of queue 'q' raised" in caplog.text
 
 
+def test_a_worker_killed_by_a_broken_queue_leaves_the_pool_usable(
+    tp: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    class Broken(WorkQueueVal):
+        _batch = True  # but its units have no len(): the worker loop itself fails
+
+        def _void_dequeue(self) -> Any:
+            unit = super()._void_dequeue()
+            return unit if unit is NOTHING else 42
+
+    pool = tp.pool("broken", 2)
+    broken = Broken("broken", process=lambda item, handle: None)
+    seen: list[int] = []
+    good = WorkQueueVal("good", process=record(seen))
+    pool.add_work_queue(broken)
+    pool.add_work_queue(good)
+    pool.start()
+    assert pool.wait_for_threads(timeout=JOIN)
+    with caplog.at_level(logging.ERROR, logger="threadpool"):
+        broken.queue(1)
+        assert pool.wait_for_threads(count=1, timeout=JOIN), "the worker did not die"
+    assert "broken thread" in caplog.text and "died" in caplog.text
+    good.queue(7)
+    assert pool.drain(good, timeout=JOIN)  # the pool lock was not left held
+    assert seen == [7]
+    pool.stop()
+
+
+def test_control_calls_from_a_finish_step(tp: Harness) -> None:
+    pool = tp.pool("ctl", 2)
+    extra = WorkQueueVal("extra", process=lambda item, handle: None)
+    results: dict[str, Any] = {}
+
+    def finish(item: str) -> None:  # runs with the pool lock held
+        results["stats"] = pool.stats()["queues"]["q"]["in_flight"]
+        pool.set_num_threads(3)
+        pool.pause_new()
+        pool.unpause()
+        pool.add_work_queue(extra)
+        pool.remove_work_queue(extra)
+        results["qstats"] = q.stats()["kind"]
+
+    q = WorkQueueVal("q", process=lambda item, handle: None, finish=finish)
+    pool.add_work_queue(q)
+    pool.start()
+    q.queue("x")
+    assert pool.drain(timeout=JOIN)
+    assert results == {"stats": 1, "qstats": "value"}
+    assert pool.num_threads == 3 and not pool.paused and pool.work_queues == [q]
+
+
 # --- statistics -------------------------------------------------------------------------------
 
 
