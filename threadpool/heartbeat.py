@@ -26,8 +26,10 @@ mtime).
 
 Thread safety: every method may be called from any thread. Resetting a
 handle stores one tuple and takes no lock, so a worker pays almost nothing
-for its heartbeat; the map's own lock (a ``lockdep.Mutex`` named
-``HeartbeatMap::<name>``) guards registration and the check's bookkeeping.
+for its heartbeat (a ThreadPool's workers make that store inline, after the
+same "already late?" check, and report lateness through ``_check``); the
+map's own lock (a ``lockdep.Mutex`` named ``HeartbeatMap::<name>``) guards
+registration and the check's bookkeeping.
 """
 
 from __future__ import annotations
