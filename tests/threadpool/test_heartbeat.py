@@ -106,17 +106,19 @@ def test_a_stalled_pool_worker_is_unhealthy_after_its_queues_grace(
 def test_an_idle_worker_never_suicides(tp: Harness, clock: FakeClock) -> None:
     action = Recorder()
     hm = tp.hb_map("idle", clock=clock, suicide_action=action)
-    pool = tp.pool("idle_tp", 1, heartbeat_map=hm, idle_grace=5)
-    ran = threading.Event()
-    q = WorkQueueVal("ops", process=lambda item, handle: ran.set(), timeout=1, suicide_timeout=2)
+    pool = tp.pool("idle_tp", 1, heartbeat_map=hm, idle_grace=5, idle_wait=3600)
+    q = WorkQueueVal("ops", process=lambda item, handle: None, timeout=1, suicide_timeout=2)
     pool.add_work_queue(q)
     pool.start()
-    q.queue(1)
-    wait(ran, "the item")
-    assert pool.drain(timeout=JOIN)
+    # A worker is seen running only once it has released the pool lock, which an
+    # idle one does after setting its idle heartbeat.
+    assert pool.wait_for_threads(timeout=JOIN)
+    assert hm.stats()["workers"] == 1
     clock.advance(10_000)
-    hm.is_healthy()  # past the idle grace, perhaps: unhealthy, but no suicide
-    assert action.names == []
+    assert not hm.is_healthy()  # past the idle grace: unhealthy...
+    q.queue(1)  # ...and the worker, waking, reports its own lateness
+    assert pool.drain(timeout=JOIN)
+    assert action.names == [], "an idle worker suicided"
 
 
 # --- grace, suicide, counts -------------------------------------------------------------------
@@ -274,21 +276,27 @@ def test_remove_worker_twice_is_an_error() -> None:
 
 
 class CountingMap(HeartbeatMap):
-    """Signals every check the checker makes."""
+    """Counts the checks the checker completes."""
 
     def __init__(self, *args: Any, **kw: Any) -> None:
         super().__init__(*args, **kw)
-        self.checked = threading.Semaphore(0)
+        self.count = 0
+        self.counted = threading.Condition()
 
     def check_touch_file(self, path: Any) -> bool:
         try:
             return super().check_touch_file(path)
         finally:
-            self.checked.release()
+            with self.counted:
+                self.count += 1
+                self.counted.notify_all()
 
     def wait_checks(self, n: int) -> None:
-        for _ in range(n):
-            assert self.checked.acquire(timeout=JOIN), "the checker stopped checking"
+        """Wait until n more checks complete: all but the first of them started after
+        this call (the first may have been under way)."""
+        with self.counted:
+            target = self.count + n
+            assert self.counted.wait_for(lambda: self.count >= target, JOIN), "checker stopped"
 
 
 def test_checker_keeps_checking_when_every_worker_is_stuck(tp: Harness, clock: FakeClock) -> None:
@@ -330,7 +338,7 @@ def test_checker_touches_the_file_only_while_healthy(
     hm.wait_checks(2)
     assert path.exists(), "not touched while healthy"
     clock.advance(2)  # unhealthy from now on
-    hm.wait_checks(1)
+    hm.wait_checks(2)
     os.utime(path, (1, 1))
     hm.wait_checks(3)
     assert path.stat().st_mtime == 1, "touched while unhealthy"
