@@ -104,6 +104,9 @@ def blocking_relock_rate(n: int) -> float:
         Worker._relock = designed  # type: ignore[method-assign]
 
 
+INFO = ">=0x"  # a row printed for information, with no target
+
+
 class Row:
     def __init__(self, label: str, target: str) -> None:
         self.label = label
@@ -119,9 +122,10 @@ class Row:
         off = statistics.median(self.ratios[False])
         on = statistics.median(self.ratios[True])
         rate = statistics.median(self.rates[False])
+        target = "information" if self.target == INFO else f"target {self.target}"
         return (
-            f"  {self.label:<44} {off:7.2f}x  (target {self.target:>7})  "
-            f"{rate:>12,.0f}/s   lockdep on: {on:6.2f}x"
+            f"  {self.label:<58} {off:7.2f}x  ({target:>13})  "
+            f"{rate:>10,.0f}/s   lockdep on: {on:6.2f}x"
         )
 
     def met(self) -> bool:
@@ -146,8 +150,8 @@ def main() -> int:
         "batch": Row("BatchWorkQueue(64), 4 workers vs ThreadPoolExecutor", ">=30x"),
         "hb1": Row("heartbeat on vs off, 1 thread", ">=0.9x"),
         "hb4": Row("heartbeat on vs off, 4 threads", ">=0.9x"),
-        "hist": Row("histograms on vs off, 4 threads (information)", ">=0x"),
-        "naive": Row("no relock backoff vs ThreadPoolExecutor (info)", ">=0x"),
+        "hist": Row("histograms on vs off, WorkQueueVal, 4 threads", INFO),
+        "naive": Row("WorkQueueVal without relock backoff vs ThreadPoolExecutor", INFO),
     }
     tpe_rates: list[float] = []
     for r in range(args.rounds):
@@ -160,10 +164,14 @@ def main() -> int:
             rows["ptr"].add(on, pool_rate(ptr, n_item), base)
             rows["batch"].add(on, pool_rate(batch, n_batch), base)
             for threads, key in ((1, "hb1"), (4, "hb4")):
-                off_rate = pool_rate(val, n_item, threads)
-                on_rate = pool_rate(val, n_item, threads, heartbeat=True)
-                off_rate = (off_rate + pool_rate(val, n_item, threads)) / 2
-                rows[key].add(on, on_rate, off_rate)
+                # off, on, off, on, off, on, off: the cost is a few percent, the
+                # noise of one run on a shared machine ten or more
+                offs = [pool_rate(val, n_item, threads)]
+                ons = []
+                for _ in range(3):
+                    ons.append(pool_rate(val, n_item, threads, heartbeat=True))
+                    offs.append(pool_rate(val, n_item, threads))
+                rows[key].add(on, statistics.mean(ons), statistics.mean(offs))
             plain = pool_rate(val, n_item)
             rows["hist"].add(on, pool_rate(val_hist, n_item), plain)
             rows["naive"].add(on, blocking_relock_rate(n_item), base)
@@ -172,6 +180,7 @@ def main() -> int:
 
     print(f"threadpool benchmarks: medians of {args.rounds} rounds, lockdep disabled")
     print(f"  ThreadPoolExecutor(4).submit(noop): {statistics.median(tpe_rates):,.0f} items/s")
+    print(f"  {'ratio':<58} {'median':>8}  {'':>15}  {'items/s':>12}")
     for row in rows.values():
         print(row.line())
     missed = [row.label for row in rows.values() if not row.met()]
