@@ -35,6 +35,7 @@ cpython-clean: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/lockdep_bench.py
 	$(BIN)/python benchmarks/install_overhead.py
+	$(BIN)/python benchmarks/threadpool_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

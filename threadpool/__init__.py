@@ -1,1 +1,38 @@
-"""threadpool: a Ceph-style ThreadPool with work queues and heartbeats (in progress)."""
+"""threadpool: a Ceph-style ThreadPool with work queues and heartbeats.
+
+    from threadpool import ThreadPool, HeartbeatMap, WorkQueueVal, BatchWorkQueue
+    hb = HeartbeatMap("osd")
+    pool = ThreadPool("osd_tp", num_threads=4, thread_name="tp_osd", heartbeat_map=hb)
+    ops = WorkQueueVal("ops", process=handle_op, timeout=15, suicide_timeout=150)
+    pool.add_work_queue(ops)
+    pool.start()
+    ops.queue(item)            # handle_op(item, handle) runs on a worker
+    pool.drain(ops); pool.stop()
+
+Modules: ``pool`` (ThreadPool and the worker loop), ``queue_base`` (the
+dequeue / process / finish protocol and the counters), ``queues`` and
+``pointer`` (the four ready-made queues), ``heartbeat`` (HeartbeatMap, TPHandle, the checker and the
+suicide action), ``histogram`` (bucket counters). The pool core imports only
+the standard library and ``lockdep``.
+"""
+
+from .heartbeat import HeartbeatHandle, HeartbeatMap, TPHandle, abort_on_suicide
+from .histogram import Histogram
+from .pointer import PointerWQ
+from .pool import ThreadPool
+from .queue_base import BaseWorkQueue
+from .queues import BatchWorkQueue, WorkQueue, WorkQueueVal
+
+__all__ = [
+    "BaseWorkQueue",
+    "BatchWorkQueue",
+    "HeartbeatHandle",
+    "HeartbeatMap",
+    "Histogram",
+    "PointerWQ",
+    "TPHandle",
+    "ThreadPool",
+    "WorkQueue",
+    "WorkQueueVal",
+    "abort_on_suicide",
+]

@@ -1,0 +1,148 @@
+"""``PointerWQ``: object references plus a processing count (Ceph's ``PointerWQ``).
+
+The one queue whose storage is not meant to be replaced: it is the ready-made
+deque, so ``queue()`` never takes the pool lock. A subclass may override
+``_void_dequeue`` to hold items back (Ceph's way), and put them back later
+with ``requeue_front`` / ``requeue_back``. See ``queue_base`` for the protocol
+and ``queues`` for the handler conventions.
+"""
+
+from __future__ import annotations
+
+from time import monotonic
+from typing import Any
+
+from .heartbeat import TPHandle
+from .queue_base import (
+    DEFAULT_TIMEOUT,
+    NOTHING,
+    BaseWorkQueue,
+    FinishFn,
+    ProcessFn,
+    check_reference,
+    resolve_handlers,
+    run_finish,
+)
+
+
+class PointerWQ(BaseWorkQueue):
+    """Object references plus a processing count (Ceph's ``PointerWQ``).
+
+    ``processing`` counts items handed out by dequeue and not yet finished.
+    ``requeue_front(item)`` / ``requeue_back(item)`` undo a dequeue: they
+    count the item as no longer processing and queue it again. They are for
+    items a subclass's ``_void_dequeue`` took and held back; a process step
+    that wants its item retried calls ``queue(item)`` instead (its finish step
+    then ends this round). Removing the queue from its pool while items
+    process raises RuntimeError. The storage is the ready-made deque.
+    """
+
+    kind = "pointer"
+    _storage_hooks = ()
+    _busy_blocks_removal = True
+
+    def __init__(
+        self,
+        name: str,
+        process: ProcessFn | None = None,
+        finish: FinishFn | None = None,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        suicide_timeout: float = 0.0,
+        histograms: bool = False,
+    ) -> None:
+        super().__init__(
+            name, timeout=timeout, suicide_timeout=suicide_timeout, histograms=histograms
+        )
+        self._proc, self._fin = resolve_handlers(self, PointerWQ, process, finish, "item")
+        self._processing = 0
+        self._use_storage_of(PointerWQ)
+
+    @property
+    def processing(self) -> int:
+        return self._processing
+
+    def queue(self, item: Any) -> None:
+        """Queue a reference at the back; a sleeping worker is woken for it."""
+        check_reference(self, item)
+        if self._stamped:
+            self._items.append((monotonic(), item))
+        else:
+            self._items.append(item)
+        pool = self._pool
+        if pool is not None and pool._idle:
+            pool._wake_idle()
+
+    def requeue_front(self, item: Any) -> None:
+        """Undo a dequeue: the item is no longer processing and is queued first."""
+        self._requeue(item, front=True)
+
+    def requeue_back(self, item: Any) -> None:
+        """Undo a dequeue: the item is no longer processing and is queued last."""
+        self._requeue(item, front=False)
+
+    def _requeue(self, item: Any, front: bool) -> None:
+        check_reference(self, item)
+
+        def requeue(item: Any) -> None:
+            if self._processing <= 0:
+                raise RuntimeError(
+                    f"{self!r}: requeue of an item that was not dequeued (nothing is processing)"
+                )
+            self._processing -= 1
+            if front:
+                self._push_front(item)
+            else:
+                self._push(item)
+
+        self._queue_locked(requeue, item)
+
+    def front(self) -> Any:
+        """The next item to be taken, or None (a snapshot: a worker may take it at once)."""
+        return self._peek()
+
+    def empty(self) -> bool:
+        return not self._items
+
+    def signal(self) -> None:
+        """Wake a sleeping worker (for a subclass whose dequeue held items back)."""
+        self._queue_locked(lambda _item: None, None)
+
+    def drain(self, timeout: float | None = None) -> bool:
+        """Wait until this queue is empty and none of its items is processing."""
+        if self._processing == 0 and not self._items and self._in_flight == 0:
+            return True
+        return super().drain(timeout)
+
+    def _process(self, item: Any, handle: TPHandle) -> None:
+        raise NotImplementedError
+
+    def _process_finish(self, item: Any) -> None:
+        pass
+
+    def _void_dequeue(self) -> Any:
+        items = self._items
+        if not items:
+            return NOTHING
+        self._processing += 1
+        return self._pop() if self._stamped else items.popleft()
+
+    def _void_process(self, unit: Any, handle: TPHandle) -> None:
+        self._proc(unit, handle)
+
+    def _void_process_finish(self, unit: Any, error: BaseException | None) -> None:
+        if self._processing <= 0:
+            raise RuntimeError(f"{self!r}: finish with nothing processing (a requeue too many?)")
+        self._processing -= 1
+        fin = self._fin
+        if fin is not None:
+            run_finish(self, fin, unit, error)
+
+    def _has_work(self) -> bool:
+        return bool(self._items)
+
+    def _busy(self) -> bool:
+        return self._processing > 0 or self._in_flight > 0
+
+    def _void_clear(self) -> list[Any]:
+        return self._take_all()

@@ -1,0 +1,354 @@
+"""The protocol between a ThreadPool and its work queues (Ceph's ``WorkQueue_``).
+
+A worker drives a queue through three steps:
+
+1. ``_void_dequeue()`` — with the pool lock held: take the next unit of work
+   and return it, or return ``NOTHING``;
+2. ``_void_process(unit, handle)`` — without the pool lock, in parallel with
+   other workers: do the work. It may raise: the pool logs the traceback,
+   counts a failure, and goes on;
+3. ``_void_process_finish(unit, error)`` — with the pool lock held, so one at
+   a time per pool: complete the unit. ``error`` is what step 2 raised, or
+   None; the ready-made queues show it to finish callables as ``queue.error``.
+
+The ready-made queues (``queues.py``) implement these on top of storage hooks
+a subclass may override, as in Ceph: ``_enqueue``, ``_dequeue``, ``_empty``,
+``_clear`` (and ``_size`` for statistics). The hooks run with the pool lock
+held. When a queue keeps the ready-made storage (a deque), ``queue()`` does
+not take the pool lock at all: appending to a deque is atomic under the GIL
+(this relies on the GIL) and workers only remove items with the lock held;
+the pool is poked only when a worker sleeps idle. With storage of its own,
+``queue()`` takes the pool lock around ``_enqueue`` (Ceph's behaviour).
+
+Counters. Each queue keeps, under the pool lock: ``processed`` (items whose
+process and finish steps have run, whatever their outcome; a batch counts its
+size), ``failed`` (those of them where either step raised), ``in_flight``
+(units dequeued and not yet finished), and the seconds spent in process
+steps. With ``histograms=True`` it also keeps a histogram of process-step
+durations (per unit: one item, or one batch) and, for the ready-made storage,
+of queue waits (per item, from ``queue()`` to dequeue). That costs a clock
+reading and a tuple per queued item and two bisections per unit: on no-op
+items, about a third of the throughput (``make bench`` measures it), nothing
+for items that do real work; hence it is off by default. ``timeout`` and
+``suicide_timeout`` may be changed at any time; they apply from the next unit
+a worker takes.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from time import monotonic
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from .heartbeat import TPHandle, check_seconds
+from .histogram import Histogram
+
+if TYPE_CHECKING:
+    from .pool import ThreadPool
+
+
+class _Nothing:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "NOTHING"
+
+
+NOTHING: Any = _Nothing()
+"""What ``_void_dequeue`` returns when there is no work."""
+
+DEFAULT_TIMEOUT = 60.0
+INF = float("inf")
+
+ProcessFn = Callable[[Any, TPHandle], object]
+FinishFn = Callable[[Any], object]
+
+
+def check_name(what: str, name: object) -> str:
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"{what} name must be a non-empty str, got {name!r}")
+    return name
+
+
+def check_callable(what: str, signature: str, fn: object) -> Any:
+    if fn is not None and not callable(fn):
+        raise TypeError(f"{what} must be a callable taking {signature}, or None; got {fn!r}")
+    return fn
+
+
+def resolve_handlers(
+    queue: BaseWorkQueue, owner: type, process: object, finish: object, unit: str
+) -> tuple[ProcessFn, FinishFn | None]:
+    """The callables the queue will call: the arguments, or the subclass's overrides."""
+    cls = type(queue)
+    check_callable("process", f"({unit}, handle)", process)
+    check_callable("finish", f"({unit})", finish)
+    overridden = getattr(cls, "_process") is not getattr(owner, "_process")  # noqa: B009
+    if process is None:
+        if not overridden:
+            raise TypeError(
+                f"{cls.__name__} {queue.name!r} needs process=callable({unit}, handle), "
+                f"or a subclass overriding _process"
+            )
+        proc = getattr(queue, "_process")  # noqa: B009
+    elif overridden:
+        raise TypeError(
+            f"{cls.__name__} {queue.name!r}: give process= or override _process, not both"
+        )
+    else:
+        proc = process
+    if finish is not None:
+        return proc, finish  # type: ignore[return-value]
+    if getattr(cls, "_process_finish") is not getattr(owner, "_process_finish"):  # noqa: B009
+        return proc, getattr(queue, "_process_finish")  # noqa: B009
+    return proc, None
+
+
+def run_finish(queue: BaseWorkQueue, fin: FinishFn, unit: Any, error: BaseException | None) -> None:
+    queue.error = error
+    try:
+        fin(unit)
+    finally:
+        queue.error = None
+
+
+def check_reference(queue: BaseWorkQueue, item: object) -> None:
+    if item is None:
+        raise TypeError(f"{queue!r} queues object references; None cannot be queued")
+
+
+class BaseWorkQueue:
+    """What every work queue shares: name, timeouts, pool membership and counters.
+
+    Not used directly: take one of ``BatchWorkQueue``, ``WorkQueueVal``,
+    ``WorkQueue`` or ``PointerWQ``, or subclass this and implement the three
+    ``_void_*`` steps plus ``_has_work`` and ``_void_clear``.
+    """
+
+    kind: ClassVar[str] = "base"
+    _batch: ClassVar[bool] = False  # units are lists of items
+    _busy_blocks_removal: ClassVar[bool] = False  # remove_work_queue refuses while _busy()
+    # The storage hooks; a subclass overriding any of them gets the locked queue().
+    _storage_hooks: ClassVar[tuple[str, ...]] = ("_enqueue", "_dequeue", "_empty", "_clear")
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        suicide_timeout: float = 0.0,
+        histograms: bool = False,
+    ) -> None:
+        self._name = check_name(type(self).__name__, name)
+        self._timeout = check_seconds("timeout", timeout)
+        self._suicide_timeout = check_seconds("suicide_timeout", suicide_timeout)
+        self._first_limit = INF
+        self._limits_changed()
+        if not isinstance(histograms, bool):
+            raise TypeError(f"histograms must be True or False, got {histograms!r}")
+        self._pool: ThreadPool | None = None
+        self.error: BaseException | None = None
+        self._processed = 0
+        self._failed = 0
+        self._in_flight = 0
+        self._busy_seconds = 0.0
+        self._duration: Histogram | None = Histogram() if histograms else None
+        self._wait: Histogram | None = None
+        self._items: deque[Any] = deque()
+        self._fast = False  # ready-made storage: lock-free queue()
+        self._stamped = False  # ready-made storage keeps (enqueue time, item) pairs
+
+    def _use_storage_of(self, owner: type) -> None:
+        """Decide, once, whether this instance keeps ``owner``'s ready-made storage."""
+        cls = type(self)
+        self._fast = all(getattr(cls, h) is getattr(owner, h) for h in self._storage_hooks)
+        if self._fast and self._duration is not None:
+            self._stamped = True
+            self._wait = Histogram()
+
+    # --- identity and settings -----------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def pool(self) -> ThreadPool | None:
+        """The pool this queue is attached to, or None."""
+        return self._pool
+
+    @property
+    def timeout(self) -> float:
+        """Grace, in seconds, for one unit of this queue (0: none). Settable at run time."""
+        return self._timeout
+
+    @timeout.setter
+    def timeout(self, value: float) -> None:
+        self._timeout = check_seconds("timeout", value)
+        self._limits_changed()
+
+    @property
+    def suicide_timeout(self) -> float:
+        """Suicide grace, in seconds, for one unit (0: none). Settable at run time."""
+        return self._suicide_timeout
+
+    @suicide_timeout.setter
+    def suicide_timeout(self, value: float) -> None:
+        self._suicide_timeout = check_seconds("suicide_timeout", value)
+        self._limits_changed()
+
+    def _limits_changed(self) -> None:
+        # The earliest of the two deadlines, for the worker's cheap "already late?" test.
+        positive = [x for x in (self._timeout, self._suicide_timeout) if x > 0]
+        self._first_limit = min(positive) if positive else INF
+
+    def set_timeout(self, seconds: float) -> None:
+        """Ceph's name for ``timeout = seconds``."""
+        self.timeout = seconds
+
+    def set_suicide_timeout(self, seconds: float) -> None:
+        """Ceph's name for ``suicide_timeout = seconds``."""
+        self.suicide_timeout = seconds
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self._name!r}>"
+
+    # --- the protocol (see the module docstring) ------------------------------------
+
+    def _void_dequeue(self) -> Any:
+        raise NotImplementedError
+
+    def _void_process(self, unit: Any, handle: TPHandle) -> None:
+        raise NotImplementedError
+
+    def _void_process_finish(self, unit: Any, error: BaseException | None) -> None:
+        raise NotImplementedError
+
+    def _has_work(self) -> bool:
+        """Whether a dequeue would find something (pool lock held, or a racy hint)."""
+        raise NotImplementedError
+
+    def _void_clear(self) -> list[Any]:
+        """Remove and return every queued item (pool lock held)."""
+        raise NotImplementedError
+
+    def _size(self) -> int | None:
+        """How many items are queued, for statistics; None when the storage cannot tell."""
+        return len(self._items) if self._fast else None
+
+    # --- the ready-made storage: a deque, with enqueue times when stamped -------------
+
+    def _push(self, item: Any) -> None:
+        if self._stamped:
+            self._items.append((monotonic(), item))
+        else:
+            self._items.append(item)
+
+    def _push_front(self, item: Any) -> None:
+        if self._stamped:
+            self._items.appendleft((monotonic(), item))
+        else:
+            self._items.appendleft(item)
+
+    def _pop(self) -> Any:
+        """The oldest item (the deque must not be empty); observes its wait when stamped."""
+        if self._stamped:
+            since, item = self._items.popleft()
+            self._wait.observe(monotonic() - since)  # type: ignore[union-attr]
+            return item
+        return self._items.popleft()
+
+    def _peek(self) -> Any:
+        if not self._items:
+            return None
+        return self._items[0][1] if self._stamped else self._items[0]
+
+    def _remove_first(self, item: Any) -> bool:
+        """Remove the first queued occurrence of ``item`` (by identity)."""
+        stamped = self._stamped
+        for i, entry in enumerate(self._items):
+            if (entry[1] if stamped else entry) is item:
+                del self._items[i]
+                return True
+        return False
+
+    def _take_all(self) -> list[Any]:
+        out = []
+        items = self._items
+        while items:  # popping one by one: a lock-free queue() may be appending
+            entry = items.popleft()
+            out.append(entry[1] if self._stamped else entry)
+        return out
+
+    # --- using the pool --------------------------------------------------------------
+
+    def _attached(self, what: str) -> ThreadPool:
+        pool = self._pool
+        if pool is None:
+            raise RuntimeError(f"{what}: {self!r} is not attached to a pool (add_work_queue it)")
+        return pool
+
+    def _with_lock(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """fn(*args) with the pool lock held (already held, in a worker's finish step, is fine)."""
+        pool = self._pool
+        if pool is None:
+            return fn(*args)
+        took = pool._lock_unless_held()
+        try:
+            return fn(*args)
+        finally:
+            if took:
+                pool._lock.unlock()
+
+    def _queue_locked(self, enqueue: Callable[[Any], object], item: Any) -> Any:
+        """Ceph's queue(): enqueue with the pool lock held, then wake a worker."""
+        pool = self._pool
+        if pool is None:
+            return enqueue(item)
+        took = pool._lock_unless_held()
+        try:
+            result = enqueue(item)
+            pool._wake_one_locked()
+        finally:
+            if took:
+                pool._lock.unlock()
+        return result
+
+    def _clear_queued(self) -> list[Any]:
+        return self._with_lock(self._void_clear)  # type: ignore[no-any-return]
+
+    def _busy(self) -> bool:
+        """Whether some of this queue's work is out (pool lock held)."""
+        return self._in_flight > 0
+
+    def _kick(self) -> None:
+        """After a lock-free enqueue: wake a worker if one sleeps idle."""
+        pool = self._pool
+        if pool is not None and pool._idle:
+            pool._wake_idle()
+
+    def drain(self, timeout: float | None = None) -> bool:
+        """Wait until this queue is empty and none of its items is processing.
+
+        Returns False if ``timeout`` expired first. See ``ThreadPool.drain``.
+        """
+        return self._attached("drain()").drain(self, timeout=timeout)
+
+    def stats(self) -> dict[str, Any]:
+        """This queue's counters (the pool lock is taken if attached); see ThreadPool.stats."""
+        return self._with_lock(self._stats)  # type: ignore[no-any-return]
+
+    def _stats(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "items": self._size(),
+            "in_flight": self._in_flight,
+            "processed": self._processed,
+            "failed": self._failed,
+            "busy_seconds": self._busy_seconds,
+            "timeout": self._timeout,
+            "suicide_timeout": self._suicide_timeout,
+            "item_duration_seconds": self._duration.snapshot() if self._duration else None,
+            "queue_wait_seconds": self._wait.snapshot() if self._wait else None,
+        }
