@@ -33,11 +33,6 @@ def fail(item: Any, handle: TPHandle) -> None:
     raise ValueError(f"fail() refuses {item!r}")
 
 
-def wait_on(item: Any, handle: TPHandle) -> None:
-    """Items that are threading.Events: block until set (bounded)."""
-    item.wait(60)
-
-
 NOT_CALLABLE = 42
 
 
@@ -90,3 +85,30 @@ class Broken:
 
 def no_run(settings: dict[str, Any], *, base_dir: Path) -> object:
     return object()
+
+
+def release(item: threading.Event, handle: TPHandle) -> None:
+    """Items that are threading.Events: set them (the test waits on them)."""
+    item.set()
+
+
+def release_all(items: list[threading.Event], handle: TPHandle) -> None:
+    for item in items:
+        item.set()
+
+
+@dataclass
+class Gate:
+    """An item that says when its processing started and waits to be let go (bounded)."""
+
+    started: threading.Event
+    go: threading.Event
+
+    @classmethod
+    def new(cls) -> Gate:
+        return cls(threading.Event(), threading.Event())
+
+
+def hold(item: Gate, handle: TPHandle) -> None:
+    item.started.set()
+    item.go.wait(60)
