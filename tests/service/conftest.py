@@ -144,3 +144,32 @@ def services(tmp_path: Path, root_level: None) -> Iterator[Services]:
         yield s
     finally:
         s.close()
+
+
+def binary(name: str) -> str:
+    """The path of a Prometheus tool. Missing: the test fails when REQUIRE_PROMETHEUS is
+    set (CI installs Debian's prometheus package), and is skipped otherwise."""
+    import os
+    import shutil
+
+    path = shutil.which(name) or (f"/usr/bin/{name}" if Path(f"/usr/bin/{name}").exists() else None)
+    if path is None:
+        message = f"{name} is not installed (Debian: apt-get install prometheus)"
+        if os.environ.get("REQUIRE_PROMETHEUS"):
+            pytest.fail(f"{message}, and REQUIRE_PROMETHEUS is set")
+        pytest.skip(message)
+    return path
+
+
+def promtool_check(exposition: bytes) -> None:
+    """`promtool check metrics` must report nothing about ``exposition``."""
+    import subprocess
+
+    result = subprocess.run(
+        [binary("promtool"), "check", "metrics"],
+        input=exposition,
+        capture_output=True,
+        timeout=60,
+    )
+    report = (result.stdout + result.stderr).decode()
+    assert result.returncode == 0 and not report.strip(), report

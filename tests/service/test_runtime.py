@@ -90,11 +90,8 @@ def test_apply_changes_queue_limits_keeping_the_queue(rt: Runtime) -> None:
     live = rt.live("main")
     assert live is not None
     q = live.queues["b"][0]
-    rt.apply(
-        pools(pool("main", 1, queue("b", "batch", "release_all", batch_size=9, timeout=3,
-                                    suicide_timeout=30))),
-        5,
-    )  # fmt: skip
+    changed = queue("b", "batch", "release_all", batch_size=9, timeout=3, suicide_timeout=30)
+    rt.apply(pools(pool("main", 1, changed)), 5)
     assert live.queues["b"][0] is q
     assert (q.timeout, q.suicide_timeout) == (3.0, 30.0)
     assert isinstance(q, BatchWorkQueue) and q.batch_size == 9
