@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from threadpool.service.config import Config, ConfigError, load, parse
 
-from .conftest import BASE, HANDLERS
+from .conftest import BASE, HANDLERS, REPO
 
 FULL: dict[str, Any] = {
     "service": {
@@ -155,6 +155,12 @@ def test_elastic_pool_reads_min_max_and_idle_timeout() -> None:
     (pc,) = check(doc).pools
     assert pc.elastic and (pc.min_threads, pc.max_threads, pc.idle_timeout) == (1, 4, 3.0)
     assert pc.initial_threads == 1
+
+
+def test_shipped_config_yaml_is_valid() -> None:
+    config = load(REPO / "config.yaml")
+    assert config.pools and config.producers
+    assert config.service.listen == "127.0.0.1"
 
 
 def test_message_names_file_key_path_and_value() -> None:
