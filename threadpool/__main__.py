@@ -38,7 +38,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(exc, file=sys.stderr)
         return EXIT_CONFIG
     queues = sum(len(p.queues) for p in config.pools)
-    print(f"{args.config}: valid ({len(config.pools)} pools, {queues} queues)")
+    print(f"{args.config}: valid (pools: {len(config.pools)}, queues: {queues})")
     return 0
 
 

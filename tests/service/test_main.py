@@ -17,7 +17,7 @@ def test_check_says_a_valid_file_is_valid(
 ) -> None:
     path = write(tmp_path / "config.yaml", doc())
     assert main(["check", "--config", str(path)]) == 0
-    assert capsys.readouterr().out == f"{path}: valid (1 pools, 1 queues)\n"
+    assert capsys.readouterr().out == f"{path}: valid (pools: 1, queues: 1)\n"
 
 
 def test_check_lists_every_problem_and_exits_2(

@@ -126,7 +126,7 @@ class Service:
             self.shutdown()
             raise
         logger.info(
-            "threadpool service %s started from %s: %d pools, %d queues, %d producers",
+            "threadpool service %s started from %s (pools: %d, queues: %d, producers: %d)",
             version(),
             cfg.source,
             len(cfg.pools),
