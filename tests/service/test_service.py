@@ -15,7 +15,7 @@ import lockdep
 from threadpool.service.httpd import ListenError
 from threadpool.service.service import Service
 
-from .conftest import DEADLINE, HANDLERS, Services, doc, request, write
+from .conftest import DEADLINE, HANDLERS, Services, doc, poll, request, write
 
 
 def metric(service: Service, line_start: str) -> float:
@@ -199,3 +199,14 @@ def test_elastic_pool_is_sized_by_the_scale_step(services: Services) -> None:
     finally:
         for g in gates:
             g.go.set()
+
+
+def test_heartbeat_file_is_touched_while_healthy_relative_to_the_config(
+    services: Services,
+) -> None:
+    d = doc()
+    d["heartbeat"] = {"interval": 0.05, "file": "alive"}
+    service = services.start(d)
+    assert service.heartbeat_map.stats()["checker_running"]
+    poll("a heartbeat check", lambda: metric(service, "threadpool_heartbeat_checks_total") >= 2)
+    assert (services.tmp_path / "alive").is_file()

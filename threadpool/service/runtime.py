@@ -281,8 +281,9 @@ class Runtime:
             thread.start()
             stoppers.append((live, thread, result))
         left: dict[str, int] = {}
+        end = max(deadline, monotonic()) + STOP_GRACE  # one grace for all, not one each
         for live, thread, result in stoppers:
-            thread.join(max(deadline - monotonic(), 0.0) + STOP_GRACE)
+            thread.join(max(end - monotonic(), 0.0))
             name = live.config.name
             if "cleared" in result:
                 for queue, items in result["cleared"].items():
