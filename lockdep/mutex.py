@@ -128,7 +128,7 @@ class Mutex:
         The mutex stays usable, untracked. RuntimeError if it is locked.
         """
         if self.is_locked():
-            raise RuntimeError(f"cannot close Mutex {self._name!r} while it is locked")
+            raise RuntimeError(f"cannot close Mutex {self.name!r} while it is locked")
         if self._id >= 0:
             cid, self._id = self._id, -1
             self._set_keys()
@@ -144,7 +144,7 @@ class Mutex:
     def __repr__(self) -> str:
         state = "locked" if self.is_locked() else "unlocked"
         kind = "recursive " if self._recursive else ""
-        return f"<lockdep.Mutex {kind}{self._name!r} {state} at {id(self):#x}>"
+        return f"<lockdep.Mutex {kind}{self.name!r} {state} at {id(self):#x}>"
 
     # --- the mode-dependent methods (fast versions; see _use_mode) -------------
 
