@@ -128,7 +128,7 @@ class Mutex:
         The mutex stays usable, untracked. RuntimeError if it is locked.
         """
         if self.is_locked():
-            raise RuntimeError(f"cannot close Mutex {self._name!r} while it is locked")
+            raise RuntimeError(f"cannot close Mutex {self.name!r} while it is locked")
         if self._id >= 0:
             cid, self._id = self._id, -1
             self._set_keys()
@@ -144,7 +144,7 @@ class Mutex:
     def __repr__(self) -> str:
         state = "locked" if self.is_locked() else "unlocked"
         kind = "recursive " if self._recursive else ""
-        return f"<lockdep.Mutex {kind}{self._name!r} {state} at {id(self):#x}>"
+        return f"<lockdep.Mutex {kind}{self.name!r} {state} at {id(self):#x}>"
 
     # --- the mode-dependent methods (fast versions; see _use_mode) -------------
 
@@ -215,13 +215,22 @@ class Mutex:
                 return True
         return self._acquire_args(blocking, timeout, _getframe(1))
 
-    # --- mode-independent API ---------------------------------------------------
-
     def try_lock(self) -> bool:
         """Take the mutex if it is free; never blocks, never checked for order."""
-        if not LOCKDEP.tracking:
-            return bool(self._lock.acquire(False))
+        key = self._fkey
+        if key is not None:
+            # A trylock is never checked: only its cached chain node is needed.
+            held = _local.held
+            nxt = held[-1][2].get(key | TRY)
+            if nxt is not None:
+                if not self._lock.acquire(False):
+                    return False
+                f = _getframe(1)
+                held.append((self, key | TRY, nxt, f.f_code, f.f_lasti, None))
+                return True
         return self._acquire_slow(0, False, -1.0, _getframe(1))
+
+    # --- mode-independent API ---------------------------------------------------
 
     def nested(self, subclass: int) -> _Nested:
         """A context manager taking this mutex under subclass (Linux's ``*_nested``)."""
@@ -241,7 +250,15 @@ class Mutex:
     locked = is_locked
 
     def is_locked_by_me(self) -> bool:
-        """Whether the calling thread holds the mutex (see the module note for lockdep off)."""
+        """Whether the calling thread holds the mutex.
+
+        With lockdep off (or for a ``lockdep=False`` instance) a non-recursive
+        mutex does not track its owner, to stay as cheap as a bare lock: this
+        then answers whether the mutex is locked at all, which is enough for
+        assertions but not to decide whether to take it (Ceph's release
+        builds answer "true"). Code that must know should record the owner
+        itself, or use a recursive mutex, which always knows.
+        """
         if self._recursive:
             return bool(self._lock._is_owned())
         if not LOCKDEP.tracking or self._tkey is None:
@@ -404,6 +421,14 @@ class _Nested:
 # --- the other modes' methods ---------------------------------------------------
 
 
+def _checked_try_lock(self: Mutex) -> bool:
+    return self._acquire_slow(0, False, -1.0, _getframe(1))
+
+
+def _plain_try_lock(self: Mutex) -> bool:
+    return bool(self._lock.acquire(False))
+
+
 def _checked_lock(self: Mutex, subclass: int = 0) -> None:
     if subclass:
         check_subclass(subclass)
@@ -453,6 +478,7 @@ def _plain_exit(self: Mutex, exc_type: object, exc: object, tb: object) -> None:
 MODES: dict[str, dict[str, Callable[..., Any]]] = {
     "fast": {
         "acquire": Mutex.acquire,
+        "try_lock": Mutex.try_lock,
         "lock": Mutex.lock,
         "unlock": Mutex.unlock,
         "release": Mutex.unlock,
@@ -461,6 +487,7 @@ MODES: dict[str, dict[str, Callable[..., Any]]] = {
     },
     "checked": {
         "acquire": _checked_acquire,
+        "try_lock": _checked_try_lock,
         "lock": _checked_lock,
         "unlock": _checked_unlock,
         "release": _checked_unlock,
@@ -469,6 +496,7 @@ MODES: dict[str, dict[str, Callable[..., Any]]] = {
     },
     "plain": {
         "acquire": _plain_acquire,
+        "try_lock": _plain_try_lock,
         "lock": _plain_lock,
         "unlock": _plain_unlock,
         "release": _plain_unlock,
