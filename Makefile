@@ -11,8 +11,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test,dev]'
 	touch $(STAMP)
 
+# The service, on config.yaml: http://127.0.0.1:9464/metrics, /health, /lockdep. Ctrl-C stops it.
 run: $(STAMP)
-	$(BIN)/python examples/lockdep_demo.py
+	$(BIN)/python -m threadpool serve --config config.yaml
 
 test: lint typecheck pytest cpython-clean
 
@@ -36,6 +37,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/lockdep_bench.py
 	$(BIN)/python benchmarks/install_overhead.py
 	$(BIN)/python benchmarks/threadpool_bench.py
+	$(BIN)/python benchmarks/scrape_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

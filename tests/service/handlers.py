@@ -1,0 +1,114 @@
+"""Handlers and a producer for the service tests, importable as ``tests.service.handlers``
+(by the service under test, in this process or in a subprocess with the repository on
+its path)."""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from threadpool import TPHandle
+
+if TYPE_CHECKING:
+    from threadpool.service.producers import ProducerContext
+
+# Items seen by `collect`, for in-process tests.
+SEEN: list[Any] = []
+SEEN_LOCK = threading.Lock()
+
+
+def noop(item: Any, handle: TPHandle) -> None:
+    pass
+
+
+def collect(item: Any, handle: TPHandle) -> None:
+    with SEEN_LOCK:
+        SEEN.append(item)
+
+
+def fail(item: Any, handle: TPHandle) -> None:
+    raise ValueError(f"fail() refuses {item!r}")
+
+
+NOT_CALLABLE = 42
+
+
+@dataclass
+class Tick:
+    number: int
+    stall_file: str | None
+
+
+def tick(item: Tick, handle: TPHandle) -> None:
+    """Stalls while the item's stall file exists (polled; at most 60 s)."""
+    if item.stall_file is None:
+        return
+    stop = threading.Event()
+    for _ in range(1200):
+        if not os.path.exists(item.stall_file):
+            return
+        stop.wait(0.05)
+
+
+class Ticker:
+    """A producer queueing a Tick every `interval` seconds to settings pool/queue."""
+
+    def __init__(self, settings: dict[str, Any], *, base_dir: Path) -> None:
+        unknown = set(settings) - {"pool", "queue", "interval", "stall_file"}
+        if unknown:
+            raise ValueError(f"unknown settings: {', '.join(sorted(unknown))}")
+        self.pool = settings.get("pool", "main")
+        self.queue = settings.get("queue", "ticks")
+        self.interval = float(settings.get("interval", 0.02))
+        stall = settings.get("stall_file")
+        self.stall_file = str(base_dir / stall) if stall else None
+
+    def run(self, ctx: ProducerContext) -> None:
+        n = 0
+        while not ctx.wait(self.interval):
+            n += 1
+            ctx.submit(self.pool, self.queue, Tick(n, self.stall_file))
+
+
+class Broken:
+    """A producer whose run() raises at once."""
+
+    def __init__(self, settings: dict[str, Any], *, base_dir: Path) -> None:
+        pass
+
+    def run(self, ctx: ProducerContext) -> None:
+        raise RuntimeError("Broken.run fails")
+
+
+def no_run(settings: dict[str, Any], *, base_dir: Path) -> object:
+    return object()
+
+
+def release(item: threading.Event, handle: TPHandle) -> None:
+    """Items that are threading.Events: set them (the test waits on them)."""
+    item.set()
+
+
+def release_all(items: list[threading.Event], handle: TPHandle) -> None:
+    for item in items:
+        item.set()
+
+
+@dataclass
+class Gate:
+    """An item that says when its processing started and waits to be let go (bounded)."""
+
+    started: threading.Event
+    go: threading.Event
+
+    @classmethod
+    def new(cls) -> Gate:
+        return cls(threading.Event(), threading.Event())
+
+
+def hold(item: Gate, handle: TPHandle) -> None:
+    item.started.set()
+    item.go.wait(60)

@@ -1,0 +1,46 @@
+"""threadpool/__main__.py: `python -m threadpool serve|check`, also the `threadpool` script."""
+
+from __future__ import annotations
+
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+
+from threadpool.__main__ import main
+
+from .conftest import doc, write
+
+
+def test_check_says_a_valid_file_is_valid(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path / "config.yaml", doc())
+    assert main(["check", "--config", str(path)]) == 0
+    assert capsys.readouterr().out == f"{path}: valid (pools: 1, queues: 1)\n"
+
+
+def test_check_lists_every_problem_and_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    d = doc()
+    d["pools"][0]["threads"] = "many"
+    d["service"]["port"] = -1
+    path = write(tmp_path / "config.yaml", d)
+    assert main(["check", "--config", str(path)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err == [
+        f"{path}: service.port: must be an integer 0..65535, got -1",
+        f"{path}: pools[0].threads: must be an integer 0..1024, got 'many'",
+    ]
+
+
+def test_a_command_is_required(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main([])
+    assert info.value.code == 2 and "serve" in capsys.readouterr().err
+
+
+def test_console_script_is_installed() -> None:
+    (script,) = metadata.entry_points(group="console_scripts", name="threadpool")
+    assert script.load() is main

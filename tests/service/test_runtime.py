@@ -1,0 +1,224 @@
+"""runtime.py: pools built from a configuration and changed live; nothing dropped silently."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from threadpool import BatchWorkQueue, HeartbeatMap, PointerWQ, WorkQueueVal
+from threadpool.service import runtime as runtime_module
+from threadpool.service.config import PoolConfig, parse
+from threadpool.service.runtime import Runtime
+
+from .conftest import DEADLINE, HANDLERS
+from .handlers import Gate
+
+JOIN = DEADLINE
+
+
+def pools(*specs: dict[str, Any]) -> tuple[PoolConfig, ...]:
+    return parse(yaml.safe_dump({"pools": list(specs)}), "config.yaml", Path("/")).pools
+
+
+def pool(name: str = "main", threads: int = 2, *queues: dict[str, Any], **extra: Any) -> dict:
+    return {"name": name, "threads": threads, "queues": list(queues), **extra}
+
+
+def queue(name: str = "q", kind: str = "value", handler: str = "release", **extra: Any) -> dict:
+    return {"name": name, "kind": kind, "handler": f"{HANDLERS}:{handler}", **extra}
+
+
+@pytest.fixture
+def rt() -> Iterator[Runtime]:
+    runtime = Runtime(HeartbeatMap("test"))
+    gates: list[Gate] = []
+    runtime.gates = gates  # type: ignore[attr-defined]
+    try:
+        yield runtime
+    finally:
+        for gate in gates:
+            gate.go.set()
+        runtime.stop(5.0)
+
+
+def gate(rt: Runtime) -> Gate:
+    g = Gate.new()
+    rt.gates.append(g)  # type: ignore[attr-defined]
+    return g
+
+
+def test_apply_builds_pools_whose_queues_process_items(rt: Runtime) -> None:
+    rt.apply(pools(pool("main", 2, queue("v"), queue("b", "batch", "release_all"))), 5)
+    events = [threading.Event() for _ in range(10)]
+    for i, event in enumerate(events):
+        assert rt.submit("main", "v" if i % 2 else "b", event)
+    for event in events:
+        assert event.wait(JOIN)
+    live = rt.live("main")
+    assert live is not None and live.pool.running and live.pool.heartbeat_map is rt.heartbeat_map
+    assert isinstance(live.queues["v"][0], WorkQueueVal)
+    assert isinstance(live.queues["b"][0], BatchWorkQueue)
+
+
+def test_submit_to_a_queue_that_does_not_exist_takes_nothing(rt: Runtime) -> None:
+    rt.apply(pools(pool("main", 1, queue("q"))), 5)
+    assert rt.submit("main", "nosuch", 1) is False
+    assert rt.submit("nosuch", "q", 1) is False
+    assert rt.queued("main", "nosuch") is None
+
+
+def test_apply_resizes_a_pool_live(rt: Runtime) -> None:
+    rt.apply(pools(pool("main", 2, queue())), 5)
+    live = rt.live("main")
+    assert live is not None
+    p = live.pool
+    assert p.wait_for_threads(2, timeout=JOIN)
+    for n in (4, 1, 0, 3):
+        rt.apply(pools(pool("main", n, queue())), 5)
+        assert rt.live("main") is live and p.num_threads == n
+        assert p.wait_for_threads(n, timeout=JOIN), p.stats()
+
+
+def test_apply_changes_queue_limits_keeping_the_queue(rt: Runtime) -> None:
+    rt.apply(pools(pool("main", 1, queue("b", "batch", "release_all", batch_size=4))), 5)
+    live = rt.live("main")
+    assert live is not None
+    q = live.queues["b"][0]
+    changed = queue("b", "batch", "release_all", batch_size=9, timeout=3, suicide_timeout=30)
+    rt.apply(pools(pool("main", 1, changed)), 5)
+    assert live.queues["b"][0] is q
+    assert (q.timeout, q.suicide_timeout) == (3.0, 30.0)
+    assert isinstance(q, BatchWorkQueue) and q.batch_size == 9
+
+
+def test_changing_kind_or_handler_replaces_the_queue(rt: Runtime) -> None:
+    rt.apply(pools(pool("main", 1, queue("q", "value"))), 5)
+    live = rt.live("main")
+    assert live is not None
+    old = live.queues["q"][0]
+    rt.apply(pools(pool("main", 1, queue("q", "pointer"))), 5)
+    new = live.queues["q"][0]
+    assert new is not old and isinstance(new, PointerWQ) and old.pool is None
+    event = threading.Event()
+    assert rt.submit("main", "q", event) and event.wait(JOIN)
+
+
+def test_removed_queue_is_drained_before_it_is_detached(rt: Runtime) -> None:
+    rt.apply(pools(pool("main", 1, queue("keep"), queue("gone", handler="hold"))), 5)
+    gates = [gate(rt) for _ in range(3)]
+    for g in gates:
+        assert rt.submit("main", "gone", g)
+    assert gates[0].started.wait(JOIN)
+    done = threading.Event()
+
+    def remove() -> None:
+        rt.apply(pools(pool("main", 1, queue("keep"))), JOIN)
+        done.set()
+
+    remover = threading.Thread(target=remove)
+    remover.start()
+    try:
+        # The removal waits for the queue to drain; meanwhile it takes nothing new.
+        assert not done.wait(0.2)
+        assert rt.submit("main", "gone", gate(rt)) is False
+    finally:
+        for g in gates:
+            g.go.set()
+        remover.join(JOIN)
+    assert done.is_set() and all(g.started.is_set() for g in gates)
+    live = rt.live("main")
+    assert live is not None and list(live.queues) == ["keep"]
+
+
+def test_items_left_in_a_removed_queue_are_logged_by_count(
+    rt: Runtime, caplog: pytest.LogCaptureFixture
+) -> None:
+    rt.apply(pools(pool("main", 0, queue("keep"), queue("gone"))), 5)
+    for i in range(3):
+        assert rt.submit("main", "gone", i)
+    with caplog.at_level(logging.WARNING, "threadpool.service"):
+        rt.apply(pools(pool("main", 0, queue("keep"))), 0.05)
+    assert "main/gone: removed with 3 items unprocessed after the drain deadline" in caplog.text
+
+
+def test_an_item_queued_while_its_queue_is_removed_is_reported(
+    rt: Runtime, caplog: pytest.LogCaptureFixture
+) -> None:
+    rt.apply(pools(pool("main", 0, queue("keep"), queue("gone"))), 5)
+    stale = dict(rt._inlets)  # what a producer racing the removal had looked up
+    rt.apply(pools(pool("main", 0, queue("keep"))), 0.05)
+    rt._inlets = stale
+    with caplog.at_level(logging.WARNING, "threadpool.service"):
+        assert rt.submit("main", "gone", "late") is False
+    assert "main/gone: 1 items queued while the queue was being removed" in caplog.text
+    assert stale[("main", "gone")].stats()["items"] == 0
+
+
+def test_removed_pool_is_stopped_and_its_workers_leave_the_heartbeat_map(rt: Runtime) -> None:
+    rt.apply(pools(pool("a", 2, queue()), pool("b", 1, queue())), 5)
+    a, b = rt.live("a"), rt.live("b")
+    assert a is not None and a.pool.wait_for_threads(2, timeout=JOIN)
+    assert b is not None and b.pool.wait_for_threads(1, timeout=JOIN)
+    assert rt.heartbeat_map.stats()["workers"] == 3
+    rt.apply(pools(pool("b", 1, queue())), 5)
+    assert rt.live("a") is None and not a.pool.running
+    assert [p.name for p in rt.pools()] == ["b"]
+    assert rt.heartbeat_map.stats()["workers"] == 1
+
+
+def test_thread_name_change_replaces_the_pool(rt: Runtime) -> None:
+    rt.apply(pools(pool("main", 1, queue(), thread_name="one")), 5)
+    old = rt.live("main")
+    rt.apply(pools(pool("main", 1, queue(), thread_name="two")), 5)
+    new = rt.live("main")
+    assert old is not None and new is not None and new is not old
+    assert new.pool.thread_name == "two" and not old.pool.running
+
+
+def test_stop_drains_queued_work_first(rt: Runtime) -> None:
+    rt.apply(pools(pool("main", 2, queue())), 5)
+    events = [threading.Event() for _ in range(50)]
+    for event in events:
+        rt.submit("main", "q", event)
+    assert rt.stop(JOIN) == {}
+    assert all(event.is_set() for event in events)
+    assert rt.pools() == []
+
+
+def test_stop_reports_what_is_left_after_the_deadline(
+    rt: Runtime, caplog: pytest.LogCaptureFixture
+) -> None:
+    rt.apply(pools(pool("idle", 0, queue("q")), pool("main", 1, queue("r"))), 5)
+    for i in range(4):
+        rt.submit("idle", "q", i)
+    with caplog.at_level(logging.WARNING, "threadpool.service"):
+        left = rt.stop(0.05)
+    assert left == {"idle/q": 4}
+    assert "4 items left unprocessed after the drain deadline: idle/q: 4" in caplog.text
+
+
+def test_stop_leaves_a_stuck_worker_behind_and_reports_its_item(
+    rt: Runtime, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(runtime_module, "STOP_GRACE", 0.1)
+    rt.apply(pools(pool("main", 1, queue("q", handler="hold"))), 5)
+    stuck = gate(rt)
+    rt.submit("main", "q", stuck)
+    rt.submit("main", "q", gate(rt))
+    assert stuck.started.wait(JOIN)
+    live = rt.live("main")
+    assert live is not None
+    with caplog.at_level(logging.WARNING, "threadpool.service"):
+        left = rt.stop(0.05)
+    assert left == {"main/q": 2}  # one in flight, one queued
+    assert "pool main: 1 threads still busy" in caplog.text
+    stuck.go.set()  # let the worker and the stopping thread finish
+    stopper = next(t for t in threading.enumerate() if t.name == "stopping main")
+    stopper.join(JOIN)
+    assert not stopper.is_alive() and not live.pool.running

@@ -1,0 +1,46 @@
+"""``python -m threadpool``: the service's command line (also installed as ``threadpool``).
+
+    python -m threadpool serve [--config config.yaml]   run the service
+    python -m threadpool check [--config config.yaml]   check a configuration
+
+``serve`` exits 0 after a clean shutdown (SIGTERM or SIGINT), 1 when it cannot
+run (the port is taken), 2 for an invalid configuration. ``check`` prints
+every problem of the file and exits 2, or says it is valid and exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="threadpool", description="Ceph-style thread pools as a service."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name, text in (("serve", "run the service"), ("check", "check a configuration file")):
+        command = commands.add_parser(name, help=text, description=text)
+        command.add_argument(
+            "--config", default="config.yaml", help="the configuration file (default: config.yaml)"
+        )
+    args = parser.parse_args(argv)
+    # The service needs prometheus_client and yaml; the pool core does not.
+    from .service.config import ConfigError, load
+    from .service.service import EXIT_CONFIG, serve
+
+    if args.command == "serve":
+        return serve(args.config)
+    try:
+        config = load(args.config)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_CONFIG
+    queues = sum(len(p.queues) for p in config.pools)
+    print(f"{args.config}: valid (pools: {len(config.pools)}, queues: {queues})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,13 @@
+"""The service: pools from ``config.yaml``, live reload, Prometheus export, /health.
+
+Layered on the pool core, which never imports this package (nor
+``prometheus_client`` or ``yaml``, which only this package needs):
+
+* ``schema`` and ``config``: the configuration, checked whole (``ConfigError``);
+* ``runtime`` and ``elastic``: pools and queues built from it and changed live;
+* ``producers``: what feeds the queues; ``scrubber``: the default workload;
+* ``metrics``: Prometheus collectors reading the pools and lockdep at scrape time;
+* ``httpd``: ``/metrics``, ``/health``, ``/lockdep``;
+* ``notify``: systemd's ``sd_notify`` and watchdog;
+* ``signals``, ``logs`` and ``service``: the process (``python -m threadpool serve``).
+"""

@@ -1,0 +1,100 @@
+"""Producers: what feeds the service's queues, each on a thread of its own.
+
+A producer is built at configuration load by its factory,
+``factory(settings, base_dir=...) -> producer``, and the service calls
+``producer.run(ctx)`` on a dedicated thread. ``run`` must return soon after
+``ctx.stopping`` is set (``ctx.wait(seconds)`` sleeps and says whether to
+stop). It hands items to queues by name with ``ctx.submit(pool, queue, item)``,
+which returns False, and takes nothing, when no such queue exists (it may have
+been removed by a reload): the producer decides what that means for the item.
+``ctx.queued(pool, queue)`` tells how many items wait there, for a producer
+that keeps the queue short rather than loading everything at once.
+
+An exception out of ``run`` is logged with its traceback; the producer is
+not restarted until the next reload that changes it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any, Protocol
+
+from .config import ProducerConfig
+
+logger = logging.getLogger("threadpool.service")
+
+
+class Router(Protocol):
+    """What a producer's context forwards to (the service's pools)."""
+
+    def submit(self, pool: str, queue: str, item: Any) -> bool: ...
+
+    def queued(self, pool: str, queue: str) -> int | None: ...
+
+
+class ProducerContext:
+    """What ``run(ctx)`` is given. Thread-safe; handlers may use ``submit`` too."""
+
+    def __init__(self, name: str, router: Router) -> None:
+        self.name = name
+        self.logger = logging.getLogger(f"threadpool.producer.{name}")
+        self._router = router
+        self._stop = threading.Event()
+
+    @property
+    def stopping(self) -> bool:
+        """Whether the producer has been asked to stop."""
+        return self._stop.is_set()
+
+    def wait(self, seconds: float) -> bool:
+        """Sleep up to ``seconds``; True as soon as the producer is asked to stop."""
+        return self._stop.wait(seconds)
+
+    def submit(self, pool: str, queue: str, item: Any) -> bool:
+        """Queue ``item``; False (item not taken) when that queue does not exist."""
+        return self._router.submit(pool, queue, item)
+
+    def queued(self, pool: str, queue: str) -> int | None:
+        """Items waiting in that queue; None if unknown or no such queue."""
+        return self._router.queued(pool, queue)
+
+
+class ProducerThread:
+    """Runs one producer's ``run(ctx)`` on a thread named ``producer <name>``."""
+
+    def __init__(self, config: ProducerConfig, router: Router) -> None:
+        self.config = config
+        self.context = ProducerContext(config.name, router)
+        self._thread = threading.Thread(
+            target=self._main, name=f"producer {config.name}", daemon=True
+        )
+
+    def start(self) -> None:
+        self._thread.start()
+        logger.info("producer %s: started (%s)", self.config.name, self.config.factory)
+
+    def _main(self) -> None:
+        try:
+            self.config.instance.run(self.context)
+        except Exception:
+            logger.exception("producer %s: run() raised; it stays stopped", self.config.name)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def stop(self, timeout: float) -> bool:
+        """Ask the producer to stop and wait up to ``timeout`` seconds; whether it did."""
+        self.context._stop.set()
+        if self._thread.ident is not None:
+            self._thread.join(timeout)
+        if self._thread.is_alive():
+            logger.warning(
+                "producer %s: still running %gs after being asked to stop; left behind",
+                self.config.name,
+                timeout,
+            )
+            return False
+        logger.info("producer %s: stopped", self.config.name)
+        return True

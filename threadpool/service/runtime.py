@@ -1,0 +1,344 @@
+"""The pools and queues a configuration describes: built, changed live, stopped.
+
+``Runtime.apply(pool_configs, drain_timeout)`` makes the running pools match
+the configuration, changing what can change in place:
+
+* a pool's size (``threads``, or the limits of an elastic pool);
+* a queue's ``timeout``, ``suicide_timeout`` and ``batch_size``;
+* pools and queues added: built and started;
+* pools and queues removed: they stop taking items (``submit`` refuses them),
+  are drained for up to ``drain_timeout`` seconds, then detached; the items
+  still queued are logged by count, never dropped silently.
+
+What cannot change in place replaces the object: a queue whose kind,
+handler, finish or histograms change is removed and added anew, and so is a
+pool whose ``thread_name`` changes.
+
+``stop(drain_timeout)`` does the same removal for everything at once, the
+way the service shuts down. Only one thread (the service's control thread)
+may call ``apply``, ``scale`` and ``stop``; ``submit``, ``queued`` and the
+readers may be called from anywhere: they read dictionaries that the control
+thread replaces whole, never mutates.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from time import monotonic
+from typing import Any
+
+from threadpool import (
+    BaseWorkQueue,
+    BatchWorkQueue,
+    HeartbeatMap,
+    PointerWQ,
+    ThreadPool,
+    WorkQueue,
+    WorkQueueVal,
+)
+
+from .config import PoolConfig, QueueConfig
+from .elastic import Elastic
+
+logger = logging.getLogger("threadpool.service")
+
+AnyQueue = BatchWorkQueue | WorkQueueVal | WorkQueue | PointerWQ
+
+STOP_GRACE = 2.0  # seconds a pool may take to stop once drained, beyond the drain deadline
+
+
+def build_queue(qc: QueueConfig) -> AnyQueue:
+    """A ready-made queue of ``qc.kind`` with the configured handlers and limits."""
+    limits: dict[str, Any] = {
+        "timeout": qc.timeout,
+        "suicide_timeout": qc.suicide_timeout,
+        "histograms": qc.histograms,
+    }
+    if qc.kind == "batch":
+        return BatchWorkQueue(
+            qc.name, qc.process, qc.finish_fn, batch_size=qc.batch_size or 64, **limits
+        )
+    if qc.kind == "value":
+        return WorkQueueVal(qc.name, qc.process, qc.finish_fn, **limits)
+    if qc.kind == "workqueue":
+        return WorkQueue(qc.name, qc.process, qc.finish_fn, **limits)
+    return PointerWQ(qc.name, qc.process, qc.finish_fn, **limits)
+
+
+@dataclass
+class LivePool:
+    """A running pool, the configuration it follows and its queues by name."""
+
+    config: PoolConfig
+    pool: ThreadPool
+    queues: dict[str, tuple[AnyQueue, QueueConfig]] = field(default_factory=dict)
+    elastic: Elastic | None = None
+
+
+class ApplyError(Exception):
+    """Part of a configuration could not be applied (a queue that would not detach)."""
+
+
+class Runtime:
+    """The service's pools; see the module docstring."""
+
+    def __init__(self, heartbeat_map: HeartbeatMap) -> None:
+        self.heartbeat_map = heartbeat_map
+        self._pools: dict[str, LivePool] = {}
+        self._inlets: dict[tuple[str, str], AnyQueue] = {}
+
+    # --- readers (any thread) --------------------------------------------------------
+
+    def pools(self) -> list[ThreadPool]:
+        return [live.pool for live in self._pools.values()]
+
+    def live(self, name: str) -> LivePool | None:
+        return self._pools.get(name)
+
+    def submit(self, pool: str, queue: str, item: Any) -> bool:
+        """Queue ``item`` to ``pool``/``queue``; False, with the item not taken, when
+        there is no such queue (or it was removed while the item went in)."""
+        q = self._inlets.get((pool, queue))
+        if q is None:
+            return False
+        q.queue(item)
+        if q.pool is None:
+            # Removed between the look-up and the queue(): whatever is still in it now is
+            # ours to report (the remover reports what it found, each item once).
+            left = q._void_clear()
+            if left:
+                logger.warning(
+                    "%s/%s: %d items queued while the queue was being removed; not processed",
+                    pool,
+                    queue,
+                    len(left),
+                )
+            return False
+        return True
+
+    def queued(self, pool: str, queue: str) -> int | None:
+        q = self._inlets.get((pool, queue))
+        if q is None:
+            return None
+        items: int | None = q.stats()["items"]
+        return items
+
+    # --- changes (the control thread) ---------------------------------------------------
+
+    def apply(self, wanted: Sequence[PoolConfig], drain_timeout: float) -> None:
+        """Make the pools match ``wanted``; ApplyError lists what could not be done
+        (the rest is done)."""
+        deadline = monotonic() + drain_timeout
+        by_name = {pc.name: pc for pc in wanted}
+        errors: list[str] = []
+        for name, live in list(self._pools.items()):
+            pc = by_name.get(name)
+            if pc is None:
+                self._retire_pools([live], deadline, "removed")
+            elif _thread_name(pc) != _thread_name(live.config):
+                self._retire_pools([live], deadline, "replaced (its thread_name changed)")
+        for pc in wanted:
+            current = self._pools.get(pc.name)
+            if current is None:
+                self._start_pool(pc)
+            else:
+                errors += self._update_pool(current, pc, deadline)
+        if errors:
+            raise ApplyError("; ".join(errors))
+
+    def scale(self, now: float) -> None:
+        """One elastic-sizing step for every elastic pool."""
+        for live in self._pools.values():
+            if live.elastic is not None:
+                try:
+                    live.elastic.step(live.pool, now)
+                except Exception:
+                    logger.exception("%s: elastic sizing failed", live.config.name)
+
+    def stop(self, drain_timeout: float) -> dict[str, int]:
+        """Stop taking items, drain every pool for up to ``drain_timeout`` seconds,
+        stop them all; returns (and logs) the items left, by ``pool/queue``."""
+        return self._retire_pools(
+            list(self._pools.values()), monotonic() + drain_timeout, "stopping"
+        )
+
+    # --- pools ------------------------------------------------------------------------
+
+    def _start_pool(self, pc: PoolConfig) -> None:
+        pool = ThreadPool(
+            pc.name,
+            pc.initial_threads,
+            thread_name=pc.thread_name,
+            heartbeat_map=self.heartbeat_map,
+        )
+        live = LivePool(pc, pool)
+        if pc.elastic:
+            assert pc.min_threads is not None and pc.max_threads is not None
+            live.elastic = Elastic(pc.min_threads, pc.max_threads, pc.idle_timeout)
+        for qc in pc.queues:
+            q = build_queue(qc)
+            pool.add_work_queue(q)
+            live.queues[qc.name] = (q, qc)
+        pool.start()
+        self._pools = {**self._pools, pc.name: live}
+        self._publish(live, live.queues)
+        kinds = ", ".join(f"{name} ({qc.kind})" for name, (_q, qc) in live.queues.items())
+        logger.info("pool %s: started, %d threads; queues: %s", pc.name, pool.num_threads, kinds)
+
+    def _update_pool(self, live: LivePool, pc: PoolConfig, deadline: float) -> list[str]:
+        pool = live.pool
+        if pc.elastic:
+            assert pc.min_threads is not None and pc.max_threads is not None
+            if live.elastic is None:
+                live.elastic = Elastic(pc.min_threads, pc.max_threads, pc.idle_timeout)
+            else:
+                live.elastic.min_threads = pc.min_threads
+                live.elastic.max_threads = pc.max_threads
+                live.elastic.idle_timeout = pc.idle_timeout
+            live.elastic.clamp(pool)
+        else:
+            live.elastic = None
+            assert pc.threads is not None
+            pool.set_num_threads(pc.threads)
+        errors = []
+        wanted = {qc.name: qc for qc in pc.queues}
+        for name, (_q, old) in list(live.queues.items()):
+            new = wanted.get(name)
+            if new is None or new.identity() != old.identity():
+                why = "removed" if new is None else "replaced (kind or handlers changed)"
+                error = self._retire_queue(live, name, deadline, why)
+                if error:
+                    errors.append(error)
+        added = {}
+        for qc in pc.queues:
+            entry = live.queues.get(qc.name)
+            if entry is None:
+                q = build_queue(qc)
+                try:
+                    pool.add_work_queue(q)
+                except ValueError as exc:  # the old one would not detach
+                    errors.append(str(exc))
+                    continue
+                live.queues[qc.name] = added[qc.name] = (q, qc)
+                logger.info("%s/%s: added (%s)", pc.name, qc.name, qc.kind)
+            elif entry[1] != qc:
+                q = entry[0]
+                q.timeout = qc.timeout
+                q.suicide_timeout = qc.suicide_timeout
+                if isinstance(q, BatchWorkQueue) and qc.batch_size is not None:
+                    q.batch_size = qc.batch_size
+                live.queues[qc.name] = (q, qc)
+                logger.info(
+                    "%s/%s: timeout %gs, suicide_timeout %gs%s",
+                    pc.name,
+                    qc.name,
+                    qc.timeout,
+                    qc.suicide_timeout,
+                    f", batch_size {qc.batch_size}" if qc.batch_size else "",
+                )
+        live.config = pc
+        self._publish(live, added)
+        return errors
+
+    def _retire_queue(self, live: LivePool, name: str, deadline: float, why: str) -> str | None:
+        q, _qc = live.queues[name]
+        pool = live.pool
+        where = f"{live.config.name}/{name}"
+        self._unpublish([(live.config.name, name)])
+        drained = _drain(pool, q, deadline)
+        try:
+            pool.remove_work_queue(q)
+        except RuntimeError as exc:
+            logger.error("%s: %s; it stays attached, taking no new items", where, exc)
+            return f"{where} could not be removed: {exc}"
+        del live.queues[name]
+        left = q._void_clear()
+        if left:
+            logger.warning(
+                "%s: %s with %d items unprocessed after the drain deadline", where, why, len(left)
+            )
+        else:
+            logger.info("%s: %s%s", where, why, "" if drained else " (items still in flight)")
+        return None
+
+    def _retire_pools(self, lives: list[LivePool], deadline: float, why: str) -> dict[str, int]:
+        """Unpublish, drain until ``deadline``, then stop the pools, in parallel."""
+        self._unpublish([(live.config.name, name) for live in lives for name in live.queues])
+        for live in lives:
+            _drain(live.pool, None, deadline)
+        stoppers = []
+        for live in lives:
+            result: dict[str, Any] = {}
+            thread = threading.Thread(
+                target=_stop_into,
+                args=(live.pool, result),
+                name=f"stopping {live.config.name}",
+                daemon=True,
+            )
+            thread.start()
+            stoppers.append((live, thread, result))
+        left: dict[str, int] = {}
+        end = max(deadline, monotonic()) + STOP_GRACE  # one grace for all, not one each
+        for live, thread, result in stoppers:
+            thread.join(max(end - monotonic(), 0.0))
+            name = live.config.name
+            if "cleared" in result:
+                for queue, items in result["cleared"].items():
+                    left[f"{name}/{queue}"] = len(items)
+                logger.info("pool %s: %s", name, why)
+            else:  # a worker is stuck in a handler: report what stays behind and go on
+                stats = live.pool.stats()
+                for queue, qs in stats["queues"].items():
+                    count = (qs["items"] or 0) + qs["in_flight"]
+                    if count:
+                        left[f"{name}/{queue}"] = count
+                logger.error(
+                    "pool %s: %d threads still busy %gs past the drain deadline (stuck in a "
+                    "handler?); left behind",
+                    name,
+                    stats["threads_busy"],
+                    STOP_GRACE,
+                )
+            remaining = dict(self._pools)
+            remaining.pop(name, None)
+            self._pools = remaining
+        if left:
+            logger.warning(
+                "%d items left unprocessed after the drain deadline: %s",
+                sum(left.values()),
+                ", ".join(f"{where}: {n}" for where, n in left.items()),
+            )
+        return left
+
+    # --- what submit() sees ----------------------------------------------------------
+
+    def _publish(self, live: LivePool, queues: dict[str, tuple[AnyQueue, QueueConfig]]) -> None:
+        inlets = dict(self._inlets)
+        for name, (q, _qc) in queues.items():
+            inlets[(live.config.name, name)] = q
+        self._inlets = inlets
+
+    def _unpublish(self, keys: Iterable[tuple[str, str]]) -> None:
+        inlets = dict(self._inlets)
+        for key in keys:
+            inlets.pop(key, None)
+        self._inlets = inlets
+
+
+def _thread_name(pc: PoolConfig) -> str:
+    return pc.thread_name or pc.name
+
+
+def _drain(pool: ThreadPool, queue: BaseWorkQueue | None, deadline: float) -> bool:
+    """Drain until ``deadline``; False if work remains (or nothing could process it)."""
+    try:
+        return pool.drain(queue, timeout=max(deadline - monotonic(), 0.0))
+    except RuntimeError:  # paused, or no threads: nothing will drain it
+        return False
+
+
+def _stop_into(pool: ThreadPool, result: dict[str, Any]) -> None:
+    result["cleared"] = pool.stop(clear_after=True)

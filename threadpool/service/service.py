@@ -1,0 +1,297 @@
+"""The long-running service: pools from ``config.yaml``, reloaded live, exported.
+
+``serve(path)`` is ``python -m threadpool serve --config path``:
+
+1. load the configuration; a bad one is printed, problem by problem, and the
+   process exits 2;
+2. set up logging and lockdep from it, before any pool exists, so that the
+   pools' own locks are tracked;
+3. bind the HTTP listener (a port in use: a clear error, exit 1), start the
+   heartbeat checker, the pools, the producers, then serve; with
+   ``NOTIFY_SOCKET`` set, tell systemd ``READY=1`` and keep its watchdog fed
+   while healthy;
+4. until SIGTERM or SIGINT: reload on SIGHUP and when the file's content
+   changes (looked at every ``reload_check_interval`` seconds), and step the
+   elastic pools;
+5. shut down: stop the producers (no new work), drain the pools for up to
+   ``drain_timeout`` seconds, stop them (the items left are logged by count,
+   per queue), stop the listener; exit 0.
+
+A reload either applies a whole valid configuration or none of it: an
+invalid file is logged, problem by problem, and counted in
+``threadpool_config_reloads_total{result="error"}``, and the running
+configuration stays. The listen address and port cannot change without a
+restart (such a reload is rejected). See ``runtime`` for what a reload does
+to pools and queues.
+
+``Service`` may also be embedded and driven by hand (``start``, ``reload``,
+``check_file``, ``shutdown``); pass ``manage_lockdep=False`` when the host
+configures lockdep itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import signal
+import sys
+from pathlib import Path
+from time import monotonic
+
+import lockdep
+from threadpool import HeartbeatMap
+
+from . import logs
+from .config import Config, ConfigError, ProducerConfig, load, parse
+from .httpd import HTTPService, ListenError
+from .metrics import LockdepCollector, PoolCollector, registry, version
+from .notify import Notifier, Watchdog, watchdog_interval
+from .producers import ProducerThread
+from .runtime import Runtime
+from .signals import SignalPipe
+
+logger = logging.getLogger("threadpool.service")
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_CONFIG = 2
+
+
+class Service:
+    """See the module docstring. Only one thread drives it (start, reload, run,
+    shutdown); the HTTP listener and the producers only read it."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        manage_lockdep: bool = True,
+        notifier: Notifier | None = None,
+    ) -> None:
+        self.config = config
+        self.reloads = {"success": 0, "error": 0}
+        self._manage_lockdep = manage_lockdep
+        self._notifier = notifier or Notifier(None)
+        self._heartbeat_map: HeartbeatMap | None = None
+        self._runtime: Runtime | None = None
+        self._http: HTTPService | None = None
+        self._watchdog: Watchdog | None = None
+        self._producers: dict[str, ProducerThread] = {}
+        self._seen = _fingerprint(_read(config.source))
+
+    @property
+    def heartbeat_map(self) -> HeartbeatMap:
+        if self._heartbeat_map is None:
+            raise RuntimeError("the service is not started")
+        return self._heartbeat_map
+
+    @property
+    def runtime(self) -> Runtime:
+        if self._runtime is None:
+            raise RuntimeError("the service is not started")
+        return self._runtime
+
+    @property
+    def url(self) -> str:
+        if self._http is None:
+            raise RuntimeError("the service is not started")
+        return self._http.url
+
+    def unhealthy(self) -> list[str]:
+        """The workers past their grace at the last heartbeat check."""
+        return self.heartbeat_map.get_unhealthy_worker_names()
+
+    # --- start and stop ------------------------------------------------------------
+
+    def start(self) -> None:
+        """Configure, bind, start everything, serve. ListenError when the address is
+        taken (nothing is left running then)."""
+        cfg = self.config
+        logs.set_level(cfg.service.log_level)
+        if self._manage_lockdep:
+            lockdep.configure(**cfg.lockdep.kwargs())
+        self._heartbeat_map = HeartbeatMap("service")
+        self._runtime = Runtime(self._heartbeat_map)
+        reg = registry(
+            PoolCollector(self._runtime.pools, self._heartbeat_map, lambda: dict(self.reloads)),
+            LockdepCollector(lambda: self.config.lockdep_top_classes),
+        )
+        self._http = HTTPService(cfg.service.listen, cfg.service.port, reg, self.unhealthy)
+        try:
+            self._heartbeat_map.start_checker(cfg.heartbeat.interval, cfg.heartbeat.file)
+            self._runtime.apply(cfg.pools, cfg.service.drain_timeout)
+            self._start_producers(cfg.producers)
+            self._http.start()
+        except BaseException:
+            self.shutdown()
+            raise
+        logger.info(
+            "threadpool service %s started from %s (pools: %d, queues: %d, producers: %d)",
+            version(),
+            cfg.source,
+            len(cfg.pools),
+            sum(len(p.queues) for p in cfg.pools),
+            len(cfg.producers),
+        )
+        interval = watchdog_interval()
+        if interval is not None and self._notifier.enabled:
+            self._watchdog = Watchdog(self._notifier, interval, self._heartbeat_map.is_healthy)
+            self._watchdog.start()
+        self._notifier.ready(f"serving {self._http.url}")
+
+    def shutdown(self) -> dict[str, int]:
+        """Stop taking work, drain for up to ``drain_timeout``, stop everything.
+        Returns the items left, by ``pool/queue``. Safe to call more than once."""
+        timeout = self.config.service.drain_timeout
+        self._notifier.stopping("draining")
+        if self._watchdog is not None:
+            self._watchdog.stop()
+            self._watchdog = None
+        for name in list(self._producers):
+            self._producers.pop(name).stop(timeout)
+        left = self._runtime.stop(timeout) if self._runtime is not None else {}
+        if self._heartbeat_map is not None:
+            self._heartbeat_map.stop_checker(timeout)
+        if self._http is not None:
+            self._http.close()
+        return left
+
+    def run(self, signals: SignalPipe) -> signal.Signals:
+        """Serve until SIGTERM or SIGINT, which it returns; SIGHUP reloads, and so
+        does a change of the file's content."""
+        now = monotonic()
+        next_look = now + self.config.service.reload_check_interval
+        next_scale = now + self.config.service.scale_interval
+        while True:
+            interval = self.config.service.reload_check_interval
+            wake = min(next_look if interval else float("inf"), next_scale)
+            for signum in signals.wait(wake - monotonic()):
+                if signum == signal.SIGHUP:
+                    logger.info("SIGHUP: reloading %s", self.config.source)
+                    self.reload("SIGHUP")
+                else:
+                    logger.info("%s: shutting down", signum.name)
+                    return signum
+            now = monotonic()
+            if interval and now >= next_look:
+                self.check_file()
+                next_look = now + (self.config.service.reload_check_interval or interval)
+            if now >= next_scale:
+                self.runtime.scale(now)
+                next_scale = now + self.config.service.scale_interval
+
+    # --- reloads ---------------------------------------------------------------------
+
+    def check_file(self) -> bool:
+        """Reload if the file's content changed since it was last read; whether it did
+        (a file that changed to something invalid counts once, not at every look)."""
+        data = _read(self.config.source)
+        if _fingerprint(data) == self._seen:
+            return False
+        return self.reload("the file changed", data)
+
+    def reload(self, reason: str, data: bytes | None = None) -> bool:
+        """Read the file (or take ``data``) and apply it whole; on any problem keep
+        the running configuration, log and count the error. Whether it applied."""
+        source = self.config.source
+        if data is None:
+            data = _read(source)
+        self._seen = _fingerprint(data)
+        try:
+            if data is None:
+                raise ConfigError([f"{source}: cannot read it"])
+            new = parse(data, source, self.config.base_dir)
+            self._check_fixed(new)
+        except ConfigError as exc:
+            self.reloads["error"] += 1
+            logger.error(
+                "reload (%s) rejected, %d problems; the running configuration stays:",
+                reason,
+                len(exc.problems),
+            )
+            for problem in exc.problems:
+                logger.error("  %s", problem)
+            return False
+        try:
+            self._apply(new)
+        except Exception:
+            self.reloads["error"] += 1
+            logger.exception("reload (%s) applied only in part", reason)
+            return False
+        self.reloads["success"] += 1
+        logger.info("reloaded %s (%s)", source, reason)
+        self._notifier.status(f"serving {self.url}; reloaded ({reason})")
+        return True
+
+    def _check_fixed(self, new: Config) -> None:
+        old = self.config.service
+        problems = [
+            f"{new.source}: service.{key}: cannot change on reload (restart the service); "
+            f"it is {getattr(old, key)!r}"
+            for key in ("listen", "port")
+            if getattr(old, key) != getattr(new.service, key)
+        ]
+        if problems:
+            raise ConfigError(problems)
+
+    def _apply(self, new: Config) -> None:
+        old, self.config = self.config, new
+        if new.service.log_level != old.service.log_level:
+            logs.set_level(new.service.log_level)
+            logger.info("log level %s", new.service.log_level)
+        if self._manage_lockdep and new.lockdep != old.lockdep:
+            lockdep.configure(**new.lockdep.kwargs())
+            logger.info("lockdep: %s", new.lockdep)
+        if new.heartbeat != old.heartbeat:
+            self.heartbeat_map.stop_checker(new.service.drain_timeout)
+            self.heartbeat_map.start_checker(new.heartbeat.interval, new.heartbeat.file)
+        wanted = {p.name: p for p in new.producers}
+        for name, thread in list(self._producers.items()):
+            if wanted.get(name) != thread.config:
+                self._producers.pop(name).stop(new.service.drain_timeout)
+        self.runtime.apply(new.pools, new.service.drain_timeout)
+        self._start_producers([p for p in new.producers if p.name not in self._producers])
+
+    def _start_producers(
+        self, producers: list[ProducerConfig] | tuple[ProducerConfig, ...]
+    ) -> None:
+        for pc in producers:
+            thread = ProducerThread(pc, self.runtime)
+            self._producers[pc.name] = thread
+            thread.start()
+
+
+def _read(path: str) -> bytes | None:
+    try:
+        return Path(path).read_bytes()
+    except OSError:
+        return None
+
+
+def _fingerprint(data: bytes | None) -> str:
+    """What tells one content of the file from another (a missing file included)."""
+    return "missing" if data is None else hashlib.sha256(data).hexdigest()
+
+
+def serve(path: str) -> int:
+    """Run the service from the configuration at ``path``; the exit status."""
+    try:
+        config = load(path)
+    except ConfigError as exc:
+        print(f"threadpool: invalid configuration, {len(exc.problems)} problems:", file=sys.stderr)
+        print(exc, file=sys.stderr)
+        return EXIT_CONFIG
+    logs.setup(config.service.log_level)
+    with SignalPipe() as signals:
+        service = Service(config, notifier=Notifier.from_environ())
+        try:
+            service.start()
+        except ListenError as exc:
+            logger.error("%s", exc)
+            return EXIT_FAILURE
+        try:
+            service.run(signals)
+        finally:
+            service.shutdown()
+    logger.info("stopped")
+    return EXIT_OK
