@@ -7,8 +7,9 @@ expected back within ``grace`` seconds, and must never take ``suicide_grace``
 (monotonic by default):
 
 * past ``grace``: the worker is unhealthy, and ``"<worker> had timed out after
-  <grace>"`` is logged (WARNING, logger ``threadpool.heartbeat``); each such
-  episode counts once in ``get_timeouts_total()``;
+  <grace>"`` is logged (WARNING, logger ``threadpool.heartbeat``, once per
+  episode; DEBUG at later checks of the same episode); each such episode
+  counts once in ``get_timeouts_total()``;
 * past ``suicide_grace``: ``"<worker> had suicide timed out after
   <suicide_grace>"`` is logged (CRITICAL) and the suicide action runs, once per
   episode. The default action writes that line and the *stuck thread's*
@@ -242,11 +243,20 @@ class HeartbeatMap:
         healthy = True
         if grace and late > grace:
             healthy = False
-            logger.warning("%s: %s had timed out after %s", who, handle.name, _secs(grace))
             with self._lock:
-                if handle._counted != since:
+                first = handle._counted != since
+                if first:
                     handle._counted = since
                     self._timeouts_total += 1
+            # WARNING once per episode (as it is counted), DEBUG at later checks: a
+            # checker running ten times a second must not flood the log.
+            logger.log(
+                logging.WARNING if first else logging.DEBUG,
+                "%s: %s had timed out after %s",
+                who,
+                handle.name,
+                _secs(grace),
+            )
         if suicide and late > suicide:
             with self._lock:
                 first = handle._suicided != since

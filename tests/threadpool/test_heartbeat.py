@@ -49,6 +49,25 @@ def test_ceph_healthy(clock: FakeClock) -> None:
     hm.remove_worker(h)
 
 
+def test_timeout_logged_once_per_episode(
+    clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    hm = HeartbeatMap("hm", clock=clock, suicide_action=Recorder())
+    h = hm.add_worker("slow")
+    hm.reset_timeout(h, 1, 0)
+    clock.advance(2)
+    with caplog.at_level(logging.WARNING, logger="threadpool.heartbeat"):
+        for _ in range(5):  # a checker asks again and again while the worker stays late
+            assert not hm.is_healthy()
+        hm.reset_timeout(h, 1, 0)  # back, then late again: a second episode
+        clock.advance(2)
+        assert not hm.is_healthy()
+    warnings = [r for r in caplog.records if "slow had timed out after 1" in r.getMessage()]
+    assert len(warnings) == 2
+    assert hm.get_timeouts_total() == 2
+    hm.remove_worker(h)
+
+
 def test_ceph_unhealthy_after_the_grace(clock: FakeClock, caplog: pytest.LogCaptureFixture) -> None:
     action = Recorder()
     hm = HeartbeatMap("hm", clock=clock, suicide_action=action)
