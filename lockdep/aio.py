@@ -80,15 +80,10 @@ class TrackedAsyncLock(_OriginalLock):
 
 def _forget(lock: object) -> None:
     """Take lock off the stack of whichever task holds it (the current one first)."""
-    held = _task_held()
-    index = hs.find(held, lock)
-    if index:
-        hs.remove_at(held, index)
+    if hs.remove(_task_held(), lock):
         return
     for held in list(_stacks.values()):  # released on another task's behalf
-        index = hs.find(held, lock)
-        if index:
-            hs.remove_at(held, index)
+        if hs.remove(held, lock):
             return
 
 

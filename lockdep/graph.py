@@ -44,18 +44,11 @@ class DependencyGraph:
     def edge_count(self) -> int:
         return sum(len(s) for s in self._succ.values())
 
-    def nodes(self) -> Iterator[int]:
-        return iter(self._ord)
-
     def edges(self) -> Iterator[tuple[int, int, Any]]:
         """Every edge as (source, target, payload)."""
         for x, succ in self._succ.items():
             for y, data in succ.items():
                 yield x, y, data
-
-    def successors(self, node: int) -> dict[int, Any]:
-        """The targets of node's edges mapped to their payloads (do not mutate)."""
-        return self._succ.get(node, {})
 
     def has_edge(self, x: int, y: int) -> bool:
         succ = self._succ.get(x)

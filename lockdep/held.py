@@ -150,6 +150,14 @@ def prune_abandoned(held: list[Entry]) -> None:
             remove_at(held, i)
 
 
+def remove(held: list[Entry], lock: object) -> bool:
+    """Remove the most recent entry for lock, wherever it is; whether there was one."""
+    index = find(held, lock)
+    if index:
+        remove_at(held, index)
+    return bool(index)
+
+
 def describe(entry: Entry, name: str) -> HeldLock:
     """The public view of an entry; name is its class's name."""
     tkey = entry[TKEY]

@@ -501,9 +501,7 @@ class Lockdep:
     def remove_from(self, state: ThreadState, lock: object) -> None:
         """Take another thread's entry for lock off its stack (a release on its behalf)."""
         try:
-            index = hs.find(state.held, lock)
-            if index:
-                hs.remove_at(state.held, index)
+            hs.remove(state.held, lock)
         except IndexError:
             pass  # that thread changed its stack meanwhile
 

@@ -7,19 +7,13 @@ import subprocess
 import sys
 import textwrap
 
+from tests.blocked_imports import BLOCK_IMPORTS
+
 from .conftest import REPO
 
-SCRIPT = textwrap.dedent(
+SCRIPT = BLOCK_IMPORTS + textwrap.dedent(
     """
-    import importlib, importlib.abc, pkgutil, sys
-
-    class Blocked(importlib.abc.MetaPathFinder):
-        def find_spec(self, name, path, target=None):
-            if name.split(".")[0] in ("prometheus_client", "yaml"):
-                raise ImportError(f"{name} is blocked in this test")
-            return None
-
-    sys.meta_path.insert(0, Blocked())
+    import importlib, pkgutil
     import lockdep, threadpool
 
     imported = []

@@ -9,21 +9,9 @@ import sys
 import textwrap
 from pathlib import Path
 
+from tests.blocked_imports import BLOCK_IMPORTS
+
 REPO = Path(__file__).resolve().parents[2]
-
-BLOCK_IMPORTS = textwrap.dedent(
-    """
-    import importlib.abc, sys
-
-    class Blocked(importlib.abc.MetaPathFinder):
-        def find_spec(self, name, path, target=None):
-            if name.split(".")[0] in ("prometheus_client", "yaml"):
-                raise ImportError(f"{name} is blocked in this test")
-            return None
-
-    sys.meta_path.insert(0, Blocked())
-    """
-)
 
 SPEC_SNIPPET = textwrap.dedent(
     """
