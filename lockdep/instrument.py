@@ -129,6 +129,7 @@ class TrackedLock(Mutex):
     def _init_tracked(self, raw: Any, frame: FrameType, recursive: bool) -> None:
         # Mutex.__init__ registers a named class; a site class is registered once, here.
         self._id = -1  # no reference of its own to drop
+        self._owner = 0
         self._lock = raw
         self._recursive = recursive
         self._backtrace = False
