@@ -26,9 +26,9 @@ import threading
 import traceback
 from collections.abc import Sequence
 
-from . import configure, install, persist
-from .report import Violation
+from . import configure, install, persist, report
 from .suppress import SuppressionError, Suppressions
+from .values import Violation
 
 EXIT_VIOLATION = 66
 USAGE = __doc__.split("\n\n")[1] if __doc__ else ""
@@ -169,7 +169,7 @@ def merge(paths: Sequence[str]) -> int:
     if not cycles:
         print(f"lockdep merge: no cycle ({summary})")
         return 0
-    print(persist.format_cycles(cycles, truncated))
+    print(report.format_cycles(cycles, truncated))
     print(f"lockdep merge: {len(cycles)} cycle(s) ({summary})")
     return 1
 

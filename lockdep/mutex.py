@@ -32,8 +32,10 @@ from collections.abc import Callable
 from types import FrameType, TracebackType
 from typing import Any
 
-from .held import CLASS_STRIDE, READ, SUBCLASS_STRIDE, SUBCLASSES, TKEY, TRY, Entry
-from .tracker import LOCKDEP
+from . import chains
+from .held import TKEY, Entry
+from .keys import CLASS_STRIDE, READ, SUBCLASS_STRIDE, SUBCLASSES, TRY
+from .tracker import INSTANCES, LOCKDEP, STRICT
 
 _getframe = sys._getframe
 _get_ident = _thread.get_ident
@@ -79,10 +81,18 @@ def check_acquire_args(blocking: object, timeout: object) -> float:
 class Mutex:
     """A mutual-exclusion lock whose acquisitions lockdep validates.
 
-    ``Mutex(name, recursive=False, lockdep=True, backtrace=False)``. ``name`` is
-    the lock class. A recursive mutex may be re-entered by its owner. With
-    ``lockdep=False`` this instance is never tracked; with ``backtrace=True``
-    each acquisition records its full stack for reports.
+    ``Mutex(name, recursive=False, lockdep=True, backtrace=False,
+    instance_order=False)``. ``name`` is the lock class. A recursive mutex may
+    be re-entered by its owner. With ``lockdep=False`` this instance is never
+    tracked; with ``backtrace=True`` each acquisition records its full stack for
+    reports.
+
+    Two instances of one class nested in each other are recursion (Linux's
+    rule; a subclass, ``nested(n)``, says the nesting is intended), unless
+    ``instance_order=True``: then lockdep keeps an order between the live
+    instances of the class, as for ``threading`` locks under ``install()``, and
+    reports a cycle among them (``transfer(a, b)`` here, ``transfer(b, a)``
+    there) while consistent orders (by index, by ``id()``) pass.
 
     Thread-safe. Only the owner may release it: a release by another thread
     is an ``unlock`` violation.
@@ -94,21 +104,32 @@ class Mutex:
         "_fkey",
         "_id",
         "_lock",
+        "_lockdep_node",
+        "_lockdep_pos",
         "_name",
         "_owner",
+        "_policy",
         "_recursive",
         "_tkey",
     )
 
     def __init__(
-        self, name: str, recursive: bool = False, lockdep: bool = True, backtrace: bool = False
+        self,
+        name: str,
+        recursive: bool = False,
+        lockdep: bool = True,
+        backtrace: bool = False,
+        instance_order: bool = False,
     ) -> None:
         self._id = -1
         self._owner = 0  # ident of an untracked holder (see the module docstring)
+        self._lockdep_node = 0  # the tracker's: instance number (see tracker)
+        self._lockdep_pos = 0  # the tracker's: where on the held stack (see held)
         self._name = check_name("Mutex", name)
         self._recursive = check_flag("recursive", recursive)
         check_flag("lockdep", lockdep)
         self._backtrace = check_flag("backtrace", backtrace)
+        self._policy = INSTANCES if check_flag("instance_order", instance_order) else STRICT
         self._lock: Any = _thread.RLock() if recursive else _thread.allocate_lock()
         if lockdep:
             self._id = LOCKDEP.register(name)
@@ -143,6 +164,8 @@ class Mutex:
         try:
             if self._id >= 0:
                 LOCKDEP.unregister_later(self._id)
+            if self._lockdep_node:
+                LOCKDEP.forget_instance_later(self._lockdep_node)
         except Exception:
             pass  # interpreter shutdown
 
@@ -206,8 +229,9 @@ class Mutex:
     def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
         """threading.Lock-compatible: returns whether the mutex was taken.
 
-        A non-blocking acquire is a trylock (no ordering check); an acquire with
-        a timeout is a blocking acquisition for ordering.
+        A non-blocking acquire is a trylock (no ordering check), and so is
+        ``timeout=0``, which never waits; an acquire with any other timeout is a
+        blocking acquisition for ordering.
         """
         if blocking is True and timeout == -1:
             held = _local.held
@@ -264,12 +288,15 @@ class Mutex:
 
     # --- slow paths -------------------------------------------------------------
 
-    # Subclasses for code nobody annotated set this: see Lockdep.will_lock.
-    _NEST = False
-
     def _acquire_args(self, blocking: bool, timeout: float, frame: FrameType) -> bool:
         timeout = check_acquire_args(blocking, timeout)
+        if timeout == 0:
+            return self._acquire_slow(0, False, -1.0, frame)  # never waits: a trylock
         return self._acquire_slow(0, bool(blocking), timeout, frame)
+
+    def _site_frame(self, frame: FrameType) -> FrameType:
+        """The frame whose line an acquisition records (install()'s locks skip wrappers)."""
+        return frame
 
     def _acquire_slow(
         self, subclass: int, blocking: bool, timeout: float, frame: FrameType
@@ -283,10 +310,10 @@ class Mutex:
             tkey,
             blocking,
             timeout,
-            frame,
-            self._recursive,
-            self._backtrace,
-            self._NEST,
+            self._site_frame(frame),
+            recursive=self._recursive,
+            backtrace=self._backtrace,
+            policy=self._policy,
         )
         if got and _local.held[-1][0] is not self:
             self._owner = _get_ident()  # taken untracked
@@ -342,8 +369,7 @@ class Mutex:
         frame: the site to record, by default the caller's caller (the code that
         called wait, when threading.Condition calls this).
         """
-        if frame is None:
-            frame = _getframe(2)
+        frame = self._site_frame(frame if frame is not None else _getframe(2))
         entries, raw_state = saved
         restore = self._raw_restore(raw_state)
         if not entries or not LOCKDEP.tracking:
@@ -361,16 +387,17 @@ class Mutex:
                     True,
                     -1.0,
                     frame,
-                    self._recursive,
-                    self._backtrace,
-                    self._NEST,
+                    recursive=self._recursive,
+                    backtrace=self._backtrace,
+                    policy=self._policy,
                 )
             except BaseException:
                 if first:
                     # The caller expects to hold the mutex after a wait, whatever
                     # lockdep said: take it, and record it on a detached chain.
                     restore(True, -1.0)
-                    LOCKDEP.locked(LOCKDEP.local.held, self, tkey, {}, frame)
+                    held = LOCKDEP.local.held
+                    LOCKDEP.locked(held, self, tkey, chains.advance(held[-1][2], tkey), frame)
                 raise
             first = False
             if not self._recursive:

@@ -21,7 +21,7 @@ import fnmatch
 import shlex
 from collections.abc import Iterable
 
-from .report import KINDS, Violation
+from .values import KINDS, Violation
 
 
 class SuppressionError(ValueError):

@@ -1,50 +1,66 @@
-"""The lock tracker: the chain cache and the checks made before a lock is taken.
+"""The lock tracker: Ceph's ``lockdep_will_lock`` / ``lockdep_locked`` /
+``lockdep_will_unlock`` for Python, as one façade over lockdep's parts.
 
-Ceph's ``lockdep_will_lock`` / ``lockdep_locked`` / ``lockdep_will_unlock`` for
-Python. There is one tracker per process (``LOCKDEP``); it owns the class
-registry, the dependency graph, the chain cache, the threads' held stacks
-(``held``), statistics (``lockstats``), the violations seen (``violations``)
-and the configuration; ``reset()`` returns the learned state to the start.
+There is one tracker per process (``LOCKDEP``). It owns the configuration and
+the learned state, each part in its own module: the class ``registry``, the
+``order`` between classes and the one between instances of a class, the chain
+cache (``chains``), the threads' held stacks (``threads``, ``held``),
+statistics (``lockstats``) and the violations seen (``violations``).
+``reset()`` returns the learned state to the start.
 
-Chain cache. A trie of dicts keyed by ``tkey``: the node reached from the root
-through the keys of a held stack stands for that stack, and a child under key
-k exists only once taking k on top of that stack was validated (every edge from
-a held class to k exists and none closes a cycle). A lock whose next node is
-already there is taken with no graph work and no shared lock: that is the fast
-path the lock types inline. Everything else comes here.
+An acquisition, before the thread blocks (``will_lock``):
 
-Concurrency. One raw ``_thread`` lock (never itself tracked) guards the graph,
+1. the chain cache: if this held chain plus this class was validated before,
+   nothing more (the lock types inline this lookup: their fast path);
+2. a class the chain holds already (``_again``): the same lock taken again is
+   a re-entry (recursive locks), a self-deadlock (a ``threading.Lock`` not
+   known as a binary semaphore) or recursion; another instance of the class is
+   recursion for a plain ``Mutex`` (Linux's rule) and, for locks that keep an
+   instance order (``install()``'s, or ``Mutex(instance_order=True)``), an edge
+   between the two instances, checked against their order;
+3. otherwise (``_validate``): an edge from every held class to the new one, a
+   cycle no guard serialises being an order violation; the transition is then
+   cached.
+
+Concurrency. One raw ``_thread`` lock (never itself tracked) guards the orders,
 the registry and the cache's mutations; reads of the cache are plain dict
 reads. No report, log call or user callback runs while it is held, and a thread
 inside lockdep treats its own further acquisitions as untracked, so lockdep
 cannot deadlock on itself, even when logging uses tracked locks. Work that may
-arrive from a finalizer (a collected lock unregistering, a thread exiting) is
-queued and done when the lock is next free.
+arrive from a finalizer (a collected lock, a thread exiting) is queued and done
+when the lock is next free.
 """
 
 from __future__ import annotations
 
 import _thread
+import functools
+import itertools
 import os
 import sys
 import threading
-import weakref
 from collections.abc import Callable
-from itertools import pairwise
 from time import monotonic, perf_counter
 from types import FrameType
-from typing import Any
+from typing import Any, Final
 
+from . import chains, lockstats, report, violations
 from . import held as hs
-from . import lockstats, report, violations
-from .graph import DependencyGraph
-from .held import CHAIN, EXTRA, LOCK, TKEY, TRY, Entry, Extra, ThreadState, Token
+from .chains import Chain
+from .held import CHAIN, CODE, EXTRA, LASTI, LOCK, TKEY, Entry, Extra
+from .keys import SUBCLASSES, TRY, class_id, class_of_key, subclass_of_key
+from .order import Order
 from .registry import ClassRegistry
-from .report import ChainLink, EdgeInfo, HeldLock, Violation, label
+from .threads import Threads, ThreadState
+from .values import ChainLink, EdgeInfo, HeldLock, Violation, label
 
 DEFAULT_MAX_CLASSES = 131072
 STACK_LIMIT = 32
-RESPONSES = ("raise", "log", "abort")
+
+# How a lock type treats a class the thread already holds (see will_lock).
+STRICT: Final = 0  # Mutex: another instance of the class is recursion (Linux's rule)
+INSTANCES: Final = 1  # an order among instances (install()'s RLock, Mutex(instance_order=True))
+BINARY: Final = 2  # INSTANCES, and a non-owned lock: threading.Lock, asyncio.Lock
 
 RawAcquire = Callable[[bool, float], bool]
 
@@ -52,37 +68,16 @@ RawAcquire = Callable[[bool, float], bool]
 class _Local(threading.local):
     held: list[Entry]
     state: ThreadState
-    token: Token
 
     def __init__(self) -> None:
-        LOCKDEP._attach_thread(self)
+        LOCKDEP.threads.attach(self, [LOCKDEP.sentinel])
 
 
-def _capture(frame: FrameType | None) -> tuple[str, ...]:
+def capture(frame: FrameType | None) -> tuple[str, ...]:
+    """A backtrace from frame, for reports."""
     import traceback
 
     return tuple(traceback.format_stack(frame, limit=STACK_LIMIT)) if frame is not None else ()
-
-
-def _nest(held: list[Entry], lock: object, tkey: int) -> tuple[int, bool]:
-    """An unannotated acquisition's tkey, subclassed by how many other instances of its
-    class are held; and whether it is plain (neither nested nor a re-acquisition)."""
-    cid = hs.class_id(tkey)
-    depth = 0
-    again = False
-    for i in range(1, len(held)):
-        entry = held[i]
-        if entry[LOCK] is lock:
-            again = True
-        elif hs.class_id(entry[TKEY]) == cid:
-            depth += 1
-    if depth:
-        tkey = cid * hs.CLASS_STRIDE + min(depth, hs.SUBCLASSES - 1) * hs.SUBCLASS_STRIDE
-    return tkey, not (depth or again)
-
-
-def _thread_names() -> dict[int | None, str]:
-    return {t.ident: t.name for t in threading.enumerate()}
 
 
 class Lockdep:
@@ -92,11 +87,15 @@ class Lockdep:
         # Re-entrant only for the sake of fork (see _before_fork); nothing else
         # takes it twice, and _defer never runs queued work inside it.
         self._mutex: Any = _thread.RLock()
-        self.root: dict[Any, Any] = {}
-        self.sentinel: Entry = (None, -1, self.root, None, -1, None)
-        self.graph = DependencyGraph()
+        self.root = Chain()
+        self.sentinel: Entry = hs.sentinel(self.root)
+        self.classes = Order()  # between graph keys
+        self.instances = Order()  # between live instances (numbered by _new_instance)
         self.registry = ClassRegistry(DEFAULT_MAX_CLASSES, self._forget_class)
         self.violations = violations.ViolationLog()
+        self.threads = Threads(lambda state: self._defer(lambda: self._retire(state)))
+        self.semaphores: set[int] = set()  # classes seen used as binary semaphores
+        self._instance_numbers = itertools.count(1)
         # configuration
         self.enabled = True
         self.on_violation: str | Callable[[Violation], object] = "raise"
@@ -109,37 +108,23 @@ class Lockdep:
         self.checks = 0
         self.cache_hits = 0
         self._mode_listeners: list[Callable[[str], None]] = []
-        self._threads: dict[int, ThreadState] = {}
         self._retired_stats: dict[int, lockstats.Record] = {}
         self._pending: list[Callable[[], None]] = []
         self.local: _Local  # set right after construction (its __init__ needs LOCKDEP)
 
-    # --- threads ----------------------------------------------------------------
-
-    def _attach_thread(self, local: _Local) -> None:
-        held: list[Entry] = [self.sentinel]
-        state = ThreadState(_thread.get_ident(), held)
-        token = Token()
-        state.token_ref = weakref.ref(token, lambda _ref: self._defer(lambda: self._retire(state)))
-        local.held = held
-        local.state = state
-        local.token = token
-        self._threads[state.ident] = state
+    # --- threads, and work deferred from finalizers ------------------------------
 
     def _retire(self, state: ThreadState) -> None:
-        if self._threads.get(state.ident) is state:
-            del self._threads[state.ident]
-        lockstats.merge(self._retired_stats, state.stats)
+        if self.threads.drop(state):
+            lockstats.merge(self._retired_stats, state.stats)
 
     def thread_state(self, ident: int) -> ThreadState | None:
         if ident == _thread.get_ident():
             return self.local.state
-        return self._threads.get(ident)
+        return self.threads.get(ident)
 
     def states(self) -> list[ThreadState]:
-        return list(self._threads.values())
-
-    # --- deferred work (from finalizers) ----------------------------------------
+        return self.threads.states()
 
     def _defer(self, action: Callable[[], None]) -> None:
         self._pending.append(action)
@@ -157,7 +142,7 @@ class Lockdep:
             except Exception:
                 import traceback
 
-                report.log_safely(
+                violations.log_safely(
                     "lockdep: internal error in deferred work:\n" + traceback.format_exc()
                 )
 
@@ -194,7 +179,7 @@ class Lockdep:
     def tracking(self) -> bool:
         return self.mode != "plain"
 
-    # --- registry -----------------------------------------------------------------
+    # --- classes and instances ------------------------------------------------------
 
     def register(self, name: str) -> int:
         """Take a reference to name's class; -1 when the class limit is reached."""
@@ -207,7 +192,7 @@ class Lockdep:
             self.exhausted = True
             limit, count = self.registry.max_classes, len(self.registry)
         if newly:
-            report.log_safely(report.format_limit(limit, count, name))
+            violations.log_safely(report.format_limit(limit, count, name))
             self.update_mode()
         return -1
 
@@ -220,6 +205,10 @@ class Lockdep:
         """unregister() for finalizers: never blocks."""
         self._defer(lambda: self.registry.unregister(class_id))
 
+    def forget_instance_later(self, number: int) -> None:
+        """A lock with an instance number is gone (from its finalizer): never blocks."""
+        self._defer(lambda: self.instances.remove(number))
+
     def set_max_classes(self, limit: int) -> None:
         with self._mutex:
             self.registry.max_classes = limit
@@ -231,22 +220,14 @@ class Lockdep:
 
     def _forget_class(self, class_id: int) -> None:
         # Called by the registry, under the mutex, before an id is reused.
-        base = class_id * hs.SUBCLASSES
-        for key in range(base, base + hs.SUBCLASSES):
-            self.graph.remove_node(key)
-        self._clear_chains()
+        base = class_id * SUBCLASSES
+        for key in range(base, base + SUBCLASSES):
+            self.classes.remove(key)
+        chains.clear(self.root)
+        self.semaphores.discard(class_id)
         self._retired_stats.pop(class_id, None)
         for state in self.states():
             state.stats.pop(class_id, None)
-
-    def _clear_chains(self) -> None:
-        # Clear every node in place: threads holding locks keep pointing into the
-        # trie, and must find nothing cached there that involved the old class.
-        todo = [self.root]
-        while todo:
-            node = todo.pop()
-            todo.extend(node.values())
-            node.clear()
 
     def name_of(self, class_id: int) -> str:
         try:
@@ -255,11 +236,24 @@ class Lockdep:
             return f"<forgotten class {class_id}>"
 
     def class_label(self, key: int) -> str:
-        """The label of a graph node (class_id * 8 + subclass)."""
-        return label(self.name_of(key // hs.SUBCLASSES), key % hs.SUBCLASSES)
+        """The label of a graph key (class_id * 8 + subclass)."""
+        return label(self.name_of(class_of_key(key)), subclass_of_key(key))
 
     def describe(self, entry: Entry) -> HeldLock:
-        return hs.describe(entry, self.name_of(hs.class_id(entry[TKEY])))
+        lock = entry[LOCK]
+        return hs.describe(
+            entry, self.name_of(class_id(entry[TKEY])), getattr(lock, "_lockdep_node", 0)
+        )
+
+    def note_semaphore(self, tkey: int) -> None:
+        """A lock of this class was released by a thread other than its taker."""
+        self.semaphores.add(class_id(tkey))
+
+    def _instance(self, lock: Any) -> int:
+        number: int = lock._lockdep_node
+        if not number:
+            number = lock._lockdep_node = next(self._instance_numbers)
+        return number
 
     # --- acquisition ----------------------------------------------------------------
 
@@ -271,16 +265,17 @@ class Lockdep:
         blocking: bool,
         timeout: float,
         frame: FrameType | None,
+        *,
         recursive: bool = False,
         backtrace: bool = False,
-        nest: bool = False,
+        policy: int = STRICT,
     ) -> bool:
         """Check and take a tracked lock (the lock types' checked path).
 
         ``raw_acquire(blocking, timeout)`` takes the underlying lock; its result
-        is returned. tkey None means an untracked lock. Violations are
-        delivered before blocking; with ``on_violation="raise"`` the exception
-        propagates and nothing is taken. ``nest``: see will_lock.
+        is returned. tkey None means an untracked lock; a non-blocking acquire
+        is a trylock. Violations are delivered before blocking; with
+        ``on_violation="raise"`` the exception propagates and nothing is taken.
         """
         local = self.local
         state = local.state
@@ -289,10 +284,12 @@ class Lockdep:
         held = local.held
         if not blocking:
             tkey |= TRY
-        stack = _capture(frame) if backtrace or self.backtrace else None
-        chain, tkey, reentry = self.will_lock(lock, tkey, held, frame, stack, recursive, nest)
+        stack = capture(frame) if backtrace or self.backtrace else None
+        node, reentry = self.will_lock(
+            lock, tkey, held, frame, stack, recursive=recursive, policy=policy
+        )
         if self.stats_enabled:
-            record = lockstats.record_for(state.stats, hs.class_id(tkey))
+            record = lockstats.record_for(state.stats, class_id(tkey))
             got = lockstats.timed_acquire(
                 record, self._watched(lock, raw_acquire, tkey, frame), blocking, timeout
             )
@@ -301,7 +298,7 @@ class Lockdep:
         else:
             got = raw_acquire(blocking, timeout)
         if got:
-            self.locked(held, lock, tkey, chain, frame, stack, reentry)
+            self.locked(held, lock, tkey, node, frame, stack, reentry=reentry)
         return got
 
     def will_lock(
@@ -311,58 +308,250 @@ class Lockdep:
         held: list[Entry],
         frame: FrameType | None,
         stack: tuple[str, ...] | None,
-        recursive: bool,
-        nest: bool = False,
-    ) -> tuple[dict[Any, Any], int, bool]:
+        *,
+        recursive: bool = False,
+        policy: int = STRICT,
+    ) -> tuple[Chain, bool]:
         """Check an acquisition of tkey on top of held, before blocking.
 
-        Returns the chain node and the tkey to push with it, and whether it
-        re-enters a recursive lock its owner holds. A trylock (tkey has TRY) is
-        not checked: it cannot deadlock, and gets no edge into its class.
-
-        ``nest`` is for locks of code nobody annotated (``install()``), which
-        keep the standard library's semantics: a ``threading.Lock`` may be
-        taken again by its holder and released by another thread (a binary
-        semaphore), so that is no violation; and instances of one class nested
-        in each other (a logging handler flushing into another) get increasing
-        subclasses by depth, as a ``nested(n)`` annotation would give them.
+        Returns the chain node to push with it, and whether it re-enters a
+        recursive lock its owner holds. A trylock (tkey has TRY) is not checked:
+        it cannot deadlock, and gets no edge into its class.
         """
-        chain = held[-1][CHAIN]
-        if recursive and hs.holds(held, lock):
-            return chain, tkey, True
-        if tkey & TRY:
-            nxt = chain.get(tkey)
-            return (nxt if nxt is not None else chain.setdefault(tkey, {})), tkey, False
-        nxt = chain.get(tkey)
+        node = held[-1][CHAIN]
+        nxt = node.get(tkey)
         if nxt is not None:
             if self.stats_enabled:
                 self.cache_hits += 1
-            return nxt, tkey, False
-        hs.prune_abandoned(held)
-        if nest:
-            tkey, plain = _nest(held, lock, tkey)
-            if not plain:
-                return self._validate(lock, tkey, held, frame, stack, nested=True), tkey, False
-        return self._validate(lock, tkey, held, frame, stack), tkey, False
+            return nxt, False
+        key = tkey >> 2
+        if key in node.classes:
+            return self._again(lock, tkey, key, held, node, frame, stack, recursive, policy)
+        if tkey & TRY:
+            return chains.child(node, tkey), False
+        return self._validate(lock, tkey, held, frame, stack), False
+
+    def _again(
+        self,
+        lock: Any,
+        tkey: int,
+        key: int,
+        held: list[Entry],
+        node: Chain,
+        frame: FrameType | None,
+        stack: tuple[str, ...] | None,
+        recursive: bool,
+        policy: int,
+    ) -> tuple[Chain, bool]:
+        """An acquisition of a class the chain holds already (see the module docstring)."""
+        index = hs.innermost(held, key)
+        if not index:  # a stale chain: validate from scratch
+            return self._validate(lock, tkey, held, frame, stack), False
+        earlier = held[index]
+        if earlier[LOCK] is lock:
+            if recursive:
+                return node, True
+            if not tkey & TRY and not (policy == BINARY and self._maybe_semaphore(tkey, earlier)):
+                self._report_recursive(lock, tkey, frame, stack, held, earlier)
+            return node, False
+        if tkey & TRY:
+            return node, False
+        if policy == STRICT:
+            self._report_recursive(lock, tkey, frame, stack, held, earlier)
+            return node, False
+        same = node.same
+        if (same is None or tkey not in same) and self._validate_again(
+            lock, tkey, held, node, frame, stack
+        ):
+            return node, False  # reported but not raised: go on
+        source, target = self._instance(earlier[LOCK]), self._instance(lock)
+        info = self.instances.known.get(source << 32 | target)
+        if info is None or (info.guards and not info.guards <= node.guards):
+            self._order_instances(lock, tkey, held, node, earlier, source, target, frame, stack)
+        return node, False
+
+    def _maybe_semaphore(self, tkey: int, earlier: Entry) -> bool:
+        """Whether a lock without owner (threading.Lock), taken again by the thread
+        that holds it, may be a binary semaphore that another thread will release:
+        its class was seen used so, or its thread took it with an ``acquire()`` call
+        (a thread waiting for a worker's signal does that). Taken by a ``with``
+        block, it is a mutex, and waiting for itself is a self-deadlock."""
+        if class_id(tkey) in self.semaphores:
+            return True
+        return not hs.in_with_statement(earlier[CODE], earlier[LASTI])
+
+    def _validate(
+        self,
+        lock: object,
+        tkey: int,
+        held: list[Entry],
+        frame: FrameType | None,
+        stack: tuple[str, ...] | None,
+    ) -> Chain:
+        """The slow path of a blocking acquisition of a new class: the edges into it.
+
+        Returns the chain node to push: the cached child, or, after a violation
+        reported but not raised, a detached node (checked again next time).
+        """
+        state = self.local.state
+        state.busy = True
+        try:
+            with self._mutex:
+                self._run_pending()
+                self.checks += 1
+                hs.prune_abandoned(held)
+                node = held[-1][CHAIN]
+                cached = node.get(tkey)
+                if cached is not None:
+                    return cached
+                violation = self._class_edges(lock, tkey, held, node, frame, stack)
+                if violation is None:
+                    return chains.child(node, tkey)
+            self.violations.deliver(violation, self.on_violation)
+        finally:
+            state.busy = False
+        return chains.extended(node, tkey)
+
+    def _validate_again(
+        self,
+        lock: object,
+        tkey: int,
+        held: list[Entry],
+        node: Chain,
+        frame: FrameType | None,
+        stack: tuple[str, ...] | None,
+    ) -> bool:
+        """The class-level check of taking a held class again: edges into it from the
+        classes taken since. Whether a violation was reported (and not raised)."""
+        state = self.local.state
+        state.busy = True
+        try:
+            with self._mutex:
+                self._run_pending()
+                self.checks += 1
+                violation = self._class_edges(lock, tkey, held, node, frame, stack)
+                if violation is None:
+                    chains.mark_same(node, tkey)
+                    return False
+            self.violations.deliver(violation, self.on_violation)
+        finally:
+            state.busy = False
+        return True
+
+    def _class_edges(
+        self,
+        lock: object,
+        tkey: int,
+        held: list[Entry],
+        node: Chain,
+        frame: FrameType | None,
+        stack: tuple[str, ...] | None,
+    ) -> Violation | None:
+        # Under the mutex. An edge from every held class, not only the innermost:
+        # an out-of-order release or a trylock leaves no transitive path to rely
+        # on. Edges into the new class never change what it reaches, so checking
+        # and adding one held class at a time equals checking them all first.
+        key = tkey >> 2
+        sources: dict[int, Entry] = {}  # class -> its innermost entry
+        wanted = len(node.classes) - (key in node.classes)
+        for i in range(len(held) - 1, 0, -1):
+            entry = held[i]
+            source = entry[TKEY] >> 2
+            if entry[LOCK] is not None and source != key and source not in sources:
+                sources[source] = entry
+                if len(sources) == wanted:
+                    break
+        first: Violation | None = None
+        for source, entry in sources.items():
+            guards = node.guards - {source, key}
+            make_info = functools.partial(self._edge_info, entry, frame, stack)
+            path = self.classes.sight(source, key, guards, make_info)
+            if path is not None and first is None:
+                chain = [
+                    ChainLink(self.class_label(a), self.class_label(b), info)
+                    for a, b, info in self.classes.links(path)
+                ]
+                first = violations.order(
+                    self._held(held),
+                    self._taking(lock, tkey, frame, stack),
+                    self.describe(entry),
+                    [self.class_label(k) for k in path],
+                    chain,
+                )
+        return first
+
+    def _order_instances(
+        self,
+        lock: object,
+        tkey: int,
+        held: list[Entry],
+        node: Chain,
+        earlier: Entry,
+        source: int,
+        target: int,
+        frame: FrameType | None,
+        stack: tuple[str, ...] | None,
+    ) -> None:
+        """An edge between two instances of one class: new, or seen with fewer guards."""
+        state = self.local.state
+        state.busy = True
+        try:
+            with self._mutex:
+                self._run_pending()
+                self.checks += 1
+                guards = node.guards - {tkey >> 2}
+                path = self.instances.sight(
+                    source, target, guards, lambda: self._edge_info(earlier, frame, stack)
+                )
+                if path is None:
+                    return
+                name = self.class_label(tkey >> 2)
+                chain = [
+                    ChainLink(f"{name}#{a}", f"{name}#{b}", info)
+                    for a, b, info in self.instances.links(path)
+                ]
+                violation = violations.instance_order(
+                    self._held(held),
+                    self._taking(lock, tkey, frame, stack),
+                    self.describe(earlier),
+                    chain,
+                )
+            self.violations.deliver(violation, self.on_violation)
+        finally:
+            state.busy = False
+
+    def _edge_info(
+        self, entry: Entry, frame: FrameType | None, stack: tuple[str, ...] | None
+    ) -> EdgeInfo:
+        extra = entry[EXTRA]
+        return EdgeInfo(
+            thread=threading.current_thread().name,
+            from_site=hs.entry_site(entry),
+            to_site=hs.frame_site(frame),
+            from_stack=extra.stack if extra is not None else None,
+            to_stack=stack,
+        )
 
     def locked(
         self,
         held: list[Entry],
-        lock: object,
+        lock: Any,
         tkey: int,
-        chain: dict[Any, Any],
+        node: Chain,
         frame: FrameType | None,
         stack: tuple[str, ...] | None = None,
+        *,
         reentry: bool = False,
     ) -> None:
         """Push an acquisition that will_lock allowed, once the lock is taken."""
         extra = None
         if stack is not None or reentry or self.stats_enabled:
             extra = Extra(stack, perf_counter(), reentry)
+        lock._lockdep_pos = len(held)
         if frame is None:
-            held.append((lock, tkey, chain, None, -1, extra))
+            held.append((lock, tkey, node, None, -1, extra))
         else:
-            held.append((lock, tkey, chain, frame.f_code, frame.f_lasti, extra))
+            held.append((lock, tkey, node, frame.f_code, frame.f_lasti, extra))
 
     def _watched(
         self, lock: object, raw_acquire: RawAcquire, tkey: int, frame: FrameType | None
@@ -384,97 +573,6 @@ class Lockdep:
 
         return acquire
 
-    def _validate(
-        self,
-        lock: object,
-        tkey: int,
-        held: list[Entry],
-        frame: FrameType | None,
-        stack: tuple[str, ...] | None,
-        nested: bool = False,
-    ) -> dict[Any, Any]:
-        """The slow path of a blocking acquisition: recursion, then order.
-
-        Returns the chain node to push. A violation, or a nested acquisition
-        (see will_lock; not checked for recursion), gives a detached node, so
-        that the transition is checked again next time.
-        """
-        key = hs.graph_key(tkey)
-        if not nested:
-            for i in range(len(held) - 1, 0, -1):
-                if hs.graph_key(held[i][TKEY]) == key:
-                    self._report_recursive(lock, tkey, frame, stack, held, held[i])
-                    return {}  # reported but not raised: go on, uncached
-        cache = not nested
-        state = self.local.state
-        state.busy = True
-        try:
-            with self._mutex:
-                self._run_pending()
-                self.checks += 1
-                chain = held[-1][CHAIN]
-                cached: dict[Any, Any] | None = chain.get(tkey) if cache else None
-                if cached is not None:
-                    return cached
-                violation = self._add_edges(lock, tkey, held, frame, stack)
-                if violation is None:
-                    return chain.setdefault(tkey, {}) if cache else {}
-            self.violations.deliver(violation, self.on_violation)
-        finally:
-            state.busy = False
-        return {}  # reported but not raised: go on, uncached
-
-    def _add_edges(
-        self,
-        lock: object,
-        tkey: int,
-        held: list[Entry],
-        frame: FrameType | None,
-        stack: tuple[str, ...] | None,
-    ) -> Violation | None:
-        # Under the mutex. An edge from every held class, not only the innermost:
-        # an out-of-order release or a trylock leaves no transitive path to rely
-        # on. Edges into the new class never change what it reaches, so checking
-        # and adding one held class at a time equals checking them all first.
-        key = hs.graph_key(tkey)
-        graph = self.graph
-        first: Violation | None = None
-        to_site = None
-        done = set()
-        for i in range(len(held) - 1, 0, -1):
-            entry = held[i]
-            source = hs.graph_key(entry[TKEY])
-            if source in done or source == key:  # the same key: a nested re-acquisition
-                continue
-            done.add(source)
-            if graph.has_edge(source, key):
-                graph.edge_data(source, key).count += 1
-                continue
-            if to_site is None:
-                to_site = hs.frame_site(frame)
-            extra = entry[EXTRA]
-            info = EdgeInfo(
-                thread=threading.current_thread().name,
-                from_site=hs.entry_site(entry),
-                to_site=to_site,
-                from_stack=extra.stack if extra is not None else None,
-                to_stack=stack,
-            )
-            cycle = graph.add_edge(source, key, info)
-            if cycle is not None and first is None:
-                chain = [
-                    ChainLink(self.class_label(a), self.class_label(b), graph.edge_data(a, b))
-                    for a, b in pairwise(cycle)
-                ]
-                first = violations.order(
-                    [self.describe(e) for e in held[1:]],
-                    self._taking(lock, tkey, frame, stack),
-                    self.describe(entry),
-                    [self.class_label(k) for k in cycle],
-                    chain,
-                )
-        return first
-
     # --- release --------------------------------------------------------------------
 
     def pop_entry(self, lock: object, read: bool = False) -> Entry | None:
@@ -483,10 +581,10 @@ class Lockdep:
         index = hs.find(held, lock, read)
         if not index:
             return None
-        entry = held.pop() if index == len(held) - 1 else hs.remove_at(held, index)
+        entry = hs.remove_at(held, index)
         extra = entry[EXTRA]
         if extra is not None and self.stats_enabled and not extra.reentry:
-            record = lockstats.record_for(self.local.state.stats, hs.class_id(entry[TKEY]))
+            record = lockstats.record_for(self.local.state.stats, class_id(entry[TKEY]))
             lockstats.count_hold(record, perf_counter() - extra.since)
         return entry
 
@@ -517,7 +615,10 @@ class Lockdep:
             return []
         if ident == _thread.get_ident():
             hs.prune_abandoned(state.held)
-        return [self.describe(e) for e in list(state.held)[1:]]
+        return self._held(list(state.held))
+
+    def _held(self, held: list[Entry]) -> list[HeldLock]:
+        return [self.describe(e) for e in hs.live(held)]
 
     def graph_data(self) -> dict[str, Any]:
         with self._mutex:
@@ -526,14 +627,15 @@ class Lockdep:
                 {"id": cid, "name": name, "references": refs} for cid, name, refs in self.registry
             ]
             edges = []
-            for source, target, info in self.graph.edges():
+            for source, target, info in self.classes.graph.edges():
                 edges.append(
                     {
-                        "from": self.name_of(source // hs.SUBCLASSES),
-                        "from_subclass": source % hs.SUBCLASSES,
-                        "to": self.name_of(target // hs.SUBCLASSES),
-                        "to_subclass": target % hs.SUBCLASSES,
+                        "from": self.name_of(class_of_key(source)),
+                        "from_subclass": subclass_of_key(source),
+                        "to": self.name_of(class_of_key(target)),
+                        "to_subclass": subclass_of_key(target),
                         **info.as_dict(),
+                        "guards": sorted(self.class_label(g) for g in info.guards),
                     }
                 )
         return {"classes": classes, "edges": edges}
@@ -552,21 +654,25 @@ class Lockdep:
                 "validating": self.tracking,
                 "classes": len(self.registry),
                 "max_classes": self.registry.max_classes,
-                "edges": self.graph.edge_count(),
+                "edges": self.classes.graph.edge_count(),
+                "instances": len(self.instances),
+                "instance_edges": self.instances.graph.edge_count(),
                 "checks": self.checks,
                 "cache_hits": self.cache_hits if self.stats_enabled else None,
                 "violations": self.violations.total(),
                 "violations_by_kind": dict(self.violations.counts),
-                "threads": len(self._threads),
+                "threads": len(self.threads),
                 "locks": locks,
             }
 
     def reset(self) -> None:
         with self._mutex:
             self._run_pending()
-            self.graph.clear()
-            self._clear_chains()
+            self.classes.clear()
+            self.instances.clear()
+            chains.clear(self.root)
             self.registry.forget_unused()
+            self.semaphores.clear()
             self.checks = 0
             self.cache_hits = 0
             self._retired_stats.clear()
@@ -583,9 +689,8 @@ class Lockdep:
         self, lock: object, tkey: int, frame: FrameType | None, stack: tuple[str, ...] | None
     ) -> HeldLock:
         extra = Extra(stack, 0.0, False)
-        if frame is None:
-            return self.describe((lock, tkey, self.root, None, -1, extra))
-        return self.describe((lock, tkey, self.root, frame.f_code, frame.f_lasti, extra))
+        code, lasti = (frame.f_code, frame.f_lasti) if frame is not None else (None, -1)
+        return self.describe((lock, tkey, self.root, code, lasti, extra))
 
     def _deliver(self, build: Callable[[], Violation]) -> None:
         """Build and deliver a violation with this thread marked as inside lockdep."""
@@ -607,7 +712,7 @@ class Lockdep:
     ) -> None:
         self._deliver(
             lambda: violations.recursive(
-                [self.describe(e) for e in held[1:]],
+                self._held(held),
                 self._taking(lock, tkey, frame, stack),
                 self.describe(earlier),
                 earlier[LOCK] is lock,
@@ -626,7 +731,7 @@ class Lockdep:
                 holder = f"thread '{name}' (ident {other.ident}) since {hs.entry_site(entry)}"
             return violations.unlock(
                 self.held_locks(_thread.get_ident()),
-                self.class_label(hs.graph_key(tkey)),
+                self.class_label(tkey >> 2),
                 hs.frame_site(frame),
                 holder,
             )
@@ -647,13 +752,17 @@ class Lockdep:
                 holders.append((who, self.describe(entry), stack))
             return violations.wait_timeout(
                 self.held_locks(_thread.get_ident()),
-                self.class_label(hs.graph_key(tkey)),
+                self.class_label(tkey >> 2),
                 hs.frame_site(frame),
                 waited,
                 holders,
             )
 
         self._deliver(build)
+
+
+def _thread_names() -> dict[int | None, str]:
+    return {t.ident: t.name for t in threading.enumerate()}
 
 
 LOCKDEP = Lockdep()
@@ -676,10 +785,8 @@ def _after_fork_in_child() -> None:
     tracker = LOCKDEP
     tracker._mutex.release()
     tracker.violations.after_fork()
-    me = _thread.get_ident()
-    for ident in list(tracker._threads):
-        if ident != me:  # threads that do not exist in the child
-            lockstats.merge(tracker._retired_stats, tracker._threads.pop(ident).stats)
+    for state in tracker.threads.keep_only(_thread.get_ident()):  # threads gone in the child
+        lockstats.merge(tracker._retired_stats, state.stats)
 
 
 if hasattr(os, "register_at_fork"):

@@ -65,26 +65,66 @@ def test_lock_released_by_another_thread_leaves_the_holders_stack() -> None:
     assert not lock.locked()
 
 
-def test_lock_retaken_by_its_holder_waits_for_another_thread() -> None:
-    """A Lock as a binary semaphore: no recursion report."""
+def test_lock_retaken_by_its_holder_is_a_self_deadlock_reported_before_blocking() -> None:
     lock = threading.Lock()
-    lock.acquire()
-    releaser = threading.Timer(0.01, lock.release)
+    with lock:
+        with pytest.raises(lockdep.RecursiveLockError) as raised:
+            lock.acquire(timeout=30)  # would wait its full timeout for itself
+        assert lock.locked() and len(lockdep.held_locks()) == 1
+    assert "the same lock" in raised.value.violation.report
+
+
+def test_first_wait_for_a_workers_signal_is_not_a_self_deadlock() -> None:
+    done = threading.Lock()
+    done.acquire()  # an acquire() call, not a with block: maybe a semaphore
+    worker = threading.Thread(target=done.release)
+    worker.start()
+    assert done.acquire(timeout=30)  # waits for the worker, whoever runs first
+    worker.join(10)
+    done.release()
+    assert lockdep.stats()["violations"] == 0
+
+
+def test_timeout_zero_never_waits_so_it_is_a_trylock() -> None:
+    lock = threading.Lock()
+    with lock:
+        assert lock.acquire(timeout=0) is False
+        assert lock.acquire(False) is False
+    assert lockdep.stats()["violations"] == 0
+
+
+def test_lock_seen_as_a_binary_semaphore_may_be_retaken_by_its_holder() -> None:
+    def semaphore() -> threading.Lock:
+        return threading.Lock()  # one class for both uses below (a helper's caller)
+
+    locks = [semaphore() for _ in range(2)]
+    first, second = locks
+    first.acquire()
+    run_in_thread(first.release)  # released by another thread: a binary semaphore
+    second.acquire()
+    releaser = threading.Timer(0.01, second.release)
     releaser.start()
-    assert lock.acquire(timeout=30)  # blocks until the other thread lets go
-    releaser.join(10)
-    lock.release()
+    try:
+        assert second.acquire(timeout=30)  # waits for the other thread: no report
+    finally:
+        releaser.join(10)
+    second.release()
+    assert lockdep.stats()["violations"] == 0
     assert lockdep.held_locks() == []
 
 
-def test_instances_of_one_site_nested_are_not_recursion() -> None:
-    def make() -> threading.Lock:
-        return threading.Lock()  # one site for both
-
-    outer, inner = make(), make()
+def test_instances_of_one_class_nested_are_ordered_not_recursion() -> None:
+    outer, inner = [threading.Lock() for _ in range(2)]  # one class
     with outer, inner:
-        assert [h.subclass for h in lockdep.held_locks()] == [0, 1]
-    assert lockdep.stats()["violations"] == 0
+        held = lockdep.held_locks()
+    assert held[0].name == held[1].name
+    assert held[0].instance and held[1].instance and held[0].instance != held[1].instance
+    with outer, inner:  # the same order again: nothing to report
+        pass
+    with pytest.raises(lockdep.LockOrderError) as raised:
+        with inner, outer:
+            pass
+    assert raised.value.violation.instances
 
 
 def test_memory_handler_flushing_into_another_handler() -> None:
