@@ -28,10 +28,10 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/python -m pytest -p lockdep.pytest_plugin
 
-# CPython's threading, queue and logging suites under `python -m lockdep run`:
+# CPython's threading, queue, logging and asyncio-locks suites under `python -m lockdep run`:
 # false positives are bugs (needs the interpreter's test package).
 cpython-clean: $(STAMP)
-	$(BIN)/python -m lockdep run --suppress tests/cpython.suppress -m test test_threading test_queue test_logging
+	$(BIN)/python -m lockdep run --suppress tests/cpython.suppress -m test test_threading test_queue test_logging test_asyncio.test_locks
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/lockdep_bench.py
