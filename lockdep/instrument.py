@@ -32,7 +32,6 @@ making a tracked lock costs a frame lookup and a dict lookup.
 from __future__ import annotations
 
 import _thread
-import os
 import sys
 import threading
 from collections.abc import Callable, Sequence
@@ -41,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 from .held import CLASS_STRIDE
 from .mutex import MODES, Mutex
+from .naming import function_name, module_path
 from .report import site_of
 from .tracker import LOCKDEP
 
@@ -59,39 +59,12 @@ _ORIGINALS: dict[str, Any] = {
 _site_ids: dict[tuple[CodeType, int], int] = {}
 
 
-_prefixes: list[tuple[str, str]] = []
-
-
-def _path_prefixes() -> list[tuple[str, str]]:
-    """Where site-packages and the standard library are (computed once, when needed)."""
-    if not _prefixes:
-        import sysconfig
-
-        paths = sysconfig.get_paths()
-        for key in ("purelib", "platlib"):
-            _prefixes.append((os.path.normpath(paths[key]) + os.sep, "<site-packages>/"))
-        for key in ("stdlib", "platstdlib"):
-            _prefixes.append((os.path.normpath(paths[key]) + os.sep, "<stdlib>/"))
-    return _prefixes
-
-
-def site_name(code: CodeType, lasti: int) -> str:
-    """A site class's name: the file, shortened when in the stdlib, site-packages or the
-    current directory (so that saved graphs match across machines), and the line."""
-    site = site_of(code, lasti)
-    path = site.file
-    for prefix, label in _path_prefixes():
-        if path.startswith(prefix):
-            path = label + path[len(prefix) :]
-            break
-    else:
-        try:
-            relative = os.path.relpath(path)
-            if not relative.startswith(os.pardir):
-                path = relative
-        except ValueError:
-            pass  # another drive
-    return f"{path}:{site.line}"
+def site_name(frame: FrameType) -> str:
+    """A site class's name: the module's import path (see ``naming``), the line of the
+    frame's current instruction and its function, as ``shop/stock.py:4 in Stock.__init__``."""
+    code = frame.f_code
+    line = site_of(code, frame.f_lasti).line
+    return f"{module_path(code, frame.f_globals)}:{line} in {function_name(code)}"
 
 
 def site_tkey(frame: FrameType) -> int | None:
@@ -99,16 +72,22 @@ def site_tkey(frame: FrameType) -> int | None:
     key = (frame.f_code, frame.f_lasti)
     cid = _site_ids.get(key)
     if cid is None:
-        cid = LOCKDEP.register(site_name(*key))  # a reference kept for good
+        cid = LOCKDEP.register(site_name(frame))  # a reference kept for good
         _site_ids[key] = cid
     return cid * CLASS_STRIDE if cid >= 0 else None
+
+
+# Up to 3.12 threading.Lock is a factory function and its type cannot be
+# instantiated; from 3.13 threading.Lock is the type itself (``Lock | None``,
+# ``Lock()``). The tracked lock follows whichever the interpreter does.
+LOCK_IS_TYPE = isinstance(_ORIGINALS["Lock"], type)
 
 
 class TrackedLock(Mutex):
     """``threading.Lock()`` after ``install()``: a lock whose class is its allocation site.
 
-    Made by ``threading.Lock()`` only: like ``_thread.lock``, the type itself
-    cannot be instantiated.
+    Made by ``threading.Lock()`` only: like ``_thread.lock`` up to 3.12, the
+    type itself cannot be instantiated (from 3.13, see ``_InstalledLock``).
     """
 
     __slots__ = ()
@@ -129,6 +108,7 @@ class TrackedLock(Mutex):
     def _init_tracked(self, raw: Any, frame: FrameType, recursive: bool) -> None:
         # Mutex.__init__ registers a named class; a site class is registered once, here.
         self._id = -1  # no reference of its own to drop
+        self._owner = 0
         self._lock = raw
         self._recursive = recursive
         self._backtrace = False
@@ -142,9 +122,7 @@ class TrackedLock(Mutex):
 
     def __repr__(self) -> str:
         state = "locked" if self.is_locked() else "unlocked"
-        return (
-            f"<{state} lockdep.{type(self).__name__} object (class {self.name}) at {id(self):#x}>"
-        )
+        return f"<{state} lockdep.TrackedLock object (class {self.name}) at {id(self):#x}>"
 
     def _is_owned(self) -> bool:
         # What threading.Condition would find out with acquire(False) and
@@ -194,8 +172,10 @@ class TrackedRLock(TrackedLock):
     def _is_owned(self) -> bool:
         return bool(self._lock._is_owned())
 
-    def _recursion_count(self) -> int:
-        return int(self._lock._recursion_count())
+    if hasattr(_thread.RLock(), "_recursion_count"):  # 3.11+, as the interpreter's RLock
+
+        def _recursion_count(self) -> int:
+            return int(self._lock._recursion_count())
 
 
 class TrackedCondition(threading.Condition):
@@ -214,6 +194,25 @@ class _InstalledCondition(TrackedCondition):
     __module__ = "threading"
 
 
+class _InstalledLock(TrackedLock):
+    """TrackedLock as ``threading.Lock`` where that is a type (3.13+): instantiable,
+    final, and passing for threading's own name (its ``__all__`` test checks)."""
+
+    __slots__ = ()
+    __module__ = "threading"
+
+    def __new__(cls, *args: object, **kwargs: object) -> _InstalledLock:
+        if args or kwargs:
+            raise TypeError("lock() takes no arguments")
+        return cls._make(_getframe(1))  # type: ignore[return-value]
+
+    def __init__(self) -> None:
+        pass  # made by __new__
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        raise TypeError("type 'lock' is not an acceptable base type")
+
+
 # What install() puts in threading. They pass for threading's own names there
 # (its __all__ test checks that they belong to the module).
 
@@ -223,8 +222,20 @@ def Lock() -> TrackedLock:
     return TrackedLock._make(_getframe(1))
 
 
+# 3.13+ warns when arguments are passed to threading.RLock (gh-102029).
+_RLOCK_WARNS = sys.version_info >= (3, 13)
+
+
 def RLock(*args: object, **kwargs: object) -> TrackedRLock:
     """A new tracked re-entrant lock, of the class of the calling line."""
+    if _RLOCK_WARNS and (args or kwargs):
+        import warnings  # imported at start-up: no lock made here
+
+        warnings.warn(
+            "Passing arguments to RLock is deprecated and will be removed in 3.15",
+            DeprecationWarning,
+            stacklevel=2,
+        )
     return TrackedRLock(_getframe(1))
 
 
@@ -283,7 +294,9 @@ def install() -> None:
     if _installed:
         return
     _installed = True
-    _replace(Lock=Lock, RLock=RLock, Condition=_InstalledCondition)
+    _replace(
+        Lock=_InstalledLock if LOCK_IS_TYPE else Lock, RLock=RLock, Condition=_InstalledCondition
+    )
     if "asyncio" in sys.modules:
         from . import aio
 

@@ -18,8 +18,10 @@ mode, installed on the class when the configuration changes:
 Swapping methods rather than testing the mode on every call is what keeps the
 disabled lock within 1.5x of ``threading.Lock``.
 
-With lockdep off, ownership is not tracked: ``is_locked_by_me()`` then answers
-whether the mutex is locked at all (recursive mutexes always know their owner).
+Ownership. A tracked acquisition is on its thread's held stack; one lockdep
+does not track (lockdep off, a ``lockdep=False`` instance, the class limit
+reached) records its owner in ``_owner`` instead, so ``is_locked_by_me()`` tells
+the truth in every mode (recursive mutexes: the interpreter's RLock knows).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from .held import CLASS_STRIDE, READ, SUBCLASS_STRIDE, SUBCLASSES, TKEY, TRY, En
 from .tracker import LOCKDEP
 
 _getframe = sys._getframe
+_get_ident = _thread.get_ident
 TIMEOUT_MAX = _thread.TIMEOUT_MAX
 _local = LOCKDEP.local
 
@@ -92,6 +95,7 @@ class Mutex:
         "_id",
         "_lock",
         "_name",
+        "_owner",
         "_recursive",
         "_tkey",
     )
@@ -100,6 +104,7 @@ class Mutex:
         self, name: str, recursive: bool = False, lockdep: bool = True, backtrace: bool = False
     ) -> None:
         self._id = -1
+        self._owner = 0  # ident of an untracked holder (see the module docstring)
         self._name = check_name("Mutex", name)
         self._recursive = check_flag("recursive", recursive)
         check_flag("lockdep", lockdep)
@@ -250,19 +255,11 @@ class Mutex:
     locked = is_locked
 
     def is_locked_by_me(self) -> bool:
-        """Whether the calling thread holds the mutex.
-
-        With lockdep off (or for a ``lockdep=False`` instance) a non-recursive
-        mutex does not track its owner, to stay as cheap as a bare lock: this
-        then answers whether the mutex is locked at all, which is enough for
-        assertions but not to decide whether to take it (Ceph's release
-        builds answer "true"). Code that must know should record the owner
-        itself, or use a recursive mutex, which always knows.
-        """
+        """Whether the calling thread holds the mutex, in every mode."""
         if self._recursive:
             return bool(self._lock._is_owned())
-        if not LOCKDEP.tracking or self._tkey is None:
-            return bool(self._lock.locked())
+        if self._owner == _get_ident():
+            return True
         return any(entry[0] is self for entry in _local.held)
 
     # --- slow paths -------------------------------------------------------------
@@ -280,7 +277,7 @@ class Mutex:
         tkey = self._tkey
         if tkey is not None and subclass:
             tkey += subclass * SUBCLASS_STRIDE
-        return LOCKDEP.acquire(
+        got = LOCKDEP.acquire(
             self,
             self._lock.acquire,
             tkey,
@@ -291,10 +288,14 @@ class Mutex:
             self._backtrace,
             self._NEST,
         )
+        if got and _local.held[-1][0] is not self:
+            self._owner = _get_ident()  # taken untracked
+        return got
 
     def _release_slow(self, frame: FrameType | None) -> None:
         tracker = LOCKDEP
         lock = self._lock
+        self._owner = 0
         if (
             tracker.pop_entry(self) is not None
             or self._tkey is None
@@ -327,6 +328,7 @@ class Mutex:
         if LOCKDEP.tracking:
             while (entry := LOCKDEP.pop_entry(self)) is not None:
                 entries.append(entry)
+        self._owner = 0
         if self._recursive:
             return entries, self._lock._release_save()
         self._lock.release()
@@ -346,6 +348,7 @@ class Mutex:
         restore = self._raw_restore(raw_state)
         if not entries or not LOCKDEP.tracking:
             restore(True, -1.0)
+            self._owner = _get_ident()  # taken untracked
             return
         first = True
         for entry in reversed(entries):
@@ -407,7 +410,7 @@ class _Nested:
         if LOCKDEP.tracking:
             mutex._acquire_slow(self._subclass, True, -1.0, _getframe(1))
         else:
-            mutex._lock.acquire()
+            _plain_enter(mutex)
         return mutex
 
     def __exit__(self, *exc: object) -> None:
@@ -415,7 +418,7 @@ class _Nested:
         if LOCKDEP.tracking:
             mutex._release_slow(_getframe(1))
         else:
-            mutex._lock.release()
+            _plain_exit(mutex, None, None, None)
 
 
 # --- the other modes' methods ---------------------------------------------------
@@ -426,7 +429,10 @@ def _checked_try_lock(self: Mutex) -> bool:
 
 
 def _plain_try_lock(self: Mutex) -> bool:
-    return bool(self._lock.acquire(False))
+    if self._lock.acquire(False):
+        self._owner = _get_ident()
+        return True
+    return False
 
 
 def _checked_lock(self: Mutex, subclass: int = 0) -> None:
@@ -452,26 +458,38 @@ def _checked_acquire(self: Mutex, blocking: bool = True, timeout: float = -1) ->
     return self._acquire_args(blocking, timeout, _getframe(1))
 
 
+# Plain mode records the owner (is_locked_by_me). A recursive mutex's RLock
+# knows its owner, so its _owner is never read: it is written anyway, which is
+# cheaper than testing whether to.
+
+
 def _plain_acquire(self: Mutex, blocking: bool = True, timeout: float = -1) -> bool:
-    return bool(self._lock.acquire(blocking, timeout))
+    if self._lock.acquire(blocking, timeout):
+        self._owner = _get_ident()
+        return True
+    return False
 
 
 def _plain_lock(self: Mutex, subclass: int = 0) -> None:
     if subclass:
         check_subclass(subclass)
     self._lock.acquire()
+    self._owner = _get_ident()
 
 
 def _plain_unlock(self: Mutex) -> None:
+    self._owner = 0
     self._lock.release()
 
 
 def _plain_enter(self: Mutex) -> Mutex:
     self._lock.acquire()
+    self._owner = _get_ident()
     return self
 
 
 def _plain_exit(self: Mutex, exc_type: object, exc: object, tb: object) -> None:
+    self._owner = 0
     self._lock.release()
 
 
@@ -507,6 +525,13 @@ MODES: dict[str, dict[str, Callable[..., Any]]] = {
 
 
 def _use_mode(mode: str) -> None:
+    if mode == "plain":
+        # The tracker forgets the held stacks next: their mutexes keep their owner.
+        for state in LOCKDEP.states():
+            for entry in state.held[1:]:
+                lock = entry[0]
+                if isinstance(lock, Mutex) and not lock._recursive:
+                    lock._owner = state.ident
     for name, method in MODES[mode].items():
         setattr(Mutex, name, method)
 

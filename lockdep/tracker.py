@@ -177,14 +177,18 @@ class Lockdep:
             mode = "fast"
         if mode == self.mode:
             return
-        if self.mode == "plain":
-            # Entries pushed before the plain period may have been released
-            # untracked since: forget them; locks still held count as untracked.
-            for state in self.states():
-                del state.held[1:]
+        leaving_plain = self.mode == "plain"
         self.mode = mode
         for listener in self._mode_listeners:
             listener(mode)
+        if mode == "plain" or leaving_plain:
+            # Entering: nothing is pushed or popped while plain, so the stacks
+            # would go stale (the lock types' listeners have taken what they
+            # need from them). Leaving: a thread that was half-way through a
+            # push when the mode changed may have left an entry. Locks still
+            # held count as untracked.
+            for state in self.states():
+                del state.held[1:]
 
     @property
     def tracking(self) -> bool:
