@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest cpython-clean versions bench clean
+.PHONY: run test lint typecheck pytest cpython-clean versions thirdparty bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,15 +28,30 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/python -m pytest -p lockdep.pytest_plugin
 
-# CPython's threading, queue and logging suites under `python -m lockdep run`:
+# CPython's threading, queue, logging and asyncio-locks suites under `python -m lockdep run`:
 # false positives are bugs (needs the interpreter's test package).
 cpython-clean: $(STAMP)
-	$(BIN)/python -m lockdep run --suppress tests/cpython.suppress -m test test_threading test_queue test_logging
+	$(BIN)/python -m lockdep run --suppress tests/cpython.suppress -m test test_threading test_queue test_logging test_asyncio.test_locks
+
+# The test suites of cachetools, fasteners, filelock and prometheus_client (their sdists,
+# pinned in tests/thirdparty/run.py) under `pytest --lockdep`, in a venv of their own.
+# About four minutes (filelock's own suite takes three): not part of `make test`.
+# SUITES="cachetools fasteners" runs some of them; PLAIN=1 runs them without lockdep.
+TP_VENV := .venv-thirdparty
+TP_STAMP := $(TP_VENV)/.installed
+
+$(TP_STAMP): pyproject.toml tests/thirdparty/requirements.txt
+	$(PYTHON) -m venv $(TP_VENV)
+	$(TP_VENV)/bin/python -m pip install --quiet -e . -r tests/thirdparty/requirements.txt
+	touch $(TP_STAMP)
+
+thirdparty: $(TP_STAMP)
+	$(TP_VENV)/bin/python tests/thirdparty/run.py $(if $(PLAIN),--plain) $(SUITES)
 
 # The other CPythons the package supports (the main one is $(PYTHON)): each in its
-# own virtual environment (.venv-X.Y), the suite and CPython's threading, queue and
-# logging suites of that version. A version not on the machine is skipped with a
-# message, except when CI is set: then it fails the run.
+# own virtual environment (.venv-X.Y), the suite and CPython's threading, queue,
+# logging and asyncio-locks suites of that version. A version not on the machine is
+# skipped with a message, except when CI is set: then it fails the run.
 OTHER_VERSIONS ?= 3.10 3.12 3.13
 
 versions:
@@ -56,4 +71,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/scrape_bench.py
 
 clean:
-	rm -rf $(VENV) .venv-* .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .venv-* .thirdparty .pytest_cache .mypy_cache .ruff_cache .hypothesis
