@@ -109,10 +109,21 @@ class TrackedLock(Mutex):
     @classmethod
     def _make(cls, frame: FrameType) -> TrackedLock:
         lock = object.__new__(cls)
-        lock._init_tracked(_thread.allocate_lock(), frame, False)
+        lock._init_tracked(_thread.allocate_lock(), class_tkey(frame), False)
         return lock
 
-    def _init_tracked(self, raw: Any, frame: FrameType, recursive: bool) -> None:
+    @classmethod
+    def adopting(cls, tkey: int | None) -> TrackedLock:
+        """A new tracked lock of class tkey, to stand for one made before install()."""
+        lock = object.__new__(cls)
+        lock._init_tracked(
+            _thread.RLock() if cls is TrackedRLock else _thread.allocate_lock(),
+            tkey,
+            cls is TrackedRLock,
+        )
+        return lock
+
+    def _init_tracked(self, raw: Any, tkey: int | None, recursive: bool) -> None:
         # Mutex.__init__ registers a named class; a role class is registered once,
         # by roles, and kept.
         self._id = -1  # no reference of its own to drop
@@ -123,7 +134,7 @@ class TrackedLock(Mutex):
         self._recursive = recursive
         self._policy = INSTANCES if recursive else BINARY
         self._backtrace = False
-        self._tkey = self._fkey = class_tkey(frame)
+        self._tkey = self._fkey = tkey
         self._name = ""  # the class name is looked up when needed (see name)
 
     @property
@@ -189,7 +200,7 @@ class TrackedRLock(TrackedLock):
         return object.__new__(cls)
 
     def __init__(self, frame: FrameType | None = None) -> None:
-        self._init_tracked(_thread.RLock(), frame or _getframe(1), True)
+        self._init_tracked(_thread.RLock(), class_tkey(frame or _getframe(1)), True)
 
     def __repr__(self) -> str:
         # The interpreter's repr knows the owner and count, also of another thread.
@@ -323,8 +334,10 @@ _installed = False
 def install() -> None:
     """Make ``threading.Lock/RLock/Condition`` (and ``asyncio.Lock``) tracked. Idempotent.
 
-    Locks made before, and names imported with ``from threading import Lock``
-    before, stay untracked.
+    Locks made before stay untracked, except the standard library's that can
+    be adopted (``logging``'s module lock and its handlers' locks, see
+    ``adopt``); so do names imported with ``from threading import Lock`` before.
+    Call it early, before the program starts its threads.
     """
     global _installed
     if _installed:
@@ -333,6 +346,9 @@ def install() -> None:
     _replace(
         Lock=_InstalledLock if LOCK_IS_TYPE else Lock, RLock=RLock, Condition=_InstalledCondition
     )
+    from .adopt import adopt
+
+    adopt()
     if "asyncio" in sys.modules:
         from . import aio
 

@@ -79,14 +79,13 @@ def format_recursive(v: Violation, taking: HeldLock, earlier: HeldLock, same_ins
 
 
 def format_order(v: Violation, taking: HeldLock, holding: HeldLock) -> str:
+    title = "possible circular locking dependency detected"
     if v.instances:
-        title = "possible circular locking dependency between instances of one class detected"
         depends = [
             "which lock already depends on the new lock: the two are instances of one class",
             f'("{taking.label}") that were taken in the opposite order before.',
         ]
     else:
-        title = "possible circular locking dependency detected"
         depends = ["which lock already depends on the new lock."]
     lines = _header(title)
     lines += [

@@ -46,6 +46,7 @@ GENERATED: Final = 3  # generated code: the same, skipping generated frames
 
 _CO_OPTIMIZED: Final = 0x0001  # a function's code (not a module or class body)
 _COMPREHENSIONS: Final = frozenset({"<listcomp>", "<setcomp>", "<dictcomp>", "<genexpr>"})
+_CALLS: Final = frozenset({"PRECALL", "CALL", "CALL_METHOD", "CALL_FUNCTION", "CALL_KW"})
 
 Role = tuple["type | None", int, int]  # (type made for, id(caller code), caller lasti)
 
@@ -121,19 +122,21 @@ def _returns_what_it_makes(code: CodeType, lasti: int) -> bool:
     import dis  # imports no module that makes a lock while it is imported
 
     instructions = list(dis.get_instructions(code))
-    for i, instruction in enumerate(instructions):
-        if instruction.offset == lasti:
-            following = [x.opname for x in instructions[i + 1 : i + 4]]
-            if following[:1] == ["RETURN_VALUE"]:
-                return True
-            return (
-                len(following) == 3
-                and following[0] == "STORE_FAST"
-                and following[1].startswith("LOAD_FAST")
-                and following[2] == "RETURN_VALUE"
-                and instructions[i + 1].argval == instructions[i + 2].argval
-            )
-    return False
+    # The instruction running at lasti (f_lasti may point into its inline caches).
+    here = max((i for i, x in enumerate(instructions) if x.offset <= lasti), default=-1)
+    following = instructions[here + 1 :]
+    while following and following[0].opname in _CALLS:
+        following = following[1:]
+    names = [x.opname for x in following[:3]]
+    if names[:1] == ["RETURN_VALUE"]:
+        return True
+    return (
+        len(names) == 3
+        and names[0] == "STORE_FAST"
+        and names[1].startswith("LOAD_FAST")
+        and names[2] == "RETURN_VALUE"
+        and following[0].argval == following[1].argval
+    )
 
 
 def _self_type(frame: FrameType) -> type | None:
@@ -189,11 +192,28 @@ def _role_name(
     if caller is not None:
         name += f" via {_where(caller)}"
         last = caller
-    if made_for is not None and not named_type:
-        defining = function_name(last.f_code).rpartition(".")[0]
-        if made_for.__qualname__ != defining:
-            name += f" for {made_for.__qualname__}"
+    if not named_type:
+        name += _made_for(made_for, last.f_code)
     return name
+
+
+def _made_for(made_for: type | None, code: CodeType) -> str:
+    """`` for Type``, unless code is Type's own method (its name says it already)."""
+    if made_for is None or made_for.__qualname__ == function_name(code).rpartition(".")[0]:
+        return ""
+    return f" for {made_for.__qualname__}"
+
+
+def adopted_tkey(
+    code: CodeType, line: int, module_globals: dict[str, object], made_for: type | None
+) -> int | None:
+    """The tkey of the class a lock made at ``line`` of ``code`` (a module's top level,
+    or a method, for an object of type ``made_for``) has: for a lock made before
+    ``install()`` and adopted later (see ``adopt``). The same name, so the same class,
+    as the locks made there once installed."""
+    name = f"{module_path(code, module_globals)}:{line} in {function_name(code)}"
+    cid = LOCKDEP.register(name + _made_for(made_for, code))  # a reference kept for good
+    return cid * CLASS_STRIDE if cid >= 0 else None
 
 
 def _register(key: object, name: str, frame: FrameType) -> int | None:

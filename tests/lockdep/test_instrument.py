@@ -5,16 +5,22 @@ from __future__ import annotations
 import _thread
 import logging
 import logging.handlers
+import os
 import queue
+import subprocess
 import sys
+import textwrap
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
 import lockdep
 from lockdep.instrument import TrackedCondition, TrackedLock, TrackedRLock
 from tests.conftest import run_in_thread
+
+ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.usefixtures("installed")
 
@@ -270,3 +276,75 @@ def test_rlock_arguments_warn_where_the_interpreter_does() -> None:
     assert isinstance(rlock, TrackedRLock)
     warned = any(issubclass(w.category, DeprecationWarning) for w in caught)
     assert warned == (sys.version_info >= (3, 13))
+
+
+def test_install_adopts_the_stdlib_locks_made_before_it(tmp_path: Path) -> None:
+    program = textwrap.dedent(
+        """
+        import logging, threading, lockdep
+        handler = logging.StreamHandler()  # its lock is made now, untracked
+        logging.getLogger("early").addHandler(handler)
+        lockdep.install()
+        from lockdep.instrument import TrackedRLock
+        assert isinstance(logging._lock, TrackedRLock), type(logging._lock)
+        assert isinstance(handler.lock, TrackedRLock), type(handler.lock)
+        print(handler.lock.name)
+        mine = threading.Lock()
+        with handler.lock:
+            with mine:
+                pass
+        lockdep.configure(on_violation="raise")
+        try:
+            with mine:
+                with handler.lock:
+                    pass
+        except lockdep.LockOrderError:
+            print("inversion found")
+        """
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", program],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    name, verdict = proc.stdout.split("\n")[:2]
+    assert name.startswith("<stdlib>/logging/__init__.py:")
+    assert "Handler.createLock" in name or "createLock for StreamHandler" in name
+    assert name.endswith("for StreamHandler")
+    assert verdict == "inversion found"
+
+
+def test_a_held_stdlib_lock_is_not_adopted() -> None:
+    from lockdep.adopt import MODULE_LOCKS, adopt
+
+    assert ("logging", "_lock") in MODULE_LOCKS
+    original = logging._lock
+    raw = _thread.RLock()
+    logging._lock = raw  # as if logging were imported before install()
+    try:
+        with raw:  # held by this thread
+            adopt()
+            assert logging._lock is raw
+        taken, release = threading.Event(), threading.Event()
+
+        def hold() -> None:
+            with raw:
+                taken.set()
+                release.wait(10)
+
+        holder = threading.Thread(target=hold)
+        holder.start()
+        try:
+            assert taken.wait(10)
+            adopt()
+            assert logging._lock is raw, "held by another thread: left alone"
+        finally:
+            release.set()
+            holder.join(10)
+        adopt()
+        assert isinstance(logging._lock, TrackedRLock), "free: adopted"
+    finally:
+        logging._lock = original

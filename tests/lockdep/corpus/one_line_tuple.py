@@ -2,8 +2,8 @@
 """A message channel between two threads: a send side and a receive side, each with
 its own lock, both made on one line.
 
-The bug: close() locks the send side then the receive side; drain() locks them
-the other way round.
+The bug: deliver() and close() lock the send side then the receive side; drain()
+locks them the other way round.
 """
 
 import threading
@@ -29,7 +29,7 @@ class Channel:
 
     def deliver(self) -> int:
         """Move what was sent to the receive side (the network, in a real program)."""
-        with self.send_lock, self.recv_lock:
+        with self.send_lock, self.recv_lock:  # site
             moved = len(self._outbox)
             self._inbox.extend(self._outbox)
             self._outbox.clear()
@@ -45,9 +45,9 @@ class Channel:
             return received
 
     def close(self) -> None:
-        with self.send_lock:  # site
+        with self.send_lock:
             self.closed = True
-            with self.recv_lock:  # site
+            with self.recv_lock:
                 self._inbox.append(b"<eof>")
 
 
