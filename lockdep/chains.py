@@ -18,7 +18,7 @@ Acquisitions of a class already in the chain (nested instances of one class,
 re-entries) are never children, so the fast path always misses them: they go
 to the tracker, which checks the instances' order. ``same`` records, per node,
 which of those were validated at the class level (edges from the other held
-classes into the class).
+classes into the class), with the guards of an edge between two instances.
 
 Mutations happen under the tracker's mutex; lookups are plain dict reads.
 """
@@ -43,7 +43,7 @@ class Chain(dict["int | None", "Chain"]):
         super().__init__()
         self.classes = classes
         self.guards = guards
-        self.same: dict[int, bool] | None = None
+        self.same: dict[int, frozenset[int]] | None = None
 
     def __repr__(self) -> str:
         return f"<Chain classes={sorted(self.classes)} children={len(self)}>"
@@ -74,12 +74,13 @@ def advance(node: Chain, tkey: int) -> Chain:
     return nxt if nxt is not None else extended(node, tkey)
 
 
-def mark_same(node: Chain, tkey: int) -> None:
-    """Record that taking tkey's class again on top of node was validated."""
+def mark_same(node: Chain, tkey: int, guards: frozenset[int]) -> None:
+    """Record that taking tkey's class again on top of node was validated, and the
+    guards of the edge between the two instances of the class."""
     same = node.same
     if same is None:
         same = node.same = {}
-    same[tkey] = True
+    same[tkey] = guards
 
 
 def clear(root: Chain) -> None:

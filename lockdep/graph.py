@@ -104,7 +104,11 @@ class DependencyGraph:
         if x == y:
             return [x]
         self.add_node(x)
-        self.add_node(y)
+        if y not in self._ord:  # a new node reaches nothing: no cycle, and it orders last
+            self.add_node(y)
+            self._succ[x][y] = data
+            self._pred[y].add(x)
+            return None
         succ_x = self._succ[x]
         if y in succ_x or y in self._back.get(x, ()):
             return None
@@ -132,6 +136,18 @@ class DependencyGraph:
         found += [(node, y) for y in self._back.get(node, ())]
         found += [(x, node) for x, back in self._back.items() if node in back]
         return found
+
+    def add_edge_to_new(self, x: int, y: int, data: Any = None) -> None:
+        """Add x -> y where y is not in the graph yet (so it cannot close a cycle):
+        add_edge's work without its checks, for a hot path."""
+        ords = self._ord
+        if x not in ords:
+            self.add_node(x)
+        ords[y] = self._next_ord
+        self._next_ord += 1
+        self._succ[y] = {}
+        self._pred[y] = {x}
+        self._succ[x][y] = data
 
     def remove_node(self, node: int) -> None:
         """Remove node and every edge into or out of it (no-op if absent)."""

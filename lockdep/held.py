@@ -145,7 +145,10 @@ def remove_at(held: list[Entry], index: int) -> Entry:
     held[index] = (None, -1, node, None, -1, None)
     for i in range(index + 1, len(held)):
         above = held[i]
-        new = node if above[LOCK] is None else advance(node, above[TKEY])
+        if above[LOCK] is None or above[TKEY] >> 2 in node.classes:
+            new = node  # advance(), inline: a tombstone, or a class held below
+        else:
+            new = advance(node, above[TKEY])
         if new is above[CHAIN]:
             break
         held[i] = (above[LOCK], above[TKEY], new, above[CODE], above[LASTI], above[EXTRA])

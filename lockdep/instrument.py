@@ -52,7 +52,9 @@ if TYPE_CHECKING:
     from importlib.machinery import ModuleSpec
 
 _getframe = sys._getframe
+_get_ident = _thread.get_ident
 _local = LOCKDEP.local
+_tracker_acquire = LOCKDEP.acquire
 
 _ORIGINALS: dict[str, Any] = {
     "Lock": threading.Lock,
@@ -152,13 +154,27 @@ class TrackedLock(Mutex):
             held = _local.held
             key = self._fkey
             nxt = held[-1][2].get(key)
+            f = _getframe(1)
+            if f.f_code.co_filename in THIN_WRAPPERS:
+                f = user_frame(f)
             if nxt is not None:
-                f = _getframe(1)
-                if f.f_code.co_filename in THIN_WRAPPERS:
-                    f = user_frame(f)
                 self._lock.acquire()
                 held.append((self, key, nxt, f.f_code, f.f_lasti, None))  # type: ignore[arg-type]
                 return True
+            # Not cached (a class the thread holds already, say): to the tracker at once.
+            got = _tracker_acquire(
+                self,
+                self._lock.acquire,
+                self._tkey,
+                True,
+                -1.0,
+                f,
+                policy=self._policy,
+                recursive=self._recursive,
+            )
+            if got and held[-1][0] is not self:
+                self._owner = _get_ident()  # taken untracked
+            return got
         return self._acquire_args(blocking, timeout, _getframe(1))
 
     __enter__ = acquire  # type: ignore[assignment]
@@ -211,7 +227,7 @@ class TrackedRLock(TrackedLock):
 
     def _release_slow(self, frame: FrameType | None) -> None:
         # The interpreter checks the owner (RuntimeError for another thread).
-        if LOCKDEP.tracking:
+        if LOCKDEP.mode != "plain":
             LOCKDEP.pop_entry(self)
         self._lock.release()
 

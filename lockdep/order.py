@@ -14,14 +14,20 @@ back edge, outside the order, instead of being reported. If a later sighting
 shrinks an edge's guards so that a cycle through it is no longer guarded, that
 sighting is reported.
 
-Not thread-safe: the tracker calls it under its mutex. ``known`` may be read
-without it (a dict lookup): the instance check of the lock types' cached path.
+Not thread-safe: the tracker calls it under its mutex, except ``known`` and
+``learn_new``. ``known`` may be read without it (a dict lookup: the instance
+check of the cached path). ``learn_new`` queues an edge into a node seen for
+the first time, which cannot close a cycle: a thread holding 3,000 new
+futures' locks learns 3,000 such edges, and queueing them (a deque append) is
+what keeps that cheap; every other method first adds what is queued.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from itertools import pairwise
+from typing import Any
 
 from .graph import DependencyGraph
 from .values import EdgeInfo
@@ -40,14 +46,47 @@ def _guards(info: EdgeInfo) -> frozenset[int]:
 class Order:
     """Nodes, edges with ``EdgeInfo`` payloads, and the cycles between them."""
 
-    __slots__ = ("graph", "known")
+    __slots__ = ("_fresh", "graph", "known")
 
     def __init__(self) -> None:
         self.graph = DependencyGraph()
         self.known: dict[int, EdgeInfo] = {}
+        # (source, target, EdgeInfo's arguments, guards): see learn_new.
+        self._fresh: deque[tuple[int, int, tuple[Any, ...], frozenset[int]]] = deque()
 
     def __len__(self) -> int:
+        self.flush()
         return len(self.graph)
+
+    def learn_new(
+        self, source: int, target: int, info_args: tuple[Any, ...], guards: frozenset[int]
+    ) -> None:
+        """Queue source -> target, target being a node never seen before (no edge into
+        or out of it: the edge cannot close a cycle). Thread-safe without the mutex."""
+        self._fresh.append((source, target, info_args, guards))
+
+    def flush(self) -> None:
+        """Add the queued edges (under the mutex)."""
+        fresh = self._fresh
+        graph = self.graph
+        known = self.known
+        while fresh:
+            try:
+                source, target, info_args, guards = fresh.popleft()
+            except IndexError:  # emptied by another thread (a finalizer's flush)
+                break
+            info = EdgeInfo(*info_args)
+            info.guards = guards
+            if target in graph:
+                if graph.add_edge(source, target, info) is None:
+                    known[source << PAIR_SHIFT | target] = info
+            else:
+                graph.add_edge_to_new(source, target, info)
+                known[source << PAIR_SHIFT | target] = info
+
+    def edge_count(self) -> int:
+        self.flush()
+        return self.graph.edge_count()
 
     def edge(self, source: int, target: int) -> EdgeInfo | None:
         return self.known.get(pair(source, target))
@@ -66,6 +105,7 @@ class Order:
         Otherwise returns the existing path [target, ..., source] that the edge
         closes into a cycle no guard serialises; a new edge is then not added.
         """
+        self.flush()
         graph = self.graph
         info = self.known.get(pair(source, target))
         if info is not None:
@@ -91,14 +131,17 @@ class Order:
 
     def links(self, path: list[int]) -> list[tuple[int, int, EdgeInfo]]:
         """The edges along a path, with their payloads."""
+        self.flush()
         return [(a, b, self.graph.edge_data(a, b)) for a, b in pairwise(path)]
 
     def remove(self, node: int) -> None:
         """Forget a node and every edge into or out of it."""
+        self.flush()
         for source, target in self.graph.edges_of(node):
             self.known.pop(pair(source, target), None)
         self.graph.remove_node(node)
 
     def clear(self) -> None:
+        self._fresh.clear()
         self.graph.clear()
         self.known.clear()

@@ -12,6 +12,7 @@ what it holds or to release a lock on its behalf.
 from __future__ import annotations
 
 import _thread
+import threading
 import weakref
 from collections.abc import Callable
 from typing import Any
@@ -22,14 +23,24 @@ from .held import Entry
 class ThreadState:
     """A thread's held stack, statistics, and whether it is inside lockdep."""
 
-    __slots__ = ("busy", "held", "ident", "stats", "token_ref")
+    __slots__ = ("_name", "busy", "held", "ident", "stats", "token_ref")
 
     def __init__(self, ident: int, held: list[Entry]) -> None:
         self.ident = ident
+        self._name: str | None = None
         self.held = held
         self.busy = False  # inside lockdep: further acquisitions are untracked
         self.stats: dict[int, list[float]] = {}  # class id -> lockstats record
         self.token_ref: weakref.ref[Token] | None = None
+
+    @property
+    def name(self) -> str:
+        """The thread's name, asked of threading the first time it is needed (from the
+        thread itself), then kept."""
+        name = self._name
+        if name is None:
+            name = self._name = threading.current_thread().name
+        return name
 
 
 class Token:

@@ -3,24 +3,12 @@
 
 There is one tracker per process (``LOCKDEP``). It owns the configuration and
 the learned state, each part in its own module: the class ``registry``, the
-``order`` between classes and the one between instances of a class, the chain
-cache (``chains``), the threads' held stacks (``threads``, ``held``),
-statistics (``lockstats``) and the violations seen (``violations``).
-``reset()`` returns the learned state to the start.
-
-An acquisition, before the thread blocks (``will_lock``):
-
-1. the chain cache: if this held chain plus this class was validated before,
-   nothing more (the lock types inline this lookup: their fast path);
-2. a class the chain holds already (``_again``): the same lock taken again is
-   a re-entry (recursive locks), a self-deadlock (a ``threading.Lock`` not
-   known as a binary semaphore) or recursion; another instance of the class is
-   recursion for a plain ``Mutex`` (Linux's rule) and, for locks that keep an
-   instance order (``install()``'s, or ``Mutex(instance_order=True)``), an edge
-   between the two instances, checked against their order;
-3. otherwise (``_validate``): an edge from every held class to the new one, a
-   cycle no guard serialises being an order violation; the transition is then
-   cached.
+checks and what they learn (``checks``: the chain cache, the orders between
+classes and between instances), the threads' held stacks (``threads``,
+``held``), statistics (``lockstats``) and the violations seen
+(``violations``). It takes a lock through the checks, turns what they find
+into violations and delivers them, pushes and pops held entries, and answers
+queries (``queries``). ``reset()`` returns the learned state to the start.
 
 Concurrency. One raw ``_thread`` lock (never itself tracked) guards the orders,
 the registry and the cache's mutations; reads of the cache are plain dict
@@ -34,33 +22,27 @@ when the lock is next free.
 from __future__ import annotations
 
 import _thread
-import functools
-import itertools
 import os
-import sys
 import threading
 from collections.abc import Callable
-from time import monotonic, perf_counter
+from time import perf_counter
 from types import FrameType
-from typing import Any, Final
+from typing import Any
 
-from . import chains, lockstats, report, violations
 from . import held as hs
+from . import lockstats, queries, report, violations
 from .chains import Chain
-from .held import CHAIN, CODE, EXTRA, LASTI, LOCK, TKEY, Entry, Extra
-from .keys import SUBCLASSES, TRY, class_id, class_of_key, subclass_of_key
-from .order import Order
+from .checks import BINARY, INSTANCES, STRICT, Checker, Fact
+from .held import CHAIN, EXTRA, LOCK, TKEY, Entry, Extra
+from .keys import READ, TRY, class_id, class_of_key, subclass_of_key
 from .registry import ClassRegistry
 from .threads import Threads, ThreadState
-from .values import ChainLink, EdgeInfo, HeldLock, Violation, label
+from .values import HeldLock, Violation, label
+
+__all__ = ["BINARY", "INSTANCES", "LOCKDEP", "STRICT", "Lockdep", "capture"]
 
 DEFAULT_MAX_CLASSES = 131072
 STACK_LIMIT = 32
-
-# How a lock type treats a class the thread already holds (see will_lock).
-STRICT: Final = 0  # Mutex: another instance of the class is recursion (Linux's rule)
-INSTANCES: Final = 1  # an order among instances (install()'s RLock, Mutex(instance_order=True))
-BINARY: Final = 2  # INSTANCES, and a non-owned lock: threading.Lock, asyncio.Lock
 
 RawAcquire = Callable[[bool, float], bool]
 
@@ -87,15 +69,11 @@ class Lockdep:
         # Re-entrant only for the sake of fork (see _before_fork); nothing else
         # takes it twice, and _defer never runs queued work inside it.
         self._mutex: Any = _thread.RLock()
-        self.root = Chain()
-        self.sentinel: Entry = hs.sentinel(self.root)
-        self.classes = Order()  # between graph keys
-        self.instances = Order()  # between live instances (numbered by _new_instance)
+        self.checker = Checker(self._mutex, self._run_pending)
+        self.sentinel: Entry = hs.sentinel(self.checker.root)
         self.registry = ClassRegistry(DEFAULT_MAX_CLASSES, self._forget_class)
         self.violations = violations.ViolationLog()
         self.threads = Threads(lambda state: self._defer(lambda: self._retire(state)))
-        self.semaphores: set[int] = set()  # classes seen used as binary semaphores
-        self._instance_numbers = itertools.count(1)
         # configuration
         self.enabled = True
         self.on_violation: str | Callable[[Violation], object] = "raise"
@@ -105,8 +83,6 @@ class Lockdep:
         # state
         self.mode = "fast"  # "fast", "checked" (stats, backtraces, wait timeouts) or "plain"
         self.exhausted = False
-        self.checks = 0
-        self.cache_hits = 0
         self._mode_listeners: list[Callable[[str], None]] = []
         self._retired_stats: dict[int, lockstats.Record] = {}
         self._pending: list[Callable[[], None]] = []
@@ -154,6 +130,7 @@ class Lockdep:
         listener(self.mode)
 
     def update_mode(self) -> None:
+        self.checker.count_hits = self.stats_enabled
         if not self.enabled or self.exhausted:
             mode = "plain"
         elif self.stats_enabled or self.backtrace or self.wait_timeout is not None:
@@ -207,7 +184,7 @@ class Lockdep:
 
     def forget_instance_later(self, number: int) -> None:
         """A lock with an instance number is gone (from its finalizer): never blocks."""
-        self._defer(lambda: self.instances.remove(number))
+        self._defer(lambda: self.checker.instances.remove(number))
 
     def set_max_classes(self, limit: int) -> None:
         with self._mutex:
@@ -220,11 +197,7 @@ class Lockdep:
 
     def _forget_class(self, class_id: int) -> None:
         # Called by the registry, under the mutex, before an id is reused.
-        base = class_id * SUBCLASSES
-        for key in range(base, base + SUBCLASSES):
-            self.classes.remove(key)
-        chains.clear(self.root)
-        self.semaphores.discard(class_id)
+        self.checker.forget_class(class_id)
         self._retired_stats.pop(class_id, None)
         for state in self.states():
             state.stats.pop(class_id, None)
@@ -247,13 +220,7 @@ class Lockdep:
 
     def note_semaphore(self, tkey: int) -> None:
         """A lock of this class was released by a thread other than its taker."""
-        self.semaphores.add(class_id(tkey))
-
-    def _instance(self, lock: Any) -> int:
-        number: int = lock._lockdep_node
-        if not number:
-            number = lock._lockdep_node = next(self._instance_numbers)
-        return number
+        self.checker.semaphores.add(class_id(tkey))
 
     # --- acquisition ----------------------------------------------------------------
 
@@ -278,12 +245,35 @@ class Lockdep:
         ``on_violation="raise"`` the exception propagates and nothing is taken.
         """
         local = self.local
-        state = local.state
-        if tkey is None or self.mode == "plain" or state.busy:
+        mode = self.mode
+        if tkey is None or mode == "plain" or local.state.busy:
             return raw_acquire(blocking, timeout)
         held = local.held
         if not blocking:
             tkey |= TRY
+        if mode == "fast" and not backtrace:  # what lock types miss their cache for
+            node = held[-1][CHAIN]
+            key = tkey >> 2
+            if key in node.classes:  # the checker's second case, directly
+                node, reentry, fact = self.checker.again(
+                    lock, tkey, key, held, node, frame, None, local.state, recursive, policy
+                )
+                if fact is not None:
+                    self._report(fact, lock, tkey, held, frame, None)
+            else:
+                node, reentry = self.will_lock(
+                    lock, tkey, held, frame, None, recursive=recursive, policy=policy
+                )
+            if not raw_acquire(blocking, timeout):
+                return False
+            lock._lockdep_pos = len(held)  # type: ignore[attr-defined]
+            extra = Extra(None, 0.0, True) if reentry else None
+            if frame is None:
+                held.append((lock, tkey, node, None, -1, extra))
+            else:
+                held.append((lock, tkey, node, frame.f_code, frame.f_lasti, extra))
+            return True
+        state = local.state
         stack = capture(frame) if backtrace or self.backtrace else None
         node, reentry = self.will_lock(
             lock, tkey, held, frame, stack, recursive=recursive, policy=policy
@@ -312,225 +302,15 @@ class Lockdep:
         recursive: bool = False,
         policy: int = STRICT,
     ) -> tuple[Chain, bool]:
-        """Check an acquisition of tkey on top of held, before blocking.
-
-        Returns the chain node to push with it, and whether it re-enters a
-        recursive lock its owner holds. A trylock (tkey has TRY) is not checked:
-        it cannot deadlock, and gets no edge into its class.
-        """
-        node = held[-1][CHAIN]
-        nxt = node.get(tkey)
-        if nxt is not None:
-            if self.stats_enabled:
-                self.cache_hits += 1
-            return nxt, False
-        key = tkey >> 2
-        if key in node.classes:
-            return self._again(lock, tkey, key, held, node, frame, stack, recursive, policy)
-        if tkey & TRY:
-            return chains.child(node, tkey), False
-        return self._validate(lock, tkey, held, frame, stack), False
-
-    def _again(
-        self,
-        lock: Any,
-        tkey: int,
-        key: int,
-        held: list[Entry],
-        node: Chain,
-        frame: FrameType | None,
-        stack: tuple[str, ...] | None,
-        recursive: bool,
-        policy: int,
-    ) -> tuple[Chain, bool]:
-        """An acquisition of a class the chain holds already (see the module docstring)."""
-        index = hs.innermost(held, key)
-        if not index:  # a stale chain: validate from scratch
-            return self._validate(lock, tkey, held, frame, stack), False
-        earlier = held[index]
-        if earlier[LOCK] is lock:
-            if recursive:
-                return node, True
-            if not tkey & TRY and not (policy == BINARY and self._maybe_semaphore(tkey, earlier)):
-                self._report_recursive(lock, tkey, frame, stack, held, earlier)
-            return node, False
-        if tkey & TRY:
-            return node, False
-        if policy == STRICT:
-            self._report_recursive(lock, tkey, frame, stack, held, earlier)
-            return node, False
-        same = node.same
-        if (same is None or tkey not in same) and self._validate_again(
-            lock, tkey, held, node, frame, stack
-        ):
-            return node, False  # reported but not raised: go on
-        source, target = self._instance(earlier[LOCK]), self._instance(lock)
-        info = self.instances.known.get(source << 32 | target)
-        if info is None or (info.guards and not info.guards <= node.guards):
-            self._order_instances(lock, tkey, held, node, earlier, source, target, frame, stack)
-        return node, False
-
-    def _maybe_semaphore(self, tkey: int, earlier: Entry) -> bool:
-        """Whether a lock without owner (threading.Lock), taken again by the thread
-        that holds it, may be a binary semaphore that another thread will release:
-        its class was seen used so, or its thread took it with an ``acquire()`` call
-        (a thread waiting for a worker's signal does that). Taken by a ``with``
-        block, it is a mutex, and waiting for itself is a self-deadlock."""
-        if class_id(tkey) in self.semaphores:
-            return True
-        return not hs.in_with_statement(earlier[CODE], earlier[LASTI])
-
-    def _validate(
-        self,
-        lock: object,
-        tkey: int,
-        held: list[Entry],
-        frame: FrameType | None,
-        stack: tuple[str, ...] | None,
-    ) -> Chain:
-        """The slow path of a blocking acquisition of a new class: the edges into it.
-
-        Returns the chain node to push: the cached child, or, after a violation
-        reported but not raised, a detached node (checked again next time).
-        """
-        state = self.local.state
-        state.busy = True
-        try:
-            with self._mutex:
-                self._run_pending()
-                self.checks += 1
-                hs.prune_abandoned(held)
-                node = held[-1][CHAIN]
-                cached = node.get(tkey)
-                if cached is not None:
-                    return cached
-                violation = self._class_edges(lock, tkey, held, node, frame, stack)
-                if violation is None:
-                    return chains.child(node, tkey)
-            self.violations.deliver(violation, self.on_violation)
-        finally:
-            state.busy = False
-        return chains.extended(node, tkey)
-
-    def _validate_again(
-        self,
-        lock: object,
-        tkey: int,
-        held: list[Entry],
-        node: Chain,
-        frame: FrameType | None,
-        stack: tuple[str, ...] | None,
-    ) -> bool:
-        """The class-level check of taking a held class again: edges into it from the
-        classes taken since. Whether a violation was reported (and not raised)."""
-        state = self.local.state
-        state.busy = True
-        try:
-            with self._mutex:
-                self._run_pending()
-                self.checks += 1
-                violation = self._class_edges(lock, tkey, held, node, frame, stack)
-                if violation is None:
-                    chains.mark_same(node, tkey)
-                    return False
-            self.violations.deliver(violation, self.on_violation)
-        finally:
-            state.busy = False
-        return True
-
-    def _class_edges(
-        self,
-        lock: object,
-        tkey: int,
-        held: list[Entry],
-        node: Chain,
-        frame: FrameType | None,
-        stack: tuple[str, ...] | None,
-    ) -> Violation | None:
-        # Under the mutex. An edge from every held class, not only the innermost:
-        # an out-of-order release or a trylock leaves no transitive path to rely
-        # on. Edges into the new class never change what it reaches, so checking
-        # and adding one held class at a time equals checking them all first.
-        key = tkey >> 2
-        sources: dict[int, Entry] = {}  # class -> its innermost entry
-        wanted = len(node.classes) - (key in node.classes)
-        for i in range(len(held) - 1, 0, -1):
-            entry = held[i]
-            source = entry[TKEY] >> 2
-            if entry[LOCK] is not None and source != key and source not in sources:
-                sources[source] = entry
-                if len(sources) == wanted:
-                    break
-        first: Violation | None = None
-        for source, entry in sources.items():
-            guards = node.guards - {source, key}
-            make_info = functools.partial(self._edge_info, entry, frame, stack)
-            path = self.classes.sight(source, key, guards, make_info)
-            if path is not None and first is None:
-                chain = [
-                    ChainLink(self.class_label(a), self.class_label(b), info)
-                    for a, b, info in self.classes.links(path)
-                ]
-                first = violations.order(
-                    self._held(held),
-                    self._taking(lock, tkey, frame, stack),
-                    self.describe(entry),
-                    [self.class_label(k) for k in path],
-                    chain,
-                )
-        return first
-
-    def _order_instances(
-        self,
-        lock: object,
-        tkey: int,
-        held: list[Entry],
-        node: Chain,
-        earlier: Entry,
-        source: int,
-        target: int,
-        frame: FrameType | None,
-        stack: tuple[str, ...] | None,
-    ) -> None:
-        """An edge between two instances of one class: new, or seen with fewer guards."""
-        state = self.local.state
-        state.busy = True
-        try:
-            with self._mutex:
-                self._run_pending()
-                self.checks += 1
-                guards = node.guards - {tkey >> 2}
-                path = self.instances.sight(
-                    source, target, guards, lambda: self._edge_info(earlier, frame, stack)
-                )
-                if path is None:
-                    return
-                name = self.class_label(tkey >> 2)
-                chain = [
-                    ChainLink(f"{name}#{a}", f"{name}#{b}", info)
-                    for a, b, info in self.instances.links(path)
-                ]
-                violation = violations.instance_order(
-                    self._held(held),
-                    self._taking(lock, tkey, frame, stack),
-                    self.describe(earlier),
-                    chain,
-                )
-            self.violations.deliver(violation, self.on_violation)
-        finally:
-            state.busy = False
-
-    def _edge_info(
-        self, entry: Entry, frame: FrameType | None, stack: tuple[str, ...] | None
-    ) -> EdgeInfo:
-        extra = entry[EXTRA]
-        return EdgeInfo(
-            thread=threading.current_thread().name,
-            from_site=hs.entry_site(entry),
-            to_site=hs.frame_site(frame),
-            from_stack=extra.stack if extra is not None else None,
-            to_stack=stack,
+        """Check an acquisition of tkey on top of held, before blocking, and report
+        what is wrong (see ``checks``). Returns the chain node to push with it, and
+        whether it re-enters a recursive lock its owner holds."""
+        node, reentry, fact = self.checker.will_lock(
+            lock, tkey, held, frame, stack, self.local.state, recursive=recursive, policy=policy
         )
+        if fact is not None:
+            self._report(fact, lock, tkey, held, frame, stack)
+        return node, reentry
 
     def locked(
         self,
@@ -547,7 +327,7 @@ class Lockdep:
         extra = None
         if stack is not None or reentry or self.stats_enabled:
             extra = Extra(stack, perf_counter(), reentry)
-        lock._lockdep_pos = len(held)
+        lock._lockdep_pos = len(held)  # held's hint (see held)
         if frame is None:
             held.append((lock, tkey, node, None, -1, extra))
         else:
@@ -557,30 +337,28 @@ class Lockdep:
         self, lock: object, raw_acquire: RawAcquire, tkey: int, frame: FrameType | None
     ) -> RawAcquire:
         """raw_acquire, reporting a blocking wait longer than wait_timeout (then waiting on)."""
-        limit = self.wait_timeout
-        if limit is None:
+        if self.wait_timeout is None:
             return raw_acquire
-
-        def acquire(blocking: bool, timeout: float) -> bool:
-            if not blocking or 0 <= timeout <= limit:
-                return raw_acquire(blocking, timeout)
-            start = monotonic()
-            if raw_acquire(True, limit):
-                return True
-            self._report_wait(lock, tkey, frame, monotonic() - start)
-            remaining = -1.0 if timeout < 0 else max(0.0, timeout - (monotonic() - start))
-            return raw_acquire(True, remaining)
-
-        return acquire
+        return lockstats.watched(
+            raw_acquire,
+            self.wait_timeout,
+            lambda waited: self._report_wait(lock, tkey, frame, waited),
+        )
 
     # --- release --------------------------------------------------------------------
 
     def pop_entry(self, lock: object, read: bool = False) -> Entry | None:
         """Take this thread's most recent entry for lock off its stack (any position)."""
         held = self.local.held
-        index = hs.find(held, lock, read)
-        if not index:
-            return None
+        index = getattr(lock, "_lockdep_pos", 0)  # hs.find's hint, inline
+        if not (
+            0 < index < len(held)
+            and held[index][LOCK] is lock
+            and bool(held[index][TKEY] & READ) == read
+        ):
+            index = hs.find(held, lock, read)
+            if not index:
+                return None
         entry = hs.remove_at(held, index)
         extra = entry[EXTRA]
         if extra is not None and self.stats_enabled and not extra.reentry:
@@ -623,22 +401,7 @@ class Lockdep:
     def graph_data(self) -> dict[str, Any]:
         with self._mutex:
             self._run_pending()
-            classes = [
-                {"id": cid, "name": name, "references": refs} for cid, name, refs in self.registry
-            ]
-            edges = []
-            for source, target, info in self.classes.graph.edges():
-                edges.append(
-                    {
-                        "from": self.name_of(class_of_key(source)),
-                        "from_subclass": subclass_of_key(source),
-                        "to": self.name_of(class_of_key(target)),
-                        "to_subclass": subclass_of_key(target),
-                        **info.as_dict(),
-                        "guards": sorted(self.class_label(g) for g in info.guards),
-                    }
-                )
-        return {"classes": classes, "edges": edges}
+            return queries.graph(self.registry, self.checker, self.class_label)
 
     def stats_data(self) -> dict[str, Any]:
         with self._mutex:
@@ -647,34 +410,21 @@ class Lockdep:
             lockstats.merge(merged, self._retired_stats)
             for state in self.states():
                 lockstats.merge(merged, state.stats)
-            locks = lockstats.summarize(merged, ((cid, name) for cid, name, _ in self.registry))
             return {
                 "enabled": self.enabled,
                 "mode": self.mode,
                 "validating": self.tracking,
-                "classes": len(self.registry),
-                "max_classes": self.registry.max_classes,
-                "edges": self.classes.graph.edge_count(),
-                "instances": len(self.instances),
-                "instance_edges": self.instances.graph.edge_count(),
-                "checks": self.checks,
-                "cache_hits": self.cache_hits if self.stats_enabled else None,
+                **queries.counts(self.registry, self.checker, merged, stats=self.stats_enabled),
                 "violations": self.violations.total(),
                 "violations_by_kind": dict(self.violations.counts),
                 "threads": len(self.threads),
-                "locks": locks,
             }
 
     def reset(self) -> None:
         with self._mutex:
             self._run_pending()
-            self.classes.clear()
-            self.instances.clear()
-            chains.clear(self.root)
+            self.checker.clear()
             self.registry.forget_unused()
-            self.semaphores.clear()
-            self.checks = 0
-            self.cache_hits = 0
             self._retired_stats.clear()
             for state in self.states():
                 state.stats.clear()
@@ -690,7 +440,7 @@ class Lockdep:
     ) -> HeldLock:
         extra = Extra(stack, 0.0, False)
         code, lasti = (frame.f_code, frame.f_lasti) if frame is not None else (None, -1)
-        return self.describe((lock, tkey, self.root, code, lasti, extra))
+        return self.describe((lock, tkey, self.checker.root, code, lasti, extra))
 
     def _deliver(self, build: Callable[[], Violation]) -> None:
         """Build and deliver a violation with this thread marked as inside lockdep."""
@@ -701,68 +451,40 @@ class Lockdep:
         finally:
             state.busy = busy
 
-    def _report_recursive(
+    def _report(
         self,
+        fact: Fact,
         lock: object,
         tkey: int,
+        held: list[Entry],
         frame: FrameType | None,
         stack: tuple[str, ...] | None,
-        held: list[Entry],
-        earlier: Entry,
     ) -> None:
-        self._deliver(
-            lambda: violations.recursive(
-                self._held(held),
-                self._taking(lock, tkey, frame, stack),
-                self.describe(earlier),
-                earlier[LOCK] is lock,
-            )
-        )
+        """Turn what the checks found into a violation, and deliver it."""
+        taking = self._taking(lock, tkey, frame, stack)
+        self._deliver(lambda: violations.from_fact(fact, self, self._held(held), taking, lock))
 
     def report_unlock(self, lock: object, tkey: int, frame: FrameType | None) -> None:
         """An owner-checked lock released by a thread that does not hold it."""
-
-        def build() -> Violation:
-            holder = None
-            holders = self.find_holders(lock)
-            if holders:
-                other, entry = holders[0]
-                name = _thread_names().get(other.ident, "?")
-                holder = f"thread '{name}' (ident {other.ident}) since {hs.entry_site(entry)}"
-            return violations.unlock(
+        self._deliver(
+            lambda: violations.unlock(
                 self.held_locks(_thread.get_ident()),
                 self.class_label(tkey >> 2),
                 hs.frame_site(frame),
-                holder,
+                violations.holders(self, self.find_holders(lock))[:1],
             )
-
-        self._deliver(build)
+        )
 
     def _report_wait(self, lock: object, tkey: int, frame: FrameType | None, waited: float) -> None:
-        def build() -> Violation:
-            import traceback
-
-            names = _thread_names()
-            frames = sys._current_frames()
-            holders: list[tuple[str, HeldLock | None, list[str]]] = []
-            for other, entry in self.find_holders(lock):
-                where = frames.get(other.ident)
-                stack = traceback.format_stack(where) if where is not None else []
-                who = f"thread '{names.get(other.ident, '?')}' (ident {other.ident})"
-                holders.append((who, self.describe(entry), stack))
-            return violations.wait_timeout(
+        self._deliver(
+            lambda: violations.wait_timeout(
                 self.held_locks(_thread.get_ident()),
                 self.class_label(tkey >> 2),
                 hs.frame_site(frame),
                 waited,
-                holders,
+                violations.holders(self, self.find_holders(lock), stacks=True),
             )
-
-        self._deliver(build)
-
-
-def _thread_names() -> dict[int | None, str]:
-    return {t.ident: t.name for t in threading.enumerate()}
+        )
 
 
 LOCKDEP = Lockdep()

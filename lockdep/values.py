@@ -100,6 +100,9 @@ class HeldLock(NamedTuple):
         }
 
 
+Where = tuple["CodeType | None", int]  # a site not yet turned into file:line (code, lasti)
+
+
 class EdgeInfo:
     """What lockdep keeps about a dependency A -> B: where it was first seen, a count,
     and its guards.
@@ -109,37 +112,52 @@ class EdgeInfo:
     graph keys of the locks held (in write mode) at every sighting, other than
     A and B: an intersection that only shrinks. A cycle whose edges share a
     guard cannot deadlock (the guard serialises them); such an edge is kept
-    outside the order, ``guarded``.
+    outside the order, ``guarded``. The sites may be given as (code, offset)
+    and are turned into file:line when first read.
     """
 
     __slots__ = (
+        "_from_site",
+        "_to_site",
         "count",
-        "from_site",
         "from_stack",
         "guarded",
         "guards",
         "thread",
-        "to_site",
         "to_stack",
     )
 
     def __init__(
         self,
         thread: str,
-        from_site: Site,
-        to_site: Site,
+        from_site: Site | Where,
+        to_site: Site | Where,
         from_stack: tuple[str, ...] | None = None,
         to_stack: tuple[str, ...] | None = None,
         guards: frozenset[int] = frozenset(),
     ) -> None:
         self.thread = thread
-        self.from_site = from_site
-        self.to_site = to_site
+        self._from_site = from_site
+        self._to_site = to_site
         self.from_stack = from_stack
         self.to_stack = to_stack
         self.count = 1
         self.guards = guards
         self.guarded = False
+
+    @property
+    def from_site(self) -> Site:
+        site = self._from_site
+        if not isinstance(site, Site):
+            site = self._from_site = site_of(*site)
+        return site
+
+    @property
+    def to_site(self) -> Site:
+        site = self._to_site
+        if not isinstance(site, Site):
+            site = self._to_site = site_of(*site)
+        return site
 
     def __repr__(self) -> str:
         return f"<EdgeInfo {self.from_site} -> {self.to_site} in {self.thread!r} x{self.count}>"

@@ -15,13 +15,57 @@ import sys
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
+from typing import Protocol
 
 from . import report
+from .checks import Fact, Recursion
 from .errors import EXCEPTIONS
+from .held import LOCK, Entry
+from .threads import ThreadState
 from .values import KINDS, ChainLink, HeldLock, Site, Violation
 
 MAX_KEPT = 1000
 LOGGER = "lockdep"
+
+
+class Describer(Protocol):
+    """What builders need from the tracker: the public view of an entry, class labels."""
+
+    def describe(self, entry: Entry) -> HeldLock: ...
+
+    def class_label(self, key: int) -> str: ...
+
+
+def from_fact(
+    fact: Fact, d: Describer, held: list[HeldLock], taking: HeldLock, lock: object
+) -> Violation:
+    """The violation for what the checks found (see ``checks``)."""
+    if isinstance(fact, Recursion):
+        return recursive(held, taking, d.describe(fact.earlier), fact.earlier[LOCK] is lock)
+    holding = d.describe(fact.holding)
+    if fact.instances:
+        name = taking.label
+        chain = [ChainLink(f"{name}#{a}", f"{name}#{b}", info) for a, b, info in fact.links]
+        return instance_order(held, taking, holding, chain)
+    chain = [ChainLink(d.class_label(a), d.class_label(b), info) for a, b, info in fact.links]
+    return order(held, taking, holding, [d.class_label(key) for key in fact.path], chain)
+
+
+def holders(
+    d: Describer, found: list[tuple[ThreadState, Entry]], *, stacks: bool = False
+) -> list[tuple[str, HeldLock | None, list[str]]]:
+    """Who holds a lock, for a report: the thread, its entry, and (stacks) its stack now."""
+    import traceback
+
+    names = {t.ident: t.name for t in threading.enumerate()}
+    frames = sys._current_frames() if stacks else {}
+    out: list[tuple[str, HeldLock | None, list[str]]] = []
+    for state, entry in found:
+        where = frames.get(state.ident)
+        stack = traceback.format_stack(where) if where is not None else []
+        who = f"thread '{names.get(state.ident, '?')}' (ident {state.ident})"
+        out.append((who, d.describe(entry), stack))
+    return out
 
 
 def _new(kind: str, classes: Sequence[str], held: list[HeldLock]) -> Violation:
@@ -81,7 +125,17 @@ def instance_order(
     return v
 
 
-def unlock(held: list[HeldLock], lock_label: str, site: Site, holder: str | None) -> Violation:
+def unlock(
+    held: list[HeldLock],
+    lock_label: str,
+    site: Site,
+    holders: list[tuple[str, HeldLock | None, list[str]]],
+) -> Violation:
+    """A release by a thread that does not hold the lock; holders: who does (see holders)."""
+    holder = None
+    if holders:
+        who, entry, _stack = holders[0]
+        holder = f"{who} since {entry.site}" if entry is not None else who
     v = _new("unlock", [lock_label], held)
     v.report = report.safe_format(v, lambda: report.format_unlock(v, lock_label, site, holder))
     return v
