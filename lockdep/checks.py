@@ -160,6 +160,15 @@ class Checker:
         policy: int,
     ) -> tuple[Chain, bool, Fact | None]:
         """An acquisition of a class (graph key ``key``) the chain holds already."""
+        if policy != STRICT:
+            # The lock itself may be held below another instance of its class.
+            if recursive:
+                if lock.is_locked_by_me():
+                    return node, True, None
+            elif lock.locked():
+                index = hs.find(held, lock)
+                if index:
+                    return node, False, self._same_lock(lock, tkey, held[index], policy)
         index = len(held) - 1  # the innermost entry of the class (hs.innermost, inline)
         while index:
             earlier = held[index]
@@ -171,9 +180,7 @@ class Checker:
         if earlier[LOCK] is lock:
             if recursive:
                 return node, True, None
-            if tkey & TRY or (policy == BINARY and self._maybe_semaphore(tkey, earlier)):
-                return node, False, None
-            return node, False, Recursion(earlier)
+            return node, False, self._same_lock(lock, tkey, earlier, policy)
         if tkey & TRY:
             return node, False, None
         if policy == STRICT:
@@ -185,6 +192,12 @@ class Checker:
             if fact is not None:
                 return node, False, fact
             guards = node.same[tkey]  # type: ignore[index]
+        if earlier[TKEY] & TRY:  # no edge led into it: the chain goes on below
+            return (
+                node,
+                False,
+                self._order_below_trylocks(lock, key, held, index, guards, frame, stack, state),
+            )
         previous = earlier[LOCK]
         source = previous._lockdep_node or self.instance(previous)
         target = lock._lockdep_node
@@ -203,6 +216,42 @@ class Checker:
                 self._order_instances(guards, earlier, source, target, frame, stack, state),
             )
         return node, False, None
+
+    def _order_below_trylocks(
+        self,
+        lock: Any,
+        key: int,
+        held: list[Entry],
+        index: int,
+        guards: frozenset[int],
+        frame: FrameType | None,
+        stack: Stack,
+        state: ThreadState,
+    ) -> Fact | None:
+        """Edges into lock from the held instances of its class, from the innermost
+        (a trylock, which no edge led into) down to the first one taken blocking.
+
+        One edge from the innermost instance is enough when it was taken blocking:
+        an edge from each instance below led to it. A trylock breaks that chain.
+        """
+        target = self.instance(lock)
+        first: Fact | None = None
+        for i in range(index, 0, -1):
+            entry = held[i]
+            if entry[TKEY] >> 2 != key or entry[LOCK] is None:
+                continue
+            source = self.instance(entry[LOCK])
+            fact = self._order_instances(guards, entry, source, target, frame, stack, state)
+            first = first or fact
+            if not entry[TKEY] & TRY:
+                break
+        return first
+
+    def _same_lock(self, lock: Any, tkey: int, earlier: Entry, policy: int) -> Fact | None:
+        """A non-recursive lock taken again by the thread that holds it (``earlier``)."""
+        if tkey & TRY or (policy == BINARY and self._maybe_semaphore(tkey, earlier)):
+            return None
+        return Recursion(earlier)
 
     def _maybe_semaphore(self, tkey: int, earlier: Entry) -> bool:
         """Whether a lock without owner (threading.Lock), taken again by the thread
