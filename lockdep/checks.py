@@ -146,6 +146,29 @@ class Checker:
             return chains.child(node, tkey), False, None
         return self._validate(tkey, held, frame, stack, state)
 
+    def validated_again(self, lock: Any, tkey: int, held: list[Entry], node: Chain) -> bool:
+        """The cached path of ``again``, for the lock types' fast path: whether taking
+        lock (a class held already) on top of held was validated before. True only
+        in the plain case: the top entry is another instance of the class, taken
+        blocking; lock is free; the class-level check of this chain passed; and the
+        edge between the two instances is known, with no guard it lacks now."""
+        same = node.same
+        if same is None:
+            return False
+        guards = same.get(tkey)
+        top = held[-1]
+        if guards is None or top[TKEY] != tkey:  # the same class, subclass, blocking
+            return False
+        previous = top[LOCK]
+        if previous is lock or lock.locked():
+            return False  # maybe held by this thread: the whole check
+        source = previous._lockdep_node
+        target = lock._lockdep_node
+        if not source or not target:
+            return False
+        info = self.instances.known.get(source << 32 | target)
+        return info is not None and (not info.guards or info.guards <= guards)
+
     def again(
         self,
         lock: Any,
