@@ -168,7 +168,7 @@ class TrackedLock(Mutex):
             if key is not None and _validated_again(self, key, held, node):  # a held class
                 self._lock.acquire()
                 self._lockdep_pos = len(held)
-                held.append((self, key, node, f.f_code, f.f_lasti, None))  # type: ignore[arg-type]
+                held.append((self, key, node, f.f_code, f.f_lasti, None))
                 return True
             # Not cached (a class the thread holds already, say): to the tracker at once.
             got = _tracker_acquire(
