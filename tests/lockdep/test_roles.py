@@ -126,3 +126,25 @@ def test_every_logging_handler_type_gets_its_own_class() -> None:
     finally:
         stream.close()
         mine.close()
+
+
+def test_a_type_locks_are_made_for_is_not_kept_alive() -> None:
+    import gc
+    import weakref
+
+    def make_type() -> type:
+        class Dynamic(Base):
+            pass
+
+        return Dynamic
+
+    dynamic = make_type()
+    instance = dynamic()
+    name = class_of(instance.lock)
+    assert name.endswith("make_type.<locals>.Dynamic") or name.endswith("for Dynamic")
+    gone = weakref.ref(dynamic)
+    del dynamic, instance
+    gc.collect()
+    assert gone() is None
+    names = {c["name"]: c["references"] for c in lockdep.graph()["classes"]}
+    assert names.get(name, 0) == 0, "the class's reference went with the type"
