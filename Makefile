@@ -1,10 +1,11 @@
-# `make run` runs the project; `make test` runs every check. Both set up .venv first.
+# `make run` runs the project; `make test` runs every check; `make check` is the fast loop
+# (lint, types, and the tests not marked slow). All set up .venv first.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest cpython-clean bench clean
+.PHONY: run test check lint typecheck pytest pytest-fast cpython-clean bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +18,8 @@ run: $(STAMP)
 
 test: lint typecheck pytest cpython-clean
 
+check: lint typecheck pytest-fast
+
 lint: $(STAMP)
 	$(BIN)/ruff check lockdep threadpool tests benchmarks examples
 	$(BIN)/ruff format --check lockdep threadpool tests benchmarks examples
@@ -27,6 +30,10 @@ typecheck: $(STAMP)
 # The suite runs under lockdep's own pytest plugin: it must report nothing.
 pytest: $(STAMP)
 	$(BIN)/python -m pytest -p lockdep.pytest_plugin
+
+# The same, less the tests marked slow (stress, fairness, heavy hypothesis, subprocesses).
+pytest-fast: $(STAMP)
+	$(BIN)/python -m pytest -p lockdep.pytest_plugin -m "not slow"
 
 # CPython's threading, queue and logging suites under `python -m lockdep run`:
 # false positives are bugs (needs the interpreter's test package).

@@ -458,18 +458,21 @@ def _parses_or_config_error(text: str) -> None:
         assert isinstance(config, Config)
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.text(max_size=200))
 def test_any_text_gives_config_or_config_error(text: str) -> None:
     _parses_or_config_error(text)
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(documents)
 def test_any_yaml_document_gives_config_or_config_error(document: Any) -> None:
     _parses_or_config_error(yaml.safe_dump(document))
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.integers(-2, 40), min_size=1, max_size=5), documents)
 def test_any_change_to_a_valid_document_gives_config_or_config_error(

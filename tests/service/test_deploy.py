@@ -12,6 +12,8 @@ import pytest
 
 from .conftest import REPO, binary
 
+pytestmark = pytest.mark.slow  # subprocesses: promtool, systemd-analyze
+
 UNIT = REPO / "deploy" / "threadpool.service"
 
 

@@ -162,6 +162,7 @@ def test_a_client_that_sends_nothing_does_not_hold_up_others(listener: Listener)
         healthy_still(listener)  # served on another thread meanwhile
 
 
+@pytest.mark.slow
 def test_concurrent_scrapes_are_all_served_whole(listener: Listener) -> None:
     results: list[tuple[int, int, int]] = []
     lock = threading.Lock()

@@ -16,6 +16,8 @@ from .conftest import DEADLINE, HANDLERS, REPO, doc, poll, raw_request, status_o
 from .process import ServiceProcess
 from .test_httpd import BAD
 
+pytestmark = pytest.mark.slow  # the service as a subprocess
+
 DRAIN = 3.0
 STOP_GRACE = 2.0  # runtime.STOP_GRACE: how long a stuck pool may take to stop after the drain
 

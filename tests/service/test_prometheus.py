@@ -22,6 +22,8 @@ from .conftest import DEADLINE, binary, poll, promtool_check
 from .process import ServiceProcess
 from .test_process import DRAIN, ticking
 
+pytestmark = pytest.mark.slow  # subprocesses: the service and Prometheus
+
 SCRAPE_DEADLINE = 90.0  # Prometheus starts, then its first scrape lands several seconds later
 
 
