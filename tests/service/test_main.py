@@ -9,7 +9,7 @@ import pytest
 
 from threadpool.__main__ import main
 
-from .conftest import doc, write
+from .conftest import REPO, doc, write
 
 
 def test_check_says_a_valid_file_is_valid(
@@ -44,3 +44,17 @@ def test_a_command_is_required(capsys: pytest.CaptureFixture[str]) -> None:
 def test_console_script_is_installed() -> None:
     (script,) = metadata.entry_points(group="console_scripts", name="threadpool")
     assert script.load() is main
+
+
+def test_check_help_says_the_configuration_is_code(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["check", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert info.value.code == 0
+    assert "imports and runs its handlers' modules" in out
+    assert "The configuration is code" in out and "never by the user the service runs as" in out
+
+
+def test_example_config_prints_the_shipped_config_yaml(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["example-config"]) == 0
+    assert capsys.readouterr().out == (REPO / "config.yaml").read_text()

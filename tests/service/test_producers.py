@@ -11,6 +11,7 @@ import pytest
 
 from threadpool.service.config import ProducerConfig
 from threadpool.service.producers import ProducerContext, ProducerThread
+from threadpool.service.schema import Ref
 
 from .conftest import DEADLINE
 from .handlers import Broken, Ticker
@@ -33,7 +34,7 @@ class Router:
 
 
 def producer(instance: object, name: str = "p") -> ProducerConfig:
-    return ProducerConfig(name, "tests.service.handlers:X", {}, instance)
+    return ProducerConfig(name=name, factory=Ref("tests.service.handlers:X"), instance=instance)
 
 
 def test_producer_feeds_queues_by_name_until_stopped() -> None:

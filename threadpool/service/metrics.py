@@ -46,6 +46,8 @@ from prometheus_client.utils import floatToGoString
 import lockdep
 from threadpool import HeartbeatMap, ThreadPool
 
+from .config import MetricsConfig
+
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 VIOLATION_KINDS = ("recursive", "order", "unlock", "wait_timeout")
 
@@ -219,8 +221,9 @@ class LockdepCollector(Collector):
     """lockdep's counters and, with its ``stats`` on, the ``top_classes()`` lock classes
     with the most wait time (``top_classes`` is called at each scrape)."""
 
-    def __init__(self, top_classes: Callable[[], int] = lambda: 50) -> None:
-        self._top_classes = top_classes
+    def __init__(self, top_classes: Callable[[], int] | None = None) -> None:
+        default = MetricsConfig().lockdep_top_classes
+        self._top_classes = top_classes or (lambda: default)
 
     def collect(self) -> Iterator[Metric]:
         s = lockdep.stats()

@@ -58,9 +58,8 @@ def build_queue(qc: QueueConfig) -> AnyQueue:
         "histograms": qc.histograms,
     }
     if qc.kind == "batch":
-        return BatchWorkQueue(
-            qc.name, qc.process, qc.finish_fn, batch_size=qc.batch_size or 64, **limits
-        )
+        assert qc.batch_size is not None  # the configuration gives batch queues one
+        return BatchWorkQueue(qc.name, qc.process, qc.finish_fn, batch_size=qc.batch_size, **limits)
     if qc.kind == "value":
         return WorkQueueVal(qc.name, qc.process, qc.finish_fn, **limits)
     if qc.kind == "workqueue":

@@ -42,7 +42,7 @@ import lockdep
 from threadpool import HeartbeatMap
 
 from . import logs
-from .config import Config, ConfigError, ProducerConfig, load, parse
+from .config import Config, ConfigError, ProducerConfig, fixed_changes, load, parse
 from .httpd import HTTPService, ListenError
 from .metrics import LockdepCollector, PoolCollector, registry, version
 from .notify import Notifier, Watchdog, watchdog_interval
@@ -114,7 +114,7 @@ class Service:
         self._runtime = Runtime(self._heartbeat_map)
         reg = registry(
             PoolCollector(self._runtime.pools, self._heartbeat_map, lambda: dict(self.reloads)),
-            LockdepCollector(lambda: self.config.lockdep_top_classes),
+            LockdepCollector(lambda: self.config.metrics.lockdep_top_classes),
         )
         self._http = HTTPService(cfg.service.listen, cfg.service.port, reg, self.unhealthy)
         try:
@@ -224,13 +224,7 @@ class Service:
         return True
 
     def _check_fixed(self, new: Config) -> None:
-        old = self.config.service
-        problems = [
-            f"{new.source}: service.{key}: cannot change on reload (restart the service); "
-            f"it is {getattr(old, key)!r}"
-            for key in ("listen", "port")
-            if getattr(old, key) != getattr(new.service, key)
-        ]
+        problems = [f"{new.source}: {change}" for change in fixed_changes(self.config, new)]
         if problems:
             raise ConfigError(problems)
 
