@@ -112,3 +112,16 @@ class Gate:
 def hold(item: Gate, handle: TPHandle) -> None:
     item.started.set()
     item.go.wait(60)
+
+
+class Once:
+    """A producer that queues one item to each of ``settings["send"]`` (``[pool, queue]``
+    pairs), in order, then waits to be stopped."""
+
+    def __init__(self, settings: dict[str, Any], *, base_dir: Path) -> None:
+        self.send = [tuple(target) for target in settings["send"]]
+
+    def run(self, ctx: ProducerContext) -> None:
+        for n, (pool, queue) in enumerate(self.send):
+            ctx.submit(pool, queue, n)
+        ctx.wait(3600)

@@ -5,7 +5,9 @@
 1. load the configuration; a bad one is printed, problem by problem, and the
    process exits 2;
 2. set up logging and lockdep from it, before any pool exists, so that the
-   pools' own locks are tracked;
+   pools' own locks are tracked; with ``lockdep.instrument``, lockdep is
+   installed before the handlers and producers are even imported, so that
+   their own ``threading`` locks are validated too;
 3. bind the HTTP listener (a port in use: a clear error, exit 1), start the
    heartbeat checker, the pools, the producers, then serve; with
    ``NOTIFY_SOCKET`` set, tell systemd ``READY=1`` and keep its watchdog fed
@@ -267,10 +269,18 @@ def _fingerprint(data: bytes | None) -> str:
     return "missing" if data is None else hashlib.sha256(data).hexdigest()
 
 
+def _instrument(config: Config) -> None:
+    """With ``lockdep.instrument``, install lockdep before the handlers and producers
+    are imported, so that the locks they make (at import too) are validated."""
+    if config.lockdep.instrument and not lockdep.installed():
+        lockdep.configure(**config.lockdep.kwargs())
+        lockdep.install()
+
+
 def serve(path: str) -> int:
     """Run the service from the configuration at ``path``; the exit status."""
     try:
-        config = load(path)
+        config = load(path, before_imports=_instrument)
     except ConfigError as exc:
         print(f"threadpool: invalid configuration, {len(exc.problems)} problems:", file=sys.stderr)
         print(exc, file=sys.stderr)
