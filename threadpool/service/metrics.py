@@ -48,7 +48,6 @@ from threadpool import HeartbeatMap, ThreadPool
 
 from .config import MetricsConfig
 
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 VIOLATION_KINDS = ("recursive", "order", "unlock", "wait_timeout")
 
 
