@@ -12,7 +12,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from threadpool.service import schema
-from threadpool.service.config import Config, ConfigError, QueueConfig, fixed_changes, load, parse
+from threadpool.service.config import (
+    MAX_BYTES,
+    Config,
+    ConfigError,
+    QueueConfig,
+    fixed_changes,
+    load,
+    parse,
+)
 from threadpool.service.example import example_config
 from threadpool.service.schema import Items, Key, Section
 
@@ -580,3 +588,43 @@ def test_before_imports_runs_after_the_checks_and_before_any_handler_is_imported
 
 def check_with_hook(document: Any, hook: Any) -> Config:
     return parse(yaml.safe_dump(document), "config.yaml", Path("/base"), before_imports=hook)
+
+
+# --- the file: its size and kind are checked before it is read ------------------------------
+
+
+def test_a_file_over_the_size_limit_is_refused_without_being_parsed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(FULL))
+    with open(path, "r+b") as f:
+        f.truncate(50 * 2**20)  # sparse: 50 MB that cost nothing to make
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("the file was parsed")
+
+    monkeypatch.setattr(yaml, "safe_load", refuse)
+    with pytest.raises(ConfigError) as info:
+        load(path)
+    assert info.value.problems == [
+        f"{path}: 52,428,800 bytes, over the limit of 262,144 (256 KiB) for a configuration "
+        "file: is it the right file?"
+    ]
+
+
+def test_a_file_at_the_size_limit_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    text = yaml.safe_dump(FULL)
+    path.write_text(text + "#" * (MAX_BYTES - len(text.encode()) - 1) + "\n")
+    assert path.stat().st_size == MAX_BYTES
+    assert load(path).pools[0].name == "main"
+
+
+def test_a_fifo_is_refused_instead_of_blocking(tmp_path: Path) -> None:
+    import os
+
+    path = tmp_path / "config.yaml"
+    os.mkfifo(path)
+    with pytest.raises(ConfigError, match=r"config.yaml: not a regular file"):
+        load(path)

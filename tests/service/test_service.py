@@ -210,3 +210,27 @@ def test_heartbeat_file_is_touched_while_healthy_relative_to_the_config(
     assert service.heartbeat_map.stats()["checker_running"]
     poll("a heartbeat check", lambda: metric(service, "threadpool_heartbeat_checks_total") >= 2)
     assert (services.tmp_path / "alive").is_file()
+
+
+def test_an_unchanged_file_is_not_read_at_each_look(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from threadpool.service import reload as reload_module
+
+    path = services.tmp_path / "config.yaml"
+    service = services.start(with_threads(1))
+    reads: list[str] = []
+    real = reload_module.read_file
+
+    def counting(p: str) -> bytes:
+        reads.append(p)
+        return real(p)
+
+    monkeypatch.setattr(reload_module, "read_file", counting)
+    for _ in range(5):
+        assert service.check_file() is False
+    assert reads == []  # same metadata: not read, not hashed
+    os.utime(path, ns=(1, 1))  # the metadata change: read once, same content, no reload
+    assert service.check_file() is False and len(reads) == 1
+    assert service.check_file() is False and len(reads) == 1
+    assert service.reloads == {"success": 0, "error": 0}

@@ -3,7 +3,9 @@
 Layered on the pool core, which never imports this package (nor
 ``prometheus_client`` or ``yaml``, which only this package needs):
 
-* ``schema`` and ``config``: the configuration, checked whole (``ConfigError``);
+* ``schema`` and ``config``: the configuration, each key declared once and
+  checked whole (``ConfigError``); ``example``: the shipped ``config.yaml``;
+  ``reload``: noticing a changed file, parsing it off the main thread;
 * ``runtime`` and ``elastic``: pools and queues built from it and changed live;
 * ``producers``: what feeds the queues; ``scrubber``: the default workload;
 * ``metrics``: Prometheus collectors reading the pools and lockdep at scrape time;

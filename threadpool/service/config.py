@@ -12,7 +12,8 @@ number >= 0, got 'abc'``. Unknown keys are problems (with a "did you mean" when
 one is close). Handlers and factories (``module:function``) are imported, and
 producers built, at load time, so that a typo fails the load rather than the
 first item. No other exception escapes ``load`` or ``parse``, whatever the
-document holds.
+document holds. A file over ``MAX_BYTES`` (256 KiB), or that is not a regular
+file, is refused before it is read.
 
 The configuration is code: loading it imports the modules it names and calls
 the factories, and ``threadpool check`` does too. The file must be as trusted,
@@ -23,6 +24,8 @@ what the service runs.
 from __future__ import annotations
 
 import dataclasses
+import os
+import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,6 +75,7 @@ LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 QUEUE_KINDS = ("batch", "value", "workqueue", "pointer")
 VIOLATION_RESPONSES = ("raise", "log", "abort")
 MAX_THREADS = 1024
+MAX_BYTES = 256 * 1024  # a configuration file's size limit: about 2 s of parsing at most
 BATCH_SIZE = 64  # a batch queue's batch_size when none is given
 
 
@@ -367,11 +371,34 @@ def fixed_changes(old: Config, new: Config) -> list[str]:
 def load(path: str | Path, *, before_imports: Callable[[Config], None] | None = None) -> Config:
     """Read and check the file at ``path``; ConfigError for anything wrong with it.
     ``before_imports`` as for ``parse``."""
+    return parse(read_file(path), str(path), before_imports=before_imports)
+
+
+def read_file(path: str | Path) -> bytes:
+    """The bytes of the configuration file at ``path``. ConfigError, without reading
+    it, for what is not a regular file (a FIFO would block) or is larger than
+    MAX_BYTES (parsing YAML takes about 8 s a MiB, and a reload must not stall)."""
     try:
-        data = Path(path).read_bytes()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as exc:
         raise ConfigError([f"{path}: cannot read: {exc.strerror or exc}"]) from None
-    return parse(data, str(path), before_imports=before_imports)
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise ConfigError([f"{path}: not a regular file"])
+        if st.st_size > MAX_BYTES:
+            raise ConfigError([_too_big(path, st.st_size)])
+        data = f.read(MAX_BYTES + 1)
+    if len(data) > MAX_BYTES:  # it grew while being read
+        raise ConfigError([_too_big(path, len(data))])
+    return data
+
+
+def _too_big(path: str | Path, size: int) -> str:
+    return (
+        f"{path}: {size:,} bytes, over the limit of {MAX_BYTES:,} ({MAX_BYTES // 1024} KiB) "
+        "for a configuration file: is it the right file?"
+    )
 
 
 def parse(

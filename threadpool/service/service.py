@@ -13,8 +13,10 @@
    ``NOTIFY_SOCKET`` set, tell systemd ``READY=1`` and keep its watchdog fed
    while healthy;
 4. until SIGTERM or SIGINT: reload on SIGHUP and when the file's content
-   changes (looked at every ``reload_check_interval`` seconds), and step the
-   elastic pools;
+   changes (looked at every ``reload_check_interval`` seconds, by its metadata
+   first), and step the elastic pools. A new file is parsed on a thread of its
+   own (``reload.Loader``), so that SIGTERM is answered at once even during a
+   slow parse or import; it is applied on the main thread;
 5. shut down: stop the producers (no new work), drain the pools for up to
    ``drain_timeout`` seconds, stop them (the items left are logged by count,
    per queue), stop the listener; exit 0.
@@ -33,11 +35,10 @@ configures lockdep itself.
 
 from __future__ import annotations
 
-import hashlib
+import functools
 import logging
 import signal
 import sys
-from pathlib import Path
 from time import monotonic
 
 import lockdep
@@ -49,6 +50,7 @@ from .httpd import HTTPService, ListenError
 from .metrics import LockdepCollector, PoolCollector, registry, version
 from .notify import Notifier, Watchdog, watchdog_interval
 from .producers import ProducerThread
+from .reload import ConfigFile, Content, Loader, Outcome
 from .runtime import Runtime
 from .signals import SignalPipe
 
@@ -79,7 +81,7 @@ class Service:
         self._http: HTTPService | None = None
         self._watchdog: Watchdog | None = None
         self._producers: dict[str, ProducerThread] = {}
-        self._seen = _fingerprint(_read(config.source))
+        self._file = ConfigFile(config.source)
 
     @property
     def heartbeat_map(self) -> HeartbeatMap:
@@ -160,7 +162,10 @@ class Service:
 
     def run(self, signals: SignalPipe) -> signal.Signals:
         """Serve until SIGTERM or SIGINT, which it returns; SIGHUP reloads, and so
-        does a change of the file's content."""
+        does a change of the file's content. Files are parsed off this thread, so a
+        stop signal is answered at once, even during a slow parse or import."""
+        loader = Loader(signals.wake)
+        pending: str | None = None  # a reload asked for while another was loading
         now = monotonic()
         next_look = now + self.config.service.reload_check_interval
         next_scale = now + self.config.service.scale_interval
@@ -168,16 +173,22 @@ class Service:
             interval = self.config.service.reload_check_interval
             wake = min(next_look if interval else float("inf"), next_scale)
             for signum in signals.wait(wake - monotonic()):
-                if signum == signal.SIGHUP:
-                    logger.info("SIGHUP: reloading %s", self.config.source)
-                    self.reload("SIGHUP")
-                else:
+                if signum != signal.SIGHUP:
                     logger.info("%s: shutting down", signum.name)
                     return signum
+                logger.info("SIGHUP: reloading %s", self.config.source)
+                pending = "SIGHUP"
+            done = loader.take()
+            if done is not None:
+                self._finish_reload(*done)
             now = monotonic()
             if interval and now >= next_look:
-                self.check_file()
+                if not loader.busy and self._file.changed() is not None:
+                    pending = pending or "the file changed"
                 next_look = now + (self.config.service.reload_check_interval or interval)
+            if pending is not None and not loader.busy:
+                loader.start(pending, functools.partial(self._parse, self._file.read()))
+                pending = None
             if now >= next_scale:
                 self.runtime.scale(now)
                 next_scale = now + self.config.service.scale_interval
@@ -186,24 +197,35 @@ class Service:
 
     def check_file(self) -> bool:
         """Reload if the file's content changed since it was last read; whether it did
-        (a file that changed to something invalid counts once, not at every look)."""
-        data = _read(self.config.source)
-        if _fingerprint(data) == self._seen:
+        (a file that changed to something invalid counts once, not at every look; an
+        unchanged file is not even read)."""
+        content = self._file.changed()
+        if content is None:
             return False
-        return self.reload("the file changed", data)
+        return self._finish_reload("the file changed", self._outcome(content))
 
-    def reload(self, reason: str, data: bytes | None = None) -> bool:
-        """Read the file (or take ``data``) and apply it whole; on any problem keep
-        the running configuration, log and count the error. Whether it applied."""
-        source = self.config.source
-        if data is None:
-            data = _read(source)
-        self._seen = _fingerprint(data)
+    def reload(self, reason: str) -> bool:
+        """Read the file and apply it whole; on any problem keep the running
+        configuration, log and count the error. Whether it applied."""
+        return self._finish_reload(reason, self._outcome(self._file.read()))
+
+    def _outcome(self, content: Content) -> Outcome:
         try:
-            if data is None:
-                raise ConfigError([f"{source}: cannot read it"])
-            new = parse(data, source, self.config.base_dir)
-            self._check_fixed(new)
+            return self._parse(content)
+        except ConfigError as exc:
+            return exc
+
+    def _parse(self, content: Content) -> Config:
+        """The configuration in ``content`` (ConfigError if it is not usable)."""
+        if isinstance(content, ConfigError):
+            raise content
+        return parse(content, self.config.source, self.config.base_dir)
+
+    def _finish_reload(self, reason: str, outcome: Outcome) -> bool:
+        try:
+            if isinstance(outcome, ConfigError):
+                raise outcome
+            self._check_fixed(outcome)
         except ConfigError as exc:
             self.reloads["error"] += 1
             logger.error(
@@ -215,13 +237,13 @@ class Service:
                 logger.error("  %s", problem)
             return False
         try:
-            self._apply(new)
+            self._apply(outcome)
         except Exception:
             self.reloads["error"] += 1
             logger.exception("reload (%s) applied only in part", reason)
             return False
         self.reloads["success"] += 1
-        logger.info("reloaded %s (%s)", source, reason)
+        logger.info("reloaded %s (%s)", self.config.source, reason)
         self._notifier.status(f"serving {self.url}; reloaded ({reason})")
         return True
 
@@ -255,18 +277,6 @@ class Service:
             thread = ProducerThread(pc, self.runtime)
             self._producers[pc.name] = thread
             thread.start()
-
-
-def _read(path: str) -> bytes | None:
-    try:
-        return Path(path).read_bytes()
-    except OSError:
-        return None
-
-
-def _fingerprint(data: bytes | None) -> str:
-    """What tells one content of the file from another (a missing file included)."""
-    return "missing" if data is None else hashlib.sha256(data).hexdigest()
 
 
 def _instrument(config: Config) -> None:
