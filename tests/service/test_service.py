@@ -234,3 +234,36 @@ def test_an_unchanged_file_is_not_read_at_each_look(
     assert service.check_file() is False and len(reads) == 1
     assert service.check_file() is False and len(reads) == 1
     assert service.reloads == {"success": 0, "error": 0}
+
+
+@pytest.mark.parametrize("dangling", [False, True], ids=["to-a-file", "dangling"])
+def test_a_symlinked_heartbeat_file_is_refused(
+    services: Services, caplog: pytest.LogCaptureFixture, dangling: bool
+) -> None:
+    target = services.tmp_path / "victim"
+    if not dangling:
+        target.write_text("precious\n")
+        os.utime(target, ns=(10**9, 10**9))
+    (services.tmp_path / "alive").symlink_to(target)
+    d = doc()
+    d["heartbeat"] = {"interval": 0.05, "file": "alive"}
+    with caplog.at_level(logging.ERROR, "threadpool.service"):
+        service = services.start(d)
+        poll("heartbeat checks", lambda: metric(service, "threadpool_heartbeat_checks_total") >= 3)
+    if dangling:
+        assert not target.exists()  # not created through the link
+    else:
+        assert target.stat().st_mtime_ns == 10**9 and target.read_text() == "precious\n"
+    assert (services.tmp_path / "alive").is_symlink()
+    refusals = [r for r in caplog.records if "not touched: it is a symbolic link" in r.message]
+    assert len(refusals) == 1, caplog.text  # once, not at every check
+
+
+def test_the_heartbeat_file_is_created_private(services: Services) -> None:
+    d = doc()
+    d["heartbeat"] = {"interval": 0.05, "file": "alive"}
+    service = services.start(d)
+    poll("a heartbeat check", lambda: metric(service, "threadpool_heartbeat_checks_total") >= 2)
+    path = services.tmp_path / "alive"
+    poll("the file", path.exists)
+    assert path.stat().st_mode & 0o077 == 0

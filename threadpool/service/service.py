@@ -46,6 +46,7 @@ from threadpool import HeartbeatMap
 
 from . import logs
 from .config import Config, ConfigError, ProducerConfig, fixed_changes, load, parse
+from .heartbeat_file import HeartbeatFileMap
 from .httpd import HTTPService, ListenError
 from .metrics import LockdepCollector, PoolCollector, registry, version
 from .notify import Notifier, Watchdog, watchdog_interval
@@ -114,7 +115,7 @@ class Service:
         logs.set_level(cfg.service.log_level)
         if self._manage_lockdep:
             lockdep.configure(**cfg.lockdep.kwargs())
-        self._heartbeat_map = HeartbeatMap("service")
+        self._heartbeat_map = HeartbeatFileMap("service")
         self._runtime = Runtime(self._heartbeat_map)
         reg = registry(
             PoolCollector(self._runtime.pools, self._heartbeat_map, lambda: dict(self.reloads)),
