@@ -146,6 +146,12 @@ def test_reload_counts_and_build_info() -> None:
     assert info[1] == 1 and dict(info[0][1])["version"] == metrics.version()
 
 
+def test_producers_up_or_dead() -> None:
+    s = scrape(PoolCollector(lambda: [], producers=lambda: {"scrubber": True, "feed": False}))
+    assert at(s, "threadpool_producer_up", producer="scrubber") == 1
+    assert at(s, "threadpool_producer_up", producer="feed") == 0
+
+
 def test_lockdep_counters_and_violations_by_kind(collected: list[lockdep.Violation]) -> None:
     a, b = lockdep.Mutex("metrics_a"), lockdep.Mutex("metrics_b")
     with a, b:

@@ -267,3 +267,34 @@ def test_the_heartbeat_file_is_created_private(services: Services) -> None:
     path = services.tmp_path / "alive"
     poll("the file", path.exists)
     assert path.stat().st_mode & 0o077 == 0
+
+
+def test_a_dead_producer_turns_health_503_and_its_series_0_until_a_reload(
+    services: Services, caplog: pytest.LogCaptureFixture
+) -> None:
+    d = doc()
+    d["producers"] = [
+        {"name": "ok", "factory": f"{HANDLERS}:Ticker", "settings": {"queue": "ticks"}},
+        {"name": "broken", "factory": f"{HANDLERS}:Broken"},
+    ]
+    service = services.start(d)
+    assert metric(service, 'threadpool_producer_up{producer="ok"}') == 1
+    poll("/health 503", lambda: request(service.url, "/health")[0] == 503)
+    status, _, body = request(service.url, "/health")
+    assert status == 503
+    assert body == b"producer broken: run() raised RuntimeError: Broken.run fails\n"
+    assert metric(service, 'threadpool_producer_up{producer="broken"}') == 0
+    assert metric(service, 'threadpool_producer_up{producer="ok"}') == 1
+    assert not service.healthy()
+    dead = service._producers["broken"]
+    write(services.tmp_path / "config.yaml", d)  # unchanged: a reload restarts the dead one
+    with caplog.at_level(logging.ERROR, "threadpool.service"):
+        assert service.reload("SIGHUP")
+    assert service._producers["broken"] is not dead
+    poll("the new one dead too", lambda: service._producers["broken"].death is not None)
+    assert "producer broken: run() raised; dead until the next reload" in caplog.text
+    d["producers"].pop()
+    write(services.tmp_path / "config.yaml", d)
+    assert service.reload("SIGHUP")
+    assert request(service.url, "/health")[:3:2] == (200, b"ok\n")
+    assert service.healthy()

@@ -15,7 +15,8 @@ the histograms ``threadpool_item_duration_seconds`` (one observation per process
 step: an item, or a whole batch) and ``threadpool_queue_wait_seconds`` (per
 item) for queues built with histograms, ``threadpool_heartbeat_workers``,
 ``threadpool_heartbeat_unhealthy_workers``, ``threadpool_heartbeat_timeouts_total``,
-``threadpool_config_reloads_total{result}`` and ``threadpool_build_info``.
+``threadpool_config_reloads_total{result}``, ``threadpool_producer_up{producer}``
+and ``threadpool_build_info``.
 
 ``LockdepCollector``: ``lockdep_enabled``, ``lockdep_lock_classes``,
 ``lockdep_dependencies``, ``lockdep_checks_total``, ``lockdep_violations_total{kind}``
@@ -71,18 +72,21 @@ def _buckets(snapshot: Mapping[str, Any]) -> list[tuple[str, float]]:
 
 
 class PoolCollector(Collector):
-    """The pools (``pools()`` is called at each scrape), the heartbeat map, and the
-    configuration reload counts (``reloads()`` returns ``{result: count}``)."""
+    """The pools (``pools()`` is called at each scrape), the heartbeat map, the
+    configuration reload counts (``reloads()`` returns ``{result: count}``) and the
+    producers (``producers()`` returns ``{name: alive}``)."""
 
     def __init__(
         self,
         pools: Callable[[], Iterable[ThreadPool]],
         heartbeat_map: HeartbeatMap | None = None,
         reloads: Callable[[], Mapping[str, int]] | None = None,
+        producers: Callable[[], Mapping[str, bool]] | None = None,
     ) -> None:
         self._pools = pools
         self._heartbeat_map = heartbeat_map
         self._reloads = reloads
+        self._producers = producers
         self._build = {"version": version(), "python": platform.python_version()}
 
     def collect(self) -> Iterator[Metric]:
@@ -183,6 +187,15 @@ class PoolCollector(Collector):
             for result, count in sorted(self._reloads().items()):
                 reloads.add_metric([result], count)
             yield reloads
+        if self._producers is not None:
+            up = GaugeMetricFamily(
+                "threadpool_producer_up",
+                "1 while the producer runs; 0 once its run() ended by itself (it is dead).",
+                labels=["producer"],
+            )
+            for producer, alive in sorted(self._producers().items()):
+                up.add_metric([producer], 1 if alive else 0)
+            yield up
         info = GaugeMetricFamily(
             "threadpool_build_info",
             "Always 1; the labels name the version running.",

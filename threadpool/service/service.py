@@ -81,6 +81,7 @@ class Service:
         self._runtime: Runtime | None = None
         self._http: HTTPService | None = None
         self._watchdog: Watchdog | None = None
+        # Replaced whole, never changed in place: the listener's threads read it.
         self._producers: dict[str, ProducerThread] = {}
         self._file = ConfigFile(config.source)
 
@@ -103,8 +104,25 @@ class Service:
         return self._http.url
 
     def unhealthy(self) -> list[str]:
-        """The workers past their grace at the last heartbeat check."""
-        return self.heartbeat_map.get_unhealthy_worker_names()
+        """What makes the service unhealthy, one line each: the workers past their grace
+        at the last heartbeat check, then the dead producers."""
+        dead = [
+            f"producer {name}: {thread.death}"
+            for name, thread in self._producers.items()
+            if thread.death is not None
+        ]
+        return self.heartbeat_map.get_unhealthy_worker_names() + dead
+
+    def healthy(self) -> bool:
+        """A fresh heartbeat check passes and no producer is dead: what systemd's
+        watchdog goes by (``/health`` reads ``unhealthy()``, the checker's last check)."""
+        if not self.heartbeat_map.is_healthy():
+            return False
+        return all(thread.death is None for thread in self._producers.values())
+
+    def producers_up(self) -> dict[str, bool]:
+        """Each producer: False once it is dead."""
+        return {name: thread.death is None for name, thread in self._producers.items()}
 
     # --- start and stop ------------------------------------------------------------
 
@@ -118,7 +136,12 @@ class Service:
         self._heartbeat_map = HeartbeatFileMap("service")
         self._runtime = Runtime(self._heartbeat_map)
         reg = registry(
-            PoolCollector(self._runtime.pools, self._heartbeat_map, lambda: dict(self.reloads)),
+            PoolCollector(
+                self._runtime.pools,
+                self._heartbeat_map,
+                lambda: dict(self.reloads),
+                self.producers_up,
+            ),
             LockdepCollector(lambda: self.config.metrics.lockdep_top_classes),
         )
         self._http = HTTPService(cfg.service.listen, cfg.service.port, reg, self.unhealthy)
@@ -140,7 +163,7 @@ class Service:
         )
         interval = watchdog_interval()
         if interval is not None and self._notifier.enabled:
-            self._watchdog = Watchdog(self._notifier, interval, self._heartbeat_map.is_healthy)
+            self._watchdog = Watchdog(self._notifier, interval, self.healthy)
             self._watchdog.start()
         self._notifier.ready(f"serving {self._http.url}")
 
@@ -152,8 +175,9 @@ class Service:
         if self._watchdog is not None:
             self._watchdog.stop()
             self._watchdog = None
-        for name in list(self._producers):
-            self._producers.pop(name).stop(timeout)
+        producers, self._producers = self._producers, {}
+        for thread in producers.values():
+            thread.stop(timeout)
         left = self._runtime.stop(timeout) if self._runtime is not None else {}
         if self._heartbeat_map is not None:
             self._heartbeat_map.stop_checker(timeout)
@@ -265,9 +289,15 @@ class Service:
             self.heartbeat_map.stop_checker(new.service.drain_timeout)
             self.heartbeat_map.start_checker(new.heartbeat.interval, new.heartbeat.file)
         wanted = {p.name: p for p in new.producers}
-        for name, thread in list(self._producers.items()):
-            if wanted.get(name) != thread.config:
-                self._producers.pop(name).stop(new.service.drain_timeout)
+        keep = {
+            name: thread
+            for name, thread in self._producers.items()
+            if wanted.get(name) == thread.config and thread.death is None
+        }
+        gone = [thread for name, thread in self._producers.items() if name not in keep]
+        self._producers = keep
+        for thread in gone:  # changed, removed, or dead: a changed or dead one starts anew
+            thread.stop(new.service.drain_timeout)
         self.runtime.apply(new.pools, new.service.drain_timeout)
         self._start_producers([p for p in new.producers if p.name not in self._producers])
 
@@ -276,7 +306,7 @@ class Service:
     ) -> None:
         for pc in producers:
             thread = ProducerThread(pc, self.runtime)
-            self._producers[pc.name] = thread
+            self._producers = {**self._producers, pc.name: thread}
             thread.start()
 
 
