@@ -274,3 +274,27 @@ def test_a_configuration_over_the_size_limit_is_rejected_on_reload_unparsed(
     assert svc.metric('threadpool_config_reloads_total{result="error"}') == 1
     svc.signal(signal.SIGTERM)
     assert svc.wait(DRAIN + DEADLINE) == 0
+
+
+def test_a_handler_failing_on_every_item_logs_five_tracebacks_and_a_count(
+    started: list[ServiceProcess], tmp_path: Path
+) -> None:
+    d = doc()
+    d["pools"][0]["queues"] = [{"name": "bad", "kind": "value", "handler": f"{HANDLERS}:fail"}]
+    d["producers"] = [
+        {
+            "name": "burst",
+            "factory": f"{HANDLERS}:Once",
+            "settings": {"send": [["main", "bad"]], "times": 300},
+        }
+    ]
+    svc = start(started, tmp_path, d)
+    poll(
+        "300 failures",
+        lambda: svc.metric('threadpool_items_failed_total{pool="main",queue="bad"}') == 300,
+    )
+    svc.signal(signal.SIGTERM)
+    assert svc.wait(DRAIN + DEADLINE) == 0
+    log = svc.log()
+    assert log.count("Traceback (most recent call last)") == 5
+    assert "295 more records with a traceback like this one suppressed in " in log

@@ -72,11 +72,13 @@ class Service:
         *,
         manage_lockdep: bool = True,
         notifier: Notifier | None = None,
+        log_limit: logs.TracebackLimit | None = None,
     ) -> None:
         self.config = config
         self.reloads = {"success": 0, "error": 0}
         self._manage_lockdep = manage_lockdep
         self._notifier = notifier or Notifier(None)
+        self._log_limit = log_limit
         self._heartbeat_map: HeartbeatMap | None = None
         self._runtime: Runtime | None = None
         self._http: HTTPService | None = None
@@ -183,6 +185,8 @@ class Service:
             self._heartbeat_map.stop_checker(timeout)
         if self._http is not None:
             self._http.close()
+        if self._log_limit is not None:
+            self._log_limit.flush(force=True)
         return left
 
     def run(self, signals: SignalPipe) -> signal.Signals:
@@ -217,6 +221,8 @@ class Service:
             if now >= next_scale:
                 self.runtime.scale(now)
                 next_scale = now + self.config.service.scale_interval
+            if self._log_limit is not None:
+                self._log_limit.flush()
 
     # --- reloads ---------------------------------------------------------------------
 
@@ -326,9 +332,10 @@ def serve(path: str) -> int:
         print(f"threadpool: invalid configuration, {len(exc.problems)} problems:", file=sys.stderr)
         print(exc, file=sys.stderr)
         return EXIT_CONFIG
-    logs.setup(config.service.log_level)
+    limit = logs.TracebackLimit()
+    logs.setup(config.service.log_level, limit=limit)
     with SignalPipe() as signals:
-        service = Service(config, notifier=Notifier.from_environ())
+        service = Service(config, notifier=Notifier.from_environ(), log_limit=limit)
         try:
             service.start()
         except ListenError as exc:
