@@ -73,6 +73,10 @@ def test_invalid_reload_keeps_the_running_configuration_and_counts_an_error(
     assert "pools[0].queues[0].timout: unknown key; did you mean 'timeout'?" in caplog.text
     assert metric(service, 'threadpool_config_reloads_total{result="error"}') == 1
     assert metric(service, 'threadpool_config_reloads_total{result="success"}') == 0
+    assert metric(service, "threadpool_config_last_reload_successful") == 0
+    write(services.tmp_path / "config.yaml", with_threads(2))
+    assert service.reload("test") is True
+    assert metric(service, "threadpool_config_last_reload_successful") == 1
 
 
 def test_a_file_change_reloads_once_per_new_content(services: Services) -> None:

@@ -48,7 +48,7 @@ from . import logs
 from .config import Config, ConfigError, ProducerConfig, fixed_changes, load, parse
 from .heartbeat_file import HeartbeatFileMap
 from .httpd import HTTPService, ListenError
-from .metrics import LockdepCollector, PoolCollector, registry, version
+from .metrics import LockdepCollector, PoolCollector, ServiceCollector, registry, version
 from .notify import Notifier, Watchdog, watchdog_interval
 from .producers import ProducerThread
 from .reload import ConfigFile, Content, Loader, Outcome
@@ -76,6 +76,7 @@ class Service:
     ) -> None:
         self.config = config
         self.reloads = {"success": 0, "error": 0}
+        self.last_reload_ok = True  # the running configuration loaded; no reload failed since
         self._manage_lockdep = manage_lockdep
         self._notifier = notifier or Notifier(None)
         self._log_limit = log_limit
@@ -138,11 +139,9 @@ class Service:
         self._heartbeat_map = HeartbeatFileMap("service")
         self._runtime = Runtime(self._heartbeat_map)
         reg = registry(
-            PoolCollector(
-                self._runtime.pools,
-                self._heartbeat_map,
-                lambda: dict(self.reloads),
-                self.producers_up,
+            PoolCollector(self._runtime.pools, self._heartbeat_map),
+            ServiceCollector(
+                lambda: dict(self.reloads), lambda: self.last_reload_ok, self.producers_up
             ),
             LockdepCollector(lambda: self.config.metrics.lockdep_top_classes),
         )
@@ -259,6 +258,7 @@ class Service:
             self._check_fixed(outcome)
         except ConfigError as exc:
             self.reloads["error"] += 1
+            self.last_reload_ok = False
             logger.error(
                 "reload (%s) rejected, %d problems; the running configuration stays:",
                 reason,
@@ -271,9 +271,11 @@ class Service:
             self._apply(outcome)
         except Exception:
             self.reloads["error"] += 1
+            self.last_reload_ok = False
             logger.exception("reload (%s) applied only in part", reason)
             return False
         self.reloads["success"] += 1
+        self.last_reload_ok = True
         logger.info("reloaded %s (%s)", self.config.source, reason)
         self._notifier.status(f"serving {self.url}; reloaded ({reason})")
         return True
