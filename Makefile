@@ -4,8 +4,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+DEPLOY_STAMP := $(VENV)/.deploy-installed
 
-.PHONY: run test check lint typecheck pytest pytest-fast cpython-clean bench clean
+.PHONY: run test check lint typecheck pytest pytest-fast cpython-clean deploy-check bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,7 +17,7 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/python -m threadpool serve --config config.yaml
 
-test: lint typecheck pytest cpython-clean
+test: lint typecheck pytest cpython-clean deploy-check
 
 check: lint typecheck pytest-fast
 
@@ -39,6 +40,14 @@ pytest-fast: $(STAMP)
 # false positives are bugs (needs the interpreter's test package).
 cpython-clean: $(STAMP)
 	$(BIN)/python -m lockdep run --suppress tests/cpython.suppress -m test test_threading test_queue test_logging
+
+# deploy/: systemd-analyze verify, kubernetes-validate --strict, promtool check and test rules.
+deploy-check: $(DEPLOY_STAMP)
+	deploy/check $(BIN)
+
+$(DEPLOY_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[deploy]'
+	touch $(DEPLOY_STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/lockdep_bench.py
