@@ -54,6 +54,8 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/install_overhead.py
 	$(BIN)/python benchmarks/threadpool_bench.py
 	$(BIN)/python benchmarks/scrape_bench.py
+	$(BIN)/python benchmarks/connect_burst.py
+	$(BIN)/python benchmarks/service_load.py --seconds 20 --reloads 20
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
