@@ -6,7 +6,8 @@
 
 ``serve`` exits 0 after a clean shutdown (SIGTERM or SIGINT), 1 when it cannot
 run (the port is taken), 2 for an invalid configuration. ``check`` prints
-every problem of the file and exits 2, or says it is valid and exits 0.
+every problem of the file and exits 2, or says it is valid and exits 0; both
+warn when others than its owner can write the file or its directory.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands.add_parser("example-config", help=text, description=text)
     args = parser.parse_args(argv)
     # The service needs prometheus_client and yaml; the pool core does not.
-    from .service.config import ConfigError, load
+    from .service.config import ConfigError, load, unsafe_permissions
     from .service.service import EXIT_CONFIG, serve
 
     if args.command == "serve":
@@ -50,6 +51,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         sys.stdout.write(example_config())
         return 0
+    for warning in unsafe_permissions(args.config):
+        print(f"warning: {warning}", file=sys.stderr)
     try:
         config = load(args.config)
     except ConfigError as exc:

@@ -69,6 +69,8 @@ __all__ = [
     "fixed_changes",
     "load",
     "parse",
+    "read_file",
+    "unsafe_permissions",
 ]
 
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
@@ -392,6 +394,32 @@ def read_file(path: str | Path) -> bytes:
     if len(data) > MAX_BYTES:  # it grew while being read
         raise ConfigError([_too_big(path, len(data))])
     return data
+
+
+def unsafe_permissions(path: str | Path) -> list[str]:
+    """Warnings, one a line, when others than the file's owner can change what it runs:
+    the file, or its directory (where it could be replaced), writable by its group or
+    by anyone. (The configuration is code.)"""
+    warnings = []
+    file = Path(path)
+    for what, target in (("the file", file), ("its directory", file.resolve().parent)):
+        try:
+            st = target.stat()
+        except OSError:
+            continue
+        sticky = stat.S_ISDIR(st.st_mode) and st.st_mode & stat.S_ISVTX
+        who = [
+            w
+            for bit, w in ((stat.S_IWGRP, "its group"), (stat.S_IWOTH, "anyone"))
+            if st.st_mode & bit
+        ]
+        if who and not sticky:
+            warnings.append(
+                f"{path}: {what} is writable by {' and '.join(who)} (mode "
+                f"{stat.S_IMODE(st.st_mode):04o}): the configuration is code - whoever can "
+                "change it runs code in the service; make it writable by its owner only"
+            )
+    return warnings
 
 
 def _too_big(path: str | Path, size: int) -> str:

@@ -45,7 +45,15 @@ import lockdep
 from threadpool import HeartbeatMap
 
 from . import logs
-from .config import Config, ConfigError, ProducerConfig, fixed_changes, load, parse
+from .config import (
+    Config,
+    ConfigError,
+    ProducerConfig,
+    fixed_changes,
+    load,
+    parse,
+    unsafe_permissions,
+)
 from .heartbeat_file import HeartbeatFileMap
 from .httpd import HTTPService, ListenError
 from .metrics import LockdepCollector, PoolCollector, ServiceCollector, registry, version
@@ -336,6 +344,8 @@ def serve(path: str) -> int:
         return EXIT_CONFIG
     limit = logs.TracebackLimit()
     logs.setup(config.service.log_level, limit=limit)
+    for warning in unsafe_permissions(path):
+        logger.warning("%s", warning)
     with SignalPipe() as signals:
         service = Service(config, notifier=Notifier.from_environ(), log_limit=limit)
         try:
