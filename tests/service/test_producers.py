@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
+from threadpool.service.checks import Ref
 from threadpool.service.config import ProducerConfig
 from threadpool.service.producers import ProducerContext, ProducerThread
-from threadpool.service.schema import Ref
 
 from .conftest import DEADLINE
 from .handlers import Broken, Ticker

@@ -33,22 +33,24 @@ from typing import Any
 
 import yaml
 
-from .schema import (
+from .checks import (
     NAME,
     Address,
     Boolean,
     Choice,
-    ConfigError,
     FilePath,
     Function,
     Integer,
-    Items,
     Number,
-    Reader,
     Ref,
-    Section,
     Settings,
     String,
+)
+from .schema import (
+    ConfigError,
+    Items,
+    Reader,
+    Section,
     fixed_keys,
     join,
     key,

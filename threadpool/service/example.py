@@ -1,5 +1,9 @@
 """The shipped ``config.yaml``: an example document rendered with the schema's comments.
 
+``render(section, example)`` writes any document as YAML with each key
+commented with its documentation from the schema (and its default where the
+example differs); keys the example leaves out are shown commented out.
+
 ``python -m threadpool example-config`` prints it; the repository's
 ``config.yaml`` is exactly that output (a test compares them), so its
 comments and defaults cannot drift from what ``config.py`` checks.
@@ -7,10 +11,16 @@ comments and defaults cannot drift from what ``config.py`` checks.
 
 from __future__ import annotations
 
+import dataclasses
+import textwrap
+from collections.abc import Iterator, Mapping
 from typing import Any
 
+import yaml
+
+from .checks import Settings
 from .config import Config
-from .schema import render
+from .schema import Items, Section, keys
 
 HEADER = """\
 # The service's configuration: `make run` (or `python -m threadpool serve --config config.yaml`).
@@ -103,3 +113,78 @@ EXAMPLE: dict[str, Any] = {
 def example_config() -> str:
     """The text of the shipped ``config.yaml``."""
     return HEADER + render(Config, EXAMPLE)
+
+
+COMMENT_COLUMN = 29
+LINE_LENGTH = 100
+
+
+def render(cls: type, example: Mapping[str, Any]) -> str:
+    """``example`` (a document for section ``cls``) as YAML, each key commented with its
+    documentation (and its default, where the example's value differs); keys the
+    example leaves out are shown commented out, with their default. In a list, only
+    the first item's keys are commented."""
+    return "\n".join(_render_mapping(cls, example, 0, commented=True)) + "\n"
+
+
+def _render_mapping(
+    cls: type, example: Mapping[str, Any], indent: int, *, commented: bool, first: str = ""
+) -> Iterator[str]:
+    lead = first
+    for name, k, default in keys(cls):
+        pad = " " * indent
+        prefix = lead or pad
+        lead = ""
+        if name not in example:
+            if commented and not isinstance(k.check, (Section, Items, Settings)):
+                known = default is not dataclasses.MISSING
+                if default is None and not getattr(k.check, "nullable", False):
+                    known = False  # no default: one of several keys must be given
+                shown = f" {_scalar(default)}" if known else ""
+                yield _with_comment(f"{pad}# {name}:{shown}", k.doc)
+            continue
+        value = example[name]
+        if isinstance(k.check, (Section, Items, Settings)):
+            if indent == 0:  # a top-level section: its documentation above it
+                yield ""
+                yield from (f"# {line}" for line in textwrap.wrap(k.doc, 96))
+                yield f"{name}:"
+            else:
+                yield _with_comment(f"{prefix}{name}:", k.doc if commented else "")
+        if isinstance(k.check, Section):
+            yield from _render_mapping(k.check.cls, value, indent + 2, commented=commented)
+        elif isinstance(k.check, Items):
+            for i, item in enumerate(value):
+                yield from _render_mapping(
+                    k.check.cls,
+                    item,
+                    indent + 4,
+                    commented=commented and i == 0,
+                    first=" " * (indent + 2) + "- ",
+                )
+        elif isinstance(k.check, Settings):
+            for line in yaml.safe_dump(value, sort_keys=False).splitlines():
+                yield f"{' ' * (indent + 2)}{line}"
+        else:
+            doc = k.doc
+            if default not in (dataclasses.MISSING, None) and value != default:
+                doc += f" (default {_scalar(default)})"
+            yield _with_comment(f"{prefix}{name}: {_scalar(value)}", doc if commented else "")
+
+
+def _scalar(value: object) -> str:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    text: str = yaml.safe_dump(value, default_flow_style=True).strip()
+    return text.removesuffix("\n...").removesuffix(" ...")
+
+
+def _with_comment(line: str, doc: str) -> str:
+    """``line`` with ``doc`` as a comment after it, or above it when that is too long."""
+    if not doc:
+        return line
+    beside = f"{line.ljust(COMMENT_COLUMN - 1)} # {doc}"
+    if len(beside) <= LINE_LENGTH:
+        return beside
+    indent = " " * (len(line) - len(line.lstrip(" ")))
+    return f"{indent}# {doc}\n{line}"

@@ -10,14 +10,17 @@ Everything else follows from that one declaration:
   instead of stopping at the first; a wrong value is reported and its default
   used, so that checking goes on;
 * the known keys in "unknown key" messages, and their order, are the fields';
-* ``render`` writes a commented YAML document (the shipped ``config.yaml``)
-  from the same declarations;
+* ``example.render`` writes a commented YAML document (the shipped
+  ``config.yaml``) from the same declarations;
 * ``fixed_keys`` lists the keys a reload may not change.
 
-Rules between keys (``threads`` or ``min_threads``/``max_threads``) live in the
-section's ``check(reader, path, mapping)`` method, run after its keys are read.
+How a value is checked is a ``Check``: the scalar ones are in ``checks``;
+``Section`` (a nested mapping) and ``Items`` (a list of them) are here, with
+the reading they drive. Rules between keys (``threads`` or
+``min_threads``/``max_threads``) live in the section's
+``check(reader, path, mapping)`` method, run after its keys are read.
 
-``module:function`` values (``Ref``) are imported, and work that needs them
+``module:function`` values (``checks.Ref``) are imported, and work that needs them
 (building producers) done, only in ``Reader.run_deferred``, after the whole
 document has been checked: the service installs lockdep in between when asked
 to, so that the handlers' own locks are tracked. Nothing here raises for bad
@@ -32,17 +35,10 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import importlib
-import ipaddress
-import math
-import re
 import reprlib
-import textwrap
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 _REPR = reprlib.Repr()
 _REPR.maxstring = 60
@@ -50,9 +46,6 @@ _REPR.maxother = 60
 _REPR.maxlist = _REPR.maxdict = _REPR.maxset = 4
 _REPR.maxlevel = 2
 
-NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-NAME_RULE = "1 to 64 characters among letters, digits, '_', '.', '-'"
-SPEC_RE = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
 INVALID: Any = object()  # what a check returns for a value it reported
 
 
@@ -182,191 +175,7 @@ def fixed_keys(cls: type, path: str = "") -> Iterator[tuple[str, tuple[str, ...]
                 yield sub, (name, *attrs)
 
 
-# --- checks -----------------------------------------------------------------------------
-
-
-@dataclasses.dataclass(frozen=True)
-class Number(Check):
-    """A finite number >= minimum (> minimum if ``strict``), as a float; null too when
-    ``nullable``."""
-
-    minimum: float = 0.0
-    strict: bool = False
-    nullable: bool = False
-
-    def __call__(self, r: Reader, path: str, value: Any) -> Any:
-        if value is None and self.nullable:
-            return None
-        ok = (
-            isinstance(value, (int, float))
-            and not isinstance(value, bool)
-            and math.isfinite(value)
-            and (value > self.minimum if self.strict else value >= self.minimum)
-        )
-        if not ok:
-            rule = f"a number {'>' if self.strict else '>='} {self.minimum:g}"
-            null = " or null" if self.nullable else ""
-            r.add(path, f"must be {rule}{null}, got {show(value)}")
-            return INVALID
-        return float(value)
-
-
-@dataclasses.dataclass(frozen=True)
-class Integer(Check):
-    minimum: int
-    maximum: int
-
-    def __call__(self, r: Reader, path: str, value: Any) -> Any:
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int)
-            or not self.minimum <= value <= self.maximum
-        ):
-            r.add(path, f"must be an integer {self.minimum}..{self.maximum}, got {show(value)}")
-            return INVALID
-        return value
-
-
-@dataclasses.dataclass(frozen=True)
-class Boolean(Check):
-    def __call__(self, r: Reader, path: str, value: Any) -> Any:
-        if not isinstance(value, bool):
-            r.add(path, f"must be true or false, got {show(value)}")
-            return INVALID
-        return value
-
-
-@dataclasses.dataclass(frozen=True)
-class String(Check):
-    """A non-empty string (matching ``pattern``, described by ``rule``)."""
-
-    nullable: bool = False
-    pattern: re.Pattern[str] | None = None
-    rule: str = ""
-
-    def __call__(self, r: Reader, path: str, value: Any) -> Any:
-        if value is None and self.nullable:
-            return None
-        if (
-            not isinstance(value, str)
-            or not value
-            or (self.pattern is not None and not self.pattern.match(value))
-        ):
-            what = f"a string of {self.rule}" if self.rule else "a non-empty string"
-            null = " or null" if self.nullable else ""
-            r.add(path, f"must be {what}{null}, got {show(value)}")
-            return INVALID
-        return value
-
-
-NAME = String(pattern=NAME_RE, rule=NAME_RULE)
-
-
-@dataclasses.dataclass(frozen=True)
-class Choice(Check):
-    """One of ``options`` (any case; kept in lower case)."""
-
-    options: tuple[str, ...]
-
-    def __call__(self, r: Reader, path: str, value: Any) -> Any:
-        if not isinstance(value, str) or value.lower() not in self.options:
-            r.add(path, f"must be one of {', '.join(self.options)}, got {show(value)}")
-            return INVALID
-        return value.lower()
-
-
-@dataclasses.dataclass(frozen=True)
-class Address(Check):
-    """An IP address (not a host name: what the listener binds must be unambiguous)."""
-
-    def __call__(self, r: Reader, path: str, value: Any) -> Any:
-        value = String()(r, path, value)
-        if value is INVALID:
-            return INVALID
-        try:
-            ipaddress.ip_address(value)
-        except ValueError:
-            r.add(path, f"must be an IP address like 127.0.0.1 or ::1, got {value!r}")
-            return INVALID
-        return value
-
-
-@dataclasses.dataclass(frozen=True)
-class FilePath(Check):
-    """A path, or null; relative paths are made relative to the configuration's
-    directory."""
-
-    def __call__(self, r: Reader, path: str, value: Any) -> Any:
-        value = String(nullable=True)(r, path, value)
-        if value is INVALID or value is None:
-            return value
-        return str(r.base_dir / value)
-
-
-@dataclasses.dataclass(eq=False)
-class Ref:
-    """A ``module:function`` value: ``spec`` as written, ``target`` once imported
-    (None until then, or if the import failed). Compares by ``spec``."""
-
-    spec: str
-    target: Callable[..., Any] | None = None
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Ref) and other.spec == self.spec
-
-    def __hash__(self) -> int:
-        return hash(self.spec)
-
-    def __str__(self) -> str:
-        return self.spec
-
-
-@dataclasses.dataclass(frozen=True)
-class Function(Check):
-    """``module:function`` (or null when ``nullable``), as a ``Ref``; the module is
-    imported, and the attribute checked to be callable, in the deferred step."""
-
-    nullable: bool = False
-
-    def __call__(self, r: Reader, path: str, value: Any) -> Any:
-        spec = String(nullable=self.nullable)(r, path, value)
-        if spec is INVALID or spec is None:
-            return spec
-        if not SPEC_RE.match(spec):
-            r.add(path, f"must be 'module:function' (like 'package.module:name'), got {show(spec)}")
-            return INVALID
-        ref = Ref(spec)
-        r.defer(lambda: _import(r, path, ref))
-        return ref
-
-
-def _import(r: Reader, path: str, ref: Ref) -> None:
-    module_name, attr = ref.spec.split(":")
-    try:
-        module = importlib.import_module(module_name)
-    except Exception as exc:  # ImportError, or whatever the module raised on import
-        r.add(path, f"cannot import module {module_name!r}: {type(exc).__name__}: {exc}")
-        return
-    obj = getattr(module, attr, None)
-    if obj is None:
-        r.add(path, f"module {module_name!r} has no attribute {attr!r}")
-    elif not callable(obj):
-        r.add(path, f"{ref.spec} is not callable (it is a {type(obj).__name__})")
-    else:
-        ref.target = obj
-
-
-@dataclasses.dataclass(frozen=True)
-class Settings(Check):
-    """A free-form mapping with names as keys (checked by whoever receives it)."""
-
-    null_is_default = True
-
-    def __call__(self, r: Reader, path: str, value: Any) -> Any:
-        if not isinstance(value, Mapping) or any(not isinstance(k, str) for k in value):
-            r.add(path, f"must be a mapping with names as keys, got {show(value)}")
-            return INVALID
-        return dict(value)
+# --- nested sections ----------------------------------------------------------------------
 
 
 @dataclasses.dataclass(frozen=True)
@@ -459,80 +268,3 @@ def read_document(r: Reader, cls: type, document: object) -> Any:
     except RecursionError:  # a self-referencing document in a message, say
         r.add("", "nested too deeply to check")
         return None
-
-
-# --- documenting ------------------------------------------------------------------------
-
-COMMENT_COLUMN = 29
-LINE_LENGTH = 100
-
-
-def render(cls: type, example: Mapping[str, Any]) -> str:
-    """``example`` (a document for section ``cls``) as YAML, each key commented with its
-    documentation (and its default, where the example's value differs); keys the
-    example leaves out are shown commented out, with their default. In a list, only
-    the first item's keys are commented."""
-    return "\n".join(_render_mapping(cls, example, 0, commented=True)) + "\n"
-
-
-def _render_mapping(
-    cls: type, example: Mapping[str, Any], indent: int, *, commented: bool, first: str = ""
-) -> Iterator[str]:
-    lead = first
-    for name, k, default in keys(cls):
-        pad = " " * indent
-        prefix = lead or pad
-        lead = ""
-        if name not in example:
-            if commented and not isinstance(k.check, (Section, Items, Settings)):
-                known = default is not dataclasses.MISSING
-                if default is None and not getattr(k.check, "nullable", False):
-                    known = False  # no default: one of several keys must be given
-                shown = f" {_scalar(default)}" if known else ""
-                yield _with_comment(f"{pad}# {name}:{shown}", k.doc)
-            continue
-        value = example[name]
-        if isinstance(k.check, (Section, Items, Settings)):
-            if indent == 0:  # a top-level section: its documentation above it
-                yield ""
-                yield from (f"# {line}" for line in textwrap.wrap(k.doc, 96))
-                yield f"{name}:"
-            else:
-                yield _with_comment(f"{prefix}{name}:", k.doc if commented else "")
-        if isinstance(k.check, Section):
-            yield from _render_mapping(k.check.cls, value, indent + 2, commented=commented)
-        elif isinstance(k.check, Items):
-            for i, item in enumerate(value):
-                yield from _render_mapping(
-                    k.check.cls,
-                    item,
-                    indent + 4,
-                    commented=commented and i == 0,
-                    first=" " * (indent + 2) + "- ",
-                )
-        elif isinstance(k.check, Settings):
-            for line in yaml.safe_dump(value, sort_keys=False).splitlines():
-                yield f"{' ' * (indent + 2)}{line}"
-        else:
-            doc = k.doc
-            if default not in (dataclasses.MISSING, None) and value != default:
-                doc += f" (default {_scalar(default)})"
-            yield _with_comment(f"{prefix}{name}: {_scalar(value)}", doc if commented else "")
-
-
-def _scalar(value: object) -> str:
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    text: str = yaml.safe_dump(value, default_flow_style=True).strip()
-    return text.removesuffix("\n...").removesuffix(" ...")
-
-
-def _with_comment(line: str, doc: str) -> str:
-    """``line`` with ``doc`` as a comment after it, or above it when that is too long."""
-    if not doc:
-        return line
-    beside = f"{line.ljust(COMMENT_COLUMN - 1)} # {doc}"
-    if len(beside) <= LINE_LENGTH:
-        return beside
-    indent = " " * (len(line) - len(line.lstrip(" ")))
-    return f"{indent}# {doc}\n{line}"
