@@ -11,6 +11,7 @@ exactly the model's edges.
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -24,6 +25,7 @@ steps = st.lists(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(steps)
 def test_tracker_matches_reachability_model(ops: list[tuple[str, int]]) -> None:
