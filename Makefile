@@ -58,19 +58,23 @@ thirdparty: $(TP_STAMP)
 
 # The other CPythons the package supports (the main one is $(PYTHON)): each in its
 # own virtual environment (.venv-X.Y), the suite and CPython's threading, queue,
-# logging and asyncio-locks suites of that version. A version not on the machine is
-# skipped with a message, except when CI is set: then it fails the run.
+# logging and asyncio-locks suites of that version, the versions side by side
+# (VERSION_JOBS at once; their output is kept apart). A version not on the machine
+# is skipped with a message, except when CI is set: then it fails the run.
 OTHER_VERSIONS ?= 3.10 3.12 3.13
+VERSION_JOBS ?= 3
 
 versions:
-	@for v in $(OTHER_VERSIONS); do \
-	    py=$$(.ci/find-python $$v) || { \
-	        if [ -n "$${CI:-}" ]; then echo "CPython $$v is not on this machine (CI needs it)" >&2; exit 1; fi; \
-	        echo "CPython $$v is not on this machine: skipped (CI fails instead)"; continue; }; \
-	    start=$$(date +%s); \
-	    $(MAKE) --no-print-directory pytest cpython-clean PYTHON=$$py VENV=.venv-$$v || exit 1; \
-	    echo "CPython $$v: passed in $$(( $$(date +%s) - start )) s"; \
-	done
+	@$(MAKE) --no-print-directory -j$(VERSION_JOBS) --output-sync=target \
+	    $(addprefix version-,$(OTHER_VERSIONS))
+
+version-%:
+	@py=$$(.ci/find-python $*) || { \
+	    if [ -n "$${CI:-}" ]; then echo "CPython $* is not on this machine (CI needs it)" >&2; exit 1; fi; \
+	    echo "CPython $* is not on this machine: skipped (CI fails instead)"; exit 0; }; \
+	start=$$(date +%s); \
+	$(MAKE) --no-print-directory pytest cpython-clean PYTHON=$$py VENV=.venv-$* && \
+	echo "CPython $*: passed in $$(( $$(date +%s) - start )) s"
 
 # deploy/: systemd-analyze verify, kubernetes-validate --strict, promtool check and test rules.
 deploy-check: $(DEPLOY_STAMP)
