@@ -4,9 +4,11 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest cpython-clean versions thirdparty bench clean
+.PHONY: run test lint typecheck pytest pytest-pure cpython-clean versions thirdparty bench clean
 
-$(STAMP): pyproject.toml
+# The install builds lockdep's C extension in place (lockdep/_fastpath.*.so, one per
+# CPython version); without a C compiler it goes on without it (pure Python).
+$(STAMP): pyproject.toml setup.py lockdep/_fastpath.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet -e '.[test,dev]'
 	touch $(STAMP)
@@ -15,11 +17,11 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/python -m threadpool serve --config config.yaml
 
-test: lint typecheck pytest cpython-clean versions
+test: lint typecheck pytest pytest-pure cpython-clean versions
 
 lint: $(STAMP)
-	$(BIN)/ruff check lockdep threadpool tests benchmarks examples
-	$(BIN)/ruff format --check lockdep threadpool tests benchmarks examples
+	$(BIN)/ruff check lockdep threadpool tests benchmarks examples setup.py
+	$(BIN)/ruff format --check lockdep threadpool tests benchmarks examples setup.py
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -27,6 +29,12 @@ typecheck: $(STAMP)
 # The suite runs under lockdep's own pytest plugin: it must report nothing.
 pytest: $(STAMP)
 	$(BIN)/python -m pytest -p lockdep.pytest_plugin
+
+# lockdep's hot path exists in C and in pure Python (lockdep/fastpath.py): the suite
+# above runs on C where it is built; tests/lockdep (CPython's lock_tests included)
+# runs once more on pure Python.
+pytest-pure: $(STAMP)
+	LOCKDEP_PURE=1 $(BIN)/python -m pytest -p lockdep.pytest_plugin tests/lockdep
 
 # CPython's threading, queue, logging and asyncio-locks suites under `python -m lockdep run`:
 # false positives are bugs (needs the interpreter's test package).

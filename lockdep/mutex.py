@@ -10,7 +10,9 @@ mode, installed on the class when the configuration changes:
 
 * ``fast`` (lockdep on, no statistics, backtraces or wait timeouts): one lookup
   in the chain cache; when this held chain plus this class was validated
-  before, the lock is taken and pushed with no further work;
+  before, the lock is taken and pushed with no further work. These methods
+  exist twice, in Python here and in C (see ``fastpath``), which is used when
+  it is built; a miss calls the same Python slow path from both;
 * ``checked``: every acquisition goes through the tracker (statistics, stacks,
   wait-timeout reports);
 * ``plain`` (lockdep off, or the class limit reached): the bare lock.
@@ -32,9 +34,10 @@ from collections.abc import Callable
 from types import FrameType, TracebackType
 from typing import Any
 
-from . import chains
+from . import chains, fastpath
+from .fastpath import LockCore
 from .held import TKEY, Entry
-from .keys import CLASS_STRIDE, READ, SUBCLASS_STRIDE, SUBCLASSES, TRY
+from .keys import CLASS_STRIDE, READ, SUBCLASS_STRIDE, TRY, check_subclass, subclass_key
 from .tracker import INSTANCES, LOCKDEP, STRICT
 
 _getframe = sys._getframe
@@ -57,14 +60,6 @@ def check_flag(what: str, value: object) -> bool:
     return value
 
 
-def check_subclass(subclass: object) -> int:
-    if type(subclass) is not int:
-        raise TypeError(f"subclass must be an int from 0 to {SUBCLASSES - 1}, got {subclass!r}")
-    if not 0 <= subclass < SUBCLASSES:
-        raise ValueError(f"subclass must be an int from 0 to {SUBCLASSES - 1}, got {subclass!r}")
-    return subclass
-
-
 def check_acquire_args(blocking: object, timeout: object) -> float:
     """threading.Lock.acquire's rules for blocking and timeout; returns the timeout."""
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
@@ -78,7 +73,7 @@ def check_acquire_args(blocking: object, timeout: object) -> float:
     return float(timeout)
 
 
-class Mutex:
+class Mutex(LockCore):
     """A mutual-exclusion lock whose acquisitions lockdep validates.
 
     ``Mutex(name, recursive=False, lockdep=True, backtrace=False,
@@ -98,20 +93,8 @@ class Mutex:
     is an ``unlock`` violation.
     """
 
-    __slots__ = (
-        "__weakref__",
-        "_backtrace",
-        "_fkey",
-        "_id",
-        "_lock",
-        "_lockdep_node",
-        "_lockdep_pos",
-        "_name",
-        "_owner",
-        "_policy",
-        "_recursive",
-        "_tkey",
-    )
+    # _lock, _fkey, _owner, _lockdep_node and _lockdep_pos are LockCore's (see fastpath).
+    __slots__ = ("__weakref__", "_backtrace", "_id", "_name", "_policy", "_recursive", "_tkey")
 
     def __init__(
         self,
@@ -130,7 +113,7 @@ class Mutex:
         check_flag("lockdep", lockdep)
         self._backtrace = check_flag("backtrace", backtrace)
         self._policy = INSTANCES if check_flag("instance_order", instance_order) else STRICT
-        self._lock: Any = _thread.RLock() if recursive else _thread.allocate_lock()
+        self._lock = _thread.RLock() if recursive else _thread.allocate_lock()
         if lockdep:
             self._id = LOCKDEP.register(name)
         self._set_keys()
@@ -181,7 +164,7 @@ class Mutex:
         held = _local.held
         key = self._fkey
         if subclass:
-            key = _subkey(key, subclass)
+            key = subclass_key(key, subclass)
         nxt = held[-1][2].get(key)
         if nxt is None:
             self._acquire_slow(subclass, True, -1.0, _getframe(1))
@@ -418,11 +401,6 @@ def _already_taken(_blocking: bool, _timeout: float) -> bool:
     return True
 
 
-def _subkey(key: int | None, subclass: int) -> int | None:
-    check_subclass(subclass)
-    return None if key is None else key + subclass * SUBCLASS_STRIDE
-
-
 class _Nested:
     """``with mutex.nested(n):`` — take mutex under subclass n."""
 
@@ -559,7 +537,8 @@ def _use_mode(mode: str) -> None:
                 lock = entry[0]
                 if isinstance(lock, Mutex) and not lock._recursive:
                     lock._owner = state.ident
-    for name, method in MODES[mode].items():
+    methods = fastpath.methods("mutex", mode) or MODES[mode]
+    for name, method in methods.items():
         setattr(Mutex, name, method)
 
 
