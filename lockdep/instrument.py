@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import fastpath
 from .keys import CLASS_STRIDE
-from .mutex import MODES, Mutex
+from .mutex import MODES, Mutex, caller_frame
 from .roles import class_tkey
 from .sites import THIN_WRAPPERS, user_frame
 from .tracker import BINARY, INSTANCES, LOCKDEP
@@ -133,7 +133,10 @@ class TrackedLock(Mutex):
             held = _local.held
             key = self._fkey
             nxt = held[-1][2].get(key)
-            f = _getframe(1)
+            try:
+                f = _getframe(1)
+            except ValueError:  # no Python caller: the tracker records no site
+                return self._acquire_missed(None)
             if f.f_code.co_filename in THIN_WRAPPERS:
                 f = user_frame(f)
             if nxt is not None:
@@ -147,9 +150,9 @@ class TrackedLock(Mutex):
                 held.append((self, key, node, f.f_code, f.f_lasti, None))
                 return True
             return self._acquire_missed(f)
-        return self._acquire_args(blocking, timeout, _getframe(1))
+        return self._acquire_args(blocking, timeout, caller_frame())
 
-    def _acquire_missed(self, frame: FrameType) -> bool:
+    def _acquire_missed(self, frame: FrameType | None) -> bool:
         """A blocking acquire the fast path could not serve (a class the thread holds
         already, say): to the tracker at once. frame: the site, wrappers skipped."""
         got = _tracker_acquire(
@@ -185,8 +188,8 @@ class TrackedLock(Mutex):
         else:
             self._release_slow(None)
 
-    def _site_frame(self, frame: FrameType) -> FrameType:
-        return user_frame(frame)
+    def _site_frame(self, frame: FrameType | None) -> FrameType | None:
+        return user_frame(frame) if frame is not None else None
 
     def _is_owned(self) -> bool:
         # What threading.Condition would find out with acquire(False) and

@@ -46,6 +46,15 @@ TIMEOUT_MAX = _thread.TIMEOUT_MAX
 _local = LOCKDEP.local
 
 
+def caller_frame() -> FrameType | None:
+    """The frame of the code that called the lock method calling this; None when C code
+    called the method with no Python frame on the stack (an atexit callback, say)."""
+    try:
+        return _getframe(2)
+    except ValueError:
+        return None
+
+
 def check_name(kind: str, name: object) -> str:
     if not isinstance(name, str):
         raise TypeError(f"{kind} name must be a non-empty str, got {name!r}")
@@ -167,9 +176,13 @@ class Mutex(LockCore):
             key = subclass_key(key, subclass)
         nxt = held[-1][2].get(key)
         if nxt is None:
-            self._acquire_slow(subclass, True, -1.0, _getframe(1))
+            self._acquire_slow(subclass, True, -1.0, caller_frame())
             return
-        f = _getframe(1)
+        try:
+            f = _getframe(1)
+        except ValueError:  # no Python caller: the tracker records no site
+            self._acquire_slow(subclass, True, -1.0, None)
+            return
         self._lock.acquire()
         held.append((self, key, nxt, f.f_code, f.f_lasti, None))  # type: ignore[arg-type]
 
@@ -180,16 +193,20 @@ class Mutex(LockCore):
             held.pop()
             self._lock.release()
         else:
-            self._release_slow(_getframe(1))
+            self._release_slow(caller_frame())
 
     def __enter__(self) -> Mutex:
         held = _local.held
         key = self._fkey
         nxt = held[-1][2].get(key)
         if nxt is None:
-            self._acquire_slow(0, True, -1.0, _getframe(1))
+            self._acquire_slow(0, True, -1.0, caller_frame())
             return self
-        f = _getframe(1)
+        try:
+            f = _getframe(1)
+        except ValueError:  # no Python caller: the tracker records no site
+            self._acquire_slow(0, True, -1.0, None)
+            return self
         self._lock.acquire()
         held.append((self, key, nxt, f.f_code, f.f_lasti, None))  # type: ignore[arg-type]
         return self
@@ -205,7 +222,7 @@ class Mutex(LockCore):
             held.pop()
             self._lock.release()
         else:
-            self._release_slow(_getframe(1))
+            self._release_slow(caller_frame())
 
     release = unlock
 
@@ -221,11 +238,14 @@ class Mutex(LockCore):
             key = self._fkey
             nxt = held[-1][2].get(key)
             if nxt is not None:
-                f = _getframe(1)
+                try:
+                    f = _getframe(1)
+                except ValueError:  # no Python caller: the tracker records no site
+                    return self._acquire_slow(0, True, -1.0, None)
                 self._lock.acquire()
                 held.append((self, key, nxt, f.f_code, f.f_lasti, None))  # type: ignore[arg-type]
                 return True
-        return self._acquire_args(blocking, timeout, _getframe(1))
+        return self._acquire_args(blocking, timeout, caller_frame())
 
     def try_lock(self) -> bool:
         """Take the mutex if it is free; never blocks, never checked for order."""
@@ -237,10 +257,14 @@ class Mutex(LockCore):
             if nxt is not None:
                 if not self._lock.acquire(False):
                     return False
-                f = _getframe(1)
-                held.append((self, key | TRY, nxt, f.f_code, f.f_lasti, None))
+                try:
+                    f = _getframe(1)
+                except ValueError:  # no Python caller: no site to record
+                    held.append((self, key | TRY, nxt, None, -1, None))
+                else:
+                    held.append((self, key | TRY, nxt, f.f_code, f.f_lasti, None))
                 return True
-        return self._acquire_slow(0, False, -1.0, _getframe(1))
+        return self._acquire_slow(0, False, -1.0, caller_frame())
 
     # --- mode-independent API ---------------------------------------------------
 
@@ -271,18 +295,18 @@ class Mutex(LockCore):
 
     # --- slow paths -------------------------------------------------------------
 
-    def _acquire_args(self, blocking: bool, timeout: float, frame: FrameType) -> bool:
+    def _acquire_args(self, blocking: bool, timeout: float, frame: FrameType | None) -> bool:
         timeout = check_acquire_args(blocking, timeout)
         if timeout == 0:
             return self._acquire_slow(0, False, -1.0, frame)  # never waits: a trylock
         return self._acquire_slow(0, bool(blocking), timeout, frame)
 
-    def _site_frame(self, frame: FrameType) -> FrameType:
+    def _site_frame(self, frame: FrameType | None) -> FrameType | None:
         """The frame whose line an acquisition records (install()'s locks skip wrappers)."""
         return frame
 
     def _acquire_slow(
-        self, subclass: int, blocking: bool, timeout: float, frame: FrameType
+        self, subclass: int, blocking: bool, timeout: float, frame: FrameType | None
     ) -> bool:
         tkey = self._tkey
         if tkey is not None and subclass:
@@ -413,7 +437,7 @@ class _Nested:
     def __enter__(self) -> Mutex:
         mutex = self._mutex
         if LOCKDEP.tracking:
-            mutex._acquire_slow(self._subclass, True, -1.0, _getframe(1))
+            mutex._acquire_slow(self._subclass, True, -1.0, caller_frame())
         else:
             _plain_enter(mutex)
         return mutex
@@ -421,7 +445,7 @@ class _Nested:
     def __exit__(self, *exc: object) -> None:
         mutex = self._mutex
         if LOCKDEP.tracking:
-            mutex._release_slow(_getframe(1))
+            mutex._release_slow(caller_frame())
         else:
             _plain_exit(mutex, None, None, None)
 
@@ -430,7 +454,7 @@ class _Nested:
 
 
 def _checked_try_lock(self: Mutex) -> bool:
-    return self._acquire_slow(0, False, -1.0, _getframe(1))
+    return self._acquire_slow(0, False, -1.0, caller_frame())
 
 
 def _plain_try_lock(self: Mutex) -> bool:
@@ -443,24 +467,24 @@ def _plain_try_lock(self: Mutex) -> bool:
 def _checked_lock(self: Mutex, subclass: int = 0) -> None:
     if subclass:
         check_subclass(subclass)
-    self._acquire_slow(subclass, True, -1.0, _getframe(1))
+    self._acquire_slow(subclass, True, -1.0, caller_frame())
 
 
 def _checked_unlock(self: Mutex) -> None:
-    self._release_slow(_getframe(1))
+    self._release_slow(caller_frame())
 
 
 def _checked_enter(self: Mutex) -> Mutex:
-    self._acquire_slow(0, True, -1.0, _getframe(1))
+    self._acquire_slow(0, True, -1.0, caller_frame())
     return self
 
 
 def _checked_exit(self: Mutex, exc_type: object, exc: object, tb: object) -> None:
-    self._release_slow(_getframe(1))
+    self._release_slow(caller_frame())
 
 
 def _checked_acquire(self: Mutex, blocking: bool = True, timeout: float = -1) -> bool:
-    return self._acquire_args(blocking, timeout, _getframe(1))
+    return self._acquire_args(blocking, timeout, caller_frame())
 
 
 # Plain mode records the owner (is_locked_by_me). A recursive mutex's RLock
