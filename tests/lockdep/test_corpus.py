@@ -124,8 +124,18 @@ PROGRAMS = programs()
 # --- running --------------------------------------------------------------------
 
 
+# Under CI pytest prints each failure's whole message in its short summary too,
+# which would show a program's report twice: the programs run as on a developer's
+# machine.
+_CI_VARIABLES = ("CI", "BUILD_NUMBER")
+
+
 def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LOCKDEP_", "PYTEST_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("LOCKDEP_", "PYTEST_")) and k not in _CI_VARIABLES
+    }
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     env.update(extra)
     return env
