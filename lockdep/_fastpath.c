@@ -92,8 +92,10 @@ static PyObject *g_subkey;        /* keys.subclass_key(key, subclass) */
 static PyObject *g_check_subclass; /* keys.check_subclass(subclass) */
 static PyObject *g_known;         /* the checker's instance order: pair -> EdgeInfo */
 static PyObject *g_thin;          /* sites.THIN_WRAPPERS: file -> names or None */
+static PyObject *g_reentry;       /* held.Extra(None, 0.0, True)'s class, for re-entries */
 static PyInterpreterState *g_interp;
 
+static PyObject *s_state, *s_busy, *s_classes, *s_is_owned;
 static PyObject *s_held, *s_same, *s_guards, *s_acquire, *s_release, *s_locked,
     *s_lockdep_node, *s_acquire_slow, *s_acquire_missed, *s_acquire_args, *s_release_slow,
     *s_subclass, *s_blocking, *s_timeout, *s_tstate_key;
@@ -103,7 +105,7 @@ static PyObject *s_f_lasti;
 #if PY_VERSION_HEX >= 0x030E0000
 static PyObject *s_co_filename, *s_co_name;
 #endif
-static PyObject *c_zero, *c_one, *c_minus_one, *c_minus_one_f;
+static PyObject *c_zero, *c_one, *c_minus_one, *c_minus_one_f, *c_zero_f;
 static PyTypeObject *t_lock, *t_rlock; /* _thread.lock, _thread.RLock */
 /* Their acquire and release methods, called without looking them up. */
 static PyObject *d_lock_acquire, *d_lock_release, *d_rlock_acquire, *d_rlock_release;
@@ -121,20 +123,22 @@ static PyObject *d_lock_acquire, *d_lock_release, *d_rlock_acquire, *d_rlock_rel
 typedef struct {
     PyObject_HEAD
     PyObject *held;
+    PyObject *state; /* local.state: the thread's ThreadState */
     uint64_t id;
 } Holder;
 
 static uint64_t g_cache_id; /* 0: empty (ids start at 1) */
-static PyObject *g_cache_held;
+static PyObject *g_cache_held, *g_cache_state;
 
 static void
 holder_dealloc(Holder *self)
 {
     if (g_cache_id == self->id) {
         g_cache_id = 0;
-        g_cache_held = NULL;
+        g_cache_held = g_cache_state = NULL;
     }
     Py_CLEAR(self->held);
+    Py_CLEAR(self->state);
     PyObject_Free(self);
 }
 
@@ -185,12 +189,15 @@ held_now(void)
         PyObject *held = local_held();
         if (held == NULL)
             return NULL;
-        holder = PyObject_New(Holder, &HolderType);
+        PyObject *state = PyObject_GetAttr(g_local, s_state);
+        holder = state != NULL ? PyObject_New(Holder, &HolderType) : NULL;
         if (holder == NULL) {
             Py_DECREF(held);
+            Py_XDECREF(state);
             return NULL;
         }
         holder->held = held;
+        holder->state = state;
         holder->id = id;
         int failed = PyDict_SetItem(dict, s_tstate_key, (PyObject *)holder);
         Py_DECREF(holder); /* the dict's now (or gone, on failure) */
@@ -199,7 +206,27 @@ held_now(void)
     }
     g_cache_id = id;
     g_cache_held = holder->held;
+    g_cache_state = holder->state;
     return Py_NewRef(holder->held);
+}
+
+/* Whether the calling thread is inside lockdep (local.state.busy), which makes its
+ * acquisitions untracked: 1, 0, or -1. Only after held_now() on this thread. */
+static int
+busy_now(void)
+{
+    PyObject *state = g_local_is_thread && g_cache_state != NULL
+                          ? Py_NewRef(g_cache_state)
+                          : PyObject_GetAttr(g_local, s_state);
+    if (state == NULL)
+        return -1;
+    PyObject *busy = PyObject_GetAttr(state, s_busy);
+    Py_DECREF(state);
+    if (busy == NULL)
+        return -1;
+    int truth = busy == Py_False ? 0 : PyObject_IsTrue(busy);
+    Py_DECREF(busy);
+    return truth;
 }
 
 /* --- small helpers ----------------------------------------------------------------- */
@@ -382,14 +409,17 @@ call_raw(PyObject *raw, PyObject *name)
     return 0;
 }
 
-/* The entry (self, key, node, code, lasti, None); steals code and lasti. */
+/* The entry (self, key, node, code, lasti, extra or None); steals code, lasti and
+ * extra. */
 static PyObject *
-make_entry(PyObject *self, PyObject *key, PyObject *node, PyObject *code, PyObject *lasti)
+make_entry(PyObject *self, PyObject *key, PyObject *node, PyObject *code, PyObject *lasti,
+           PyObject *extra)
 {
     PyObject *entry = PyTuple_New(6);
     if (entry == NULL) {
         Py_DECREF(code);
         Py_DECREF(lasti);
+        Py_XDECREF(extra);
         return NULL;
     }
     PyTuple_SET_ITEM(entry, 0, Py_NewRef(self));
@@ -397,7 +427,7 @@ make_entry(PyObject *self, PyObject *key, PyObject *node, PyObject *code, PyObje
     PyTuple_SET_ITEM(entry, 2, Py_NewRef(node));
     PyTuple_SET_ITEM(entry, 3, code);
     PyTuple_SET_ITEM(entry, 4, lasti);
-    PyTuple_SET_ITEM(entry, 5, Py_NewRef(Py_None));
+    PyTuple_SET_ITEM(entry, 5, extra != NULL ? extra : Py_NewRef(Py_None));
     return entry;
 }
 
@@ -425,7 +455,7 @@ static int
 take_and_push(LockCore *self, PyObject *held, PyObject *key, PyObject *node, PyObject *code,
               PyObject *lasti, int set_pos)
 {
-    PyObject *entry = make_entry((PyObject *)self, key, node, code, lasti);
+    PyObject *entry = make_entry((PyObject *)self, key, node, code, lasti, NULL);
     if (entry == NULL)
         return -1;
     if (call_raw(self->lock, s_acquire) < 0) {
@@ -661,7 +691,7 @@ mutex_try_lock(PyObject *self, PyObject *unused)
             }
             PyObject *code, *lasti, *entry;
             if (site_of(caller(), &code, &lasti) < 0 ||
-                (entry = make_entry(self, trykey, nxt, code, lasti)) == NULL) {
+                (entry = make_entry(self, trykey, nxt, code, lasti, NULL)) == NULL) {
                 PyObject *exc_type, *exc, *tb;
                 PyErr_Fetch(&exc_type, &exc, &tb);
                 if (call_raw(core->lock, s_release) < 0)
@@ -927,6 +957,52 @@ done:
     return rc;
 }
 
+/* The tracker's fast mode for a recursive lock its thread holds already (checks.
+ * Checker.again's first case), without the trip through Python: 1 when taken and
+ * pushed as a re-entry, 0 when not that case, -1 on error. */
+static int
+reentered(LockCore *self, PyObject *key, PyObject *held, PyObject *node, PyFrameObject *frame)
+{
+    PyObject *raw = self->lock;
+    if (raw == NULL || !Py_IS_TYPE(raw, t_rlock) || !PyLong_CheckExact(key))
+        return 0;
+    int busy = busy_now();
+    if (busy != 0)
+        return busy < 0 ? -1 : 0; /* inside lockdep: untracked, as the tracker does */
+    PyObject *classes = PyObject_GetAttr(node, s_classes);
+    if (classes == NULL)
+        return -1;
+    PyObject *shift = PyLong_FromLong(2);
+    PyObject *graph_key = shift != NULL ? PyNumber_Rshift(key, shift) : NULL;
+    Py_XDECREF(shift);
+    int in = graph_key != NULL ? PySequence_Contains(classes, graph_key) : -1;
+    Py_XDECREF(graph_key);
+    Py_DECREF(classes);
+    if (in <= 0)
+        return in;
+    PyObject *owned = PyObject_VectorcallMethod(s_is_owned, &raw, 1, NULL);
+    int mine = owned != NULL ? PyObject_IsTrue(owned) : -1;
+    Py_XDECREF(owned);
+    if (mine <= 0)
+        return mine;
+    PyObject *extra_args[3] = {Py_None, c_zero_f, Py_True};
+    PyObject *extra = PyObject_Vectorcall(g_reentry, extra_args, 3, NULL);
+    PyObject *code, *lasti;
+    if (extra == NULL || site_of(frame, &code, &lasti) < 0) {
+        Py_XDECREF(extra);
+        return -1;
+    }
+    PyObject *entry = make_entry((PyObject *)self, key, node, code, lasti, extra);
+    if (entry == NULL)
+        return -1;
+    if (call_raw(raw, s_acquire) < 0) {
+        Py_DECREF(entry);
+        return -1;
+    }
+    self->pos = PyList_GET_SIZE(held);
+    return push_taken(self, held, entry) < 0 ? -1 : 1;
+}
+
 /* TrackedLock.acquire (and __enter__) for a plain blocking acquire. */
 static PyObject *
 tracked_take(LockCore *self)
@@ -962,6 +1038,15 @@ tracked_take(LockCore *self)
             if (site_of(frame, &code, &lasti) < 0 ||
                 take_and_push(self, held, key, node, code, lasti, 1) < 0)
                 goto done;
+            result = Py_NewRef(Py_True);
+            goto done;
+        }
+    }
+    if (key != NULL) {
+        int again = reentered(self, key, held, node, frame);
+        if (again < 0)
+            goto done;
+        if (again) {
             result = Py_NewRef(Py_True);
             goto done;
         }
@@ -1107,10 +1192,12 @@ method_tables(void)
 static PyObject *
 fastpath_bind(PyObject *module, PyObject *args, PyObject *kwargs)
 {
-    static char *kwlist[] = {"local", "subkey", "check_subclass", "known", "thin_wrappers", NULL};
-    PyObject *local, *subkey, *check_subclass, *known, *thin;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOO!O!:bind", kwlist, &local, &subkey,
-                                     &check_subclass, &PyDict_Type, &known, &PyDict_Type, &thin))
+    static char *kwlist[] = {"local",         "subkey", "check_subclass", "known",
+                             "thin_wrappers", "extra",  NULL};
+    PyObject *local, *subkey, *check_subclass, *known, *thin, *extra;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOO!O!O:bind", kwlist, &local, &subkey,
+                                     &check_subclass, &PyDict_Type, &known, &PyDict_Type, &thin,
+                                     &extra))
         return NULL;
     PyInterpreterState *interp = PyInterpreterState_Get();
     if (g_interp != NULL && g_interp != interp) {
@@ -1131,19 +1218,20 @@ fastpath_bind(PyObject *module, PyObject *args, PyObject *kwargs)
         return NULL;
     g_interp = interp;
     g_cache_id = 0;
-    g_cache_held = NULL;
+    g_cache_held = g_cache_state = NULL;
     Py_XSETREF(g_local, Py_NewRef(local));
     Py_XSETREF(g_subkey, Py_NewRef(subkey));
     Py_XSETREF(g_check_subclass, Py_NewRef(check_subclass));
     Py_XSETREF(g_known, Py_NewRef(known));
     Py_XSETREF(g_thin, Py_NewRef(thin));
+    Py_XSETREF(g_reentry, Py_NewRef(extra));
     g_local_is_thread = is_thread;
     Py_RETURN_NONE;
 }
 
 static PyMethodDef module_methods[] = {
     {"bind", (PyCFunction)(void (*)(void))fastpath_bind, METH_VARARGS | METH_KEYWORDS,
-     "bind(local, subkey, check_subclass, known, thin_wrappers)\n--\n\nGive the hot path the tracker's "
+     "bind(local, subkey, check_subclass, known, thin_wrappers, extra)\n--\n\nGive the hot path the tracker's "
      "objects it reads (see lockdep/fastpath.py)."},
     {NULL, NULL, 0, NULL},
 };
@@ -1166,7 +1254,8 @@ intern(PyObject **slot, const char *text)
 PyMODINIT_FUNC
 PyInit__fastpath(void)
 {
-    if (intern(&s_held, "held") || intern(&s_same, "same") || intern(&s_guards, "guards") ||
+    if (intern(&s_held, "held") || intern(&s_state, "state") || intern(&s_busy, "busy") ||
+        intern(&s_classes, "classes") || intern(&s_is_owned, "_is_owned") || intern(&s_same, "same") || intern(&s_guards, "guards") ||
         intern(&s_acquire, "acquire") || intern(&s_release, "release") ||
         intern(&s_locked, "locked") || intern(&s_lockdep_node, "_lockdep_node") ||
         intern(&s_acquire_slow, "_acquire_slow") ||
@@ -1191,7 +1280,8 @@ PyInit__fastpath(void)
     c_one = PyLong_FromLong(1);
     c_minus_one = PyLong_FromLong(-1);
     c_minus_one_f = PyFloat_FromDouble(-1.0);
-    if (!c_zero || !c_one || !c_minus_one || !c_minus_one_f)
+    c_zero_f = PyFloat_FromDouble(0.0);
+    if (!c_zero || !c_one || !c_minus_one || !c_minus_one_f || !c_zero_f)
         return NULL;
 
     PyObject *thread = PyImport_ImportModule("_thread");

@@ -18,4 +18,5 @@ def bind(
     check_subclass: Callable[..., Any],
     known: dict[int, Any],
     thin_wrappers: dict[str, Any],
+    extra: type,
 ) -> None: ...

@@ -41,6 +41,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from . import keys, sites
+from .held import Extra
 from .tracker import LOCKDEP
 
 PURE_VARIABLE = "LOCKDEP_PURE"
@@ -61,6 +62,7 @@ def _load() -> tuple[Any, str]:
             check_subclass=keys.check_subclass,
             known=LOCKDEP.checker.instances.known,
             thin_wrappers=sites.THIN_WRAPPERS,
+            extra=Extra,
         )
     except ImportError as exc:  # another interpreter has it
         return None, str(exc)

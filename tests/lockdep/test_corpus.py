@@ -136,6 +136,8 @@ def _env(**extra: str) -> dict[str, str]:
         for k, v in os.environ.items()
         if not k.startswith(("LOCKDEP_", "PYTEST_")) and k not in _CI_VARIABLES
     }
+    if "LOCKDEP_PURE" in os.environ:  # the run of the suite on pure Python (make pytest-pure)
+        env["LOCKDEP_PURE"] = os.environ["LOCKDEP_PURE"]
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     env.update(extra)
     return env

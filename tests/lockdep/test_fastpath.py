@@ -235,6 +235,23 @@ def test_instance_nesting_on_the_cached_path(implementation: str) -> None:
     assert lockdep.held_locks() == []
 
 
+def test_a_reentered_rlock_is_pushed_as_a_reentry(implementation: str) -> None:
+    r, other = RLock(), Lock()
+    for _ in range(2):
+        with r:
+            with other:
+                with r:  # re-entered above another lock
+                    with r:  # and at once
+                        assert [h.reentry for h in lockdep.held_locks()] == [
+                            False,
+                            False,
+                            True,
+                            True,
+                        ]
+                        assert [h.lock for h in lockdep.held_locks()] == [r, other, r, r]
+    assert lockdep.held_locks() == [] and not r._is_owned()
+
+
 def test_disabled_locks_record_their_owner(implementation: str) -> None:
     m, r = lockdep.Mutex("A"), lockdep.Mutex("R", recursive=True)
     lockdep.configure(enabled=False)
@@ -280,7 +297,7 @@ def test_no_reference_is_leaked(implementation: str) -> None:
             assert b.try_lock()
             b.unlock()
             a.unlock()
-            with x, y, r:
+            with x, y, r, r:
                 pass
             x.acquire()
             x.release()
