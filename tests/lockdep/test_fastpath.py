@@ -520,3 +520,45 @@ def test_fork_keeps_the_forking_threads_stack(path: str) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout == "child 0\n", result.stdout + result.stderr
+
+
+SUBINTERPRETER = """
+import sys
+import _testcapi
+import lockdep
+
+code = '''
+import sys
+sys.path[:0] = %r
+import lockdep
+a, b = lockdep.Mutex("a"), lockdep.Mutex("b")
+for _ in range(2):
+    with a, b:
+        pass
+print("sub", lockdep.settings()["fast_path"])
+''' % (sys.path,)
+print("main", lockdep.settings()["fast_path"])
+print("status", _testcapi.run_in_subinterp(code))
+a, b = lockdep.Mutex("a"), lockdep.Mutex("b")
+for _ in range(2):
+    with a, b:
+        pass
+print("main", lockdep.settings()["fast_path"], len(lockdep.held_locks()))
+"""
+
+
+@pytest.mark.slow
+@needs_c
+def test_a_subinterpreter_gets_pure_python() -> None:
+    pytest.importorskip("_testcapi")
+    result = subprocess.run(
+        [sys.executable, "-c", SUBINTERPRETER], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split("\n") == [
+        "main c",
+        "sub python",
+        "status 0",
+        "main c 0",
+        "",
+    ], result.stdout + result.stderr
