@@ -19,8 +19,9 @@ Which one is used:
 
 ``lockdep.settings()["fast_path"]`` says which ("c" or "python").
 
-The C extension relies on the GIL and does not declare free-threading support
-(a free-threaded interpreter turns the GIL on when importing it), and serves
+The C extension is CPython's and relies on the GIL: it does not declare
+free-threading support, is not built for free-threaded interpreters, and is not
+imported where the GIL is off (importing it would turn the GIL on). It serves
 one interpreter: a subinterpreter importing lockdep gets pure Python.
 
 The plain mode's methods (lockdep off: the raw lock, and the owner recorded)
@@ -37,7 +38,9 @@ than reading the ``threading.local`` each time.
 
 from __future__ import annotations
 
+import importlib
 import os
+import sys
 from typing import TYPE_CHECKING, Any
 
 from . import keys, sites
@@ -51,10 +54,15 @@ def _load() -> tuple[Any, str]:
     """The extension module, bound to the tracker, or None and why not."""
     if os.environ.get(PURE_VARIABLE, "") not in ("", "0"):
         return None, f"{PURE_VARIABLE} is set"
+    if not getattr(sys, "_is_gil_enabled", lambda: True)():
+        # The extension relies on the GIL: importing it would turn the GIL on.
+        return None, "the interpreter runs without the GIL"
     try:
-        from . import _fastpath
+        _fastpath = importlib.import_module(f"{__package__}._fastpath")
+    except ModuleNotFoundError:
+        return None, "lockdep's C extension was not built (no C compiler when installed?)"
     except ImportError as exc:
-        return None, f"lockdep's C extension is not built ({exc})"
+        return None, f"lockdep's C extension does not load: {exc}"
     try:
         _fastpath.bind(
             local=LOCKDEP.local,
