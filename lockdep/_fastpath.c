@@ -211,13 +211,14 @@ held_now(void)
 }
 
 /* Whether the calling thread is inside lockdep (local.state.busy), which makes its
- * acquisitions untracked: 1, 0, or -1. Only after held_now() on this thread. */
+ * acquisitions untracked: 1, 0, or -1. */
 static int
 busy_now(void)
 {
-    PyObject *state = g_local_is_thread && g_cache_state != NULL
-                          ? Py_NewRef(g_cache_state)
-                          : PyObject_GetAttr(g_local, s_state);
+    /* The cache may be another thread's by now (Python code ran since held_now()). */
+    int mine = g_local_is_thread && g_cache_state != NULL &&
+               g_cache_id == PyThreadState_GetID(PyThreadState_Get());
+    PyObject *state = mine ? Py_NewRef(g_cache_state) : PyObject_GetAttr(g_local, s_state);
     if (state == NULL)
         return -1;
     PyObject *busy = PyObject_GetAttr(state, s_busy);
@@ -891,10 +892,16 @@ validated_again(LockCore *lock, PyObject *key, PyObject *held, PyObject *node)
     Py_DECREF(same);
     if (guards == NULL)
         return PyErr_Occurred() ? -1 : 0;
+    if (PyList_GET_SIZE(held) < 1) {
+        Py_DECREF(guards);
+        return 0;
+    }
     PyObject *top = PyList_GET_ITEM(held, PyList_GET_SIZE(held) - 1);
     Py_INCREF(top);
     PyObject *previous = NULL;
-    int equal = PyTuple_GET_SIZE(top) > 1 ? PyObject_RichCompareBool(PyTuple_GET_ITEM(top, 1), key, Py_EQ) : 0;
+    int equal = PyTuple_Check(top) && PyTuple_GET_SIZE(top) > 1
+                    ? PyObject_RichCompareBool(PyTuple_GET_ITEM(top, 1), key, Py_EQ)
+                    : 0;
     if (equal <= 0) { /* the same class, subclass, blocking */
         rc = equal;
         goto done;
