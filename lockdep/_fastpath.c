@@ -1132,14 +1132,18 @@ static PyMethodDef mutex_fast_defs[] = {
     {NULL, NULL, 0, NULL},
 };
 
+/* Named as the methods they stand for (the docstrings' signatures need that). */
 static PyMethodDef mutex_plain_defs[] = {
-    {"_plain_lock", FASTCALL_KW(plain_lock), "lock($self, /, subclass=0)\n--\n\n"},
-    {"_plain_unlock", plain_unlock, METH_NOARGS, "unlock($self, /)\n--\n\n"},
-    {"_plain_enter", plain_enter, METH_NOARGS, "__enter__($self, /)\n--\n\n"},
-    {"_plain_exit", FASTCALL(plain_exit), "__exit__($self, exc_type, exc, tb, /)\n--\n\n"},
-    {"_plain_acquire", FASTCALL_KW(plain_acquire),
-     "acquire($self, /, blocking=True, timeout=-1)\n--\n\n"},
-    {"_plain_try_lock", plain_try_lock, METH_NOARGS, "try_lock($self, /)\n--\n\n"},
+    {"lock", FASTCALL_KW(plain_lock),
+     "lock($self, /, subclass=0)\n--\n\nTake the mutex, blocking (lockdep off)."},
+    {"unlock", plain_unlock, METH_NOARGS, "unlock($self, /)\n--\n\nRelease the mutex."},
+    {"__enter__", plain_enter, METH_NOARGS, "__enter__($self, /)\n--\n\nlock()."},
+    {"__exit__", FASTCALL(plain_exit), "__exit__($self, exc_type, exc, tb, /)\n--\n\nunlock()."},
+    {"acquire", FASTCALL_KW(plain_acquire),
+     "acquire($self, /, blocking=True, timeout=-1)\n--\n\nthreading.Lock-compatible: "
+     "returns whether the lock was taken."},
+    {"try_lock", plain_try_lock, METH_NOARGS,
+     "try_lock($self, /)\n--\n\nTake the mutex if it is free; never blocks."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -252,6 +252,16 @@ def test_a_reentered_rlock_is_pushed_as_a_reentry(implementation: str) -> None:
     assert lockdep.held_locks() == [] and not r._is_owned()
 
 
+@pytest.mark.parametrize("settings", [{}, {"enabled": False}, {"stats": True}])
+def test_lock_methods_have_signatures(implementation: str, settings: dict[str, bool]) -> None:
+    import inspect
+
+    lockdep.configure(**settings)
+    for cls in (lockdep.Mutex, type(Lock())):
+        for name in ("lock", "unlock", "acquire", "release", "try_lock", "__enter__", "__exit__"):
+            assert str(inspect.signature(getattr(cls, name))).startswith("(self"), (cls, name)
+
+
 def test_disabled_locks_record_their_owner(implementation: str) -> None:
     m, r = lockdep.Mutex("A"), lockdep.Mutex("R", recursive=True)
     lockdep.configure(enabled=False)
