@@ -92,6 +92,7 @@ static PyObject *g_subkey;        /* keys.subclass_key(key, subclass) */
 static PyObject *g_check_subclass; /* keys.check_subclass(subclass) */
 static PyObject *g_known;         /* the checker's instance order: pair -> EdgeInfo */
 static PyObject *g_thin;          /* sites.THIN_WRAPPERS: file -> names or None */
+static PyObject *g_plain_file;    /* the last file found not in it (it does not change) */
 static PyObject *g_reentry;       /* held.Extra(None, 0.0, True)'s class, for re-entries */
 static PyInterpreterState *g_interp;
 
@@ -346,7 +347,14 @@ user_frame(PyFrameObject *frame)
             Py_DECREF(code);
             goto error;
         }
+        if (filename == g_plain_file) { /* as last time: not a thin wrapper's file */
+            Py_DECREF(filename);
+            Py_DECREF(code);
+            return frame;
+        }
         PyObject *names = PyDict_GetItemWithError(g_thin, filename); /* borrowed */
+        if (names == NULL && !PyErr_Occurred())
+            Py_XSETREF(g_plain_file, Py_NewRef(filename));
         Py_DECREF(filename);
         if (names == NULL) {
             Py_DECREF(code);
@@ -1072,6 +1080,8 @@ done:
 static PyObject *
 tracked_acquire(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
+    if (nargs == 0 && kwnames == NULL) /* acquire(), and __enter__ */
+        return tracked_take((LockCore *)self);
     PyObject *given[2];
     if (parse("acquire", args, nargs, kwnames, s_acquire_names, 2, given) < 0)
         return NULL;
@@ -1235,6 +1245,7 @@ fastpath_bind(PyObject *module, PyObject *args, PyObject *kwargs)
     Py_XSETREF(g_check_subclass, Py_NewRef(check_subclass));
     Py_XSETREF(g_known, Py_NewRef(known));
     Py_XSETREF(g_thin, Py_NewRef(thin));
+    Py_CLEAR(g_plain_file);
     Py_XSETREF(g_reentry, Py_NewRef(extra));
     g_local_is_thread = is_thread;
     Py_RETURN_NONE;
