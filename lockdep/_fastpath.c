@@ -851,17 +851,13 @@ plain_exit(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 
 /* --- install()'s TrackedLock and TrackedRLock --------------------------------------- */
 
-/* Mutex.is_locked for the raw lock of a tracked lock; -1 on error. */
+/* lock.locked() (Mutex.is_locked): for a non-recursive lock that is its raw lock's
+ * locked(), asked directly; else the method. 1, 0, or -1 on error. */
 static int
-is_locked(PyObject *self, PyObject *raw)
+is_locked(PyObject *lock, PyObject *raw)
 {
-    if (raw != NULL && Py_IS_TYPE(raw, t_lock)) {
-        PyObject *r = PyObject_VectorcallMethod(s_locked, &raw, 1, NULL);
-        int locked = r != NULL ? PyObject_IsTrue(r) : -1;
-        Py_XDECREF(r);
-        return locked;
-    }
-    PyObject *r = PyObject_VectorcallMethod(s_locked, &self, 1, NULL);
+    PyObject *target = raw != NULL && Py_IS_TYPE(raw, t_lock) ? raw : lock;
+    PyObject *r = PyObject_VectorcallMethod(s_locked, &target, 1, NULL);
     int locked = r != NULL ? PyObject_IsTrue(r) : -1;
     Py_XDECREF(r);
     return locked;
