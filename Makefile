@@ -6,9 +6,11 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEPLOY_STAMP := $(VENV)/.deploy-installed
 
-.PHONY: run test check lint typecheck pytest pytest-fast cpython-clean versions thirdparty deploy-check bench clean
+.PHONY: run test check lint typecheck pytest pytest-fast pytest-pure cpython-clean versions thirdparty deploy-check bench clean
 
-$(STAMP): pyproject.toml
+# The install builds lockdep's C extension in place (lockdep/_fastpath.*.so, one per
+# CPython version); without a C compiler it goes on without it (pure Python).
+$(STAMP): pyproject.toml setup.py lockdep/_fastpath.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet -e '.[test,dev]'
 	touch $(STAMP)
@@ -17,13 +19,13 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/python -m threadpool serve --config config.yaml
 
-test: lint typecheck pytest cpython-clean deploy-check versions
+test: lint typecheck pytest pytest-pure cpython-clean deploy-check versions
 
 check: lint typecheck pytest-fast
 
 lint: $(STAMP)
-	$(BIN)/ruff check lockdep threadpool tests benchmarks examples
-	$(BIN)/ruff format --check lockdep threadpool tests benchmarks examples
+	$(BIN)/ruff check lockdep threadpool tests benchmarks examples setup.py
+	$(BIN)/ruff format --check lockdep threadpool tests benchmarks examples setup.py
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -35,6 +37,12 @@ pytest: $(STAMP)
 # The same, less the tests marked slow (stress, fairness, heavy hypothesis, subprocesses).
 pytest-fast: $(STAMP)
 	$(BIN)/python -m pytest -p lockdep.pytest_plugin -m "not slow"
+
+# lockdep's hot path exists in C and in pure Python (lockdep/fastpath.py): the suite
+# above runs on C where it is built; tests/lockdep (CPython's lock_tests included)
+# runs once more on pure Python.
+pytest-pure: $(STAMP)
+	LOCKDEP_PURE=1 $(BIN)/python -m pytest -p lockdep.pytest_plugin tests/lockdep
 
 # CPython's threading, queue, logging and asyncio-locks suites under `python -m lockdep run`:
 # false positives are bugs (needs the interpreter's test package).

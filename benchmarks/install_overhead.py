@@ -1,10 +1,11 @@
 """What install() costs a program that never nests locks (issue: "not noticeably slower").
 
 Runs benchmarks/workloads/no_nesting.py as ``python workload`` and as
-``python -m lockdep run workload``, alternating, several rounds; prints median
-wall times and their ratio, for start-up alone (imports) and for the workload.
-Start-up includes importing lockdep itself, which a program under the runner
-always pays.
+``python -m lockdep run workload``, on each implementation of lockdep's hot path
+(the C extension; pure Python with LOCKDEP_PURE=1), taking turns, several
+rounds; prints median wall times and their ratios, for start-up alone (imports)
+and for the workload (target <= 1.1x). Start-up includes importing lockdep
+itself, which a program under the runner always pays.
 
 Run: python benchmarks/install_overhead.py [--rounds N]
 """
@@ -29,25 +30,36 @@ WORKLOAD = ROOT / "benchmarks" / "workloads" / "no_nesting.py"
 ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 
-def wall(args: list[str]) -> float:
+PATHS = {"c": {}, "python": {"LOCKDEP_PURE": "1"}}
+
+
+def wall(args: list[str], env: dict[str, str] | None = None) -> float:
     start = time.perf_counter()
-    subprocess.run(args, check=True, cwd=ROOT, stdout=subprocess.DEVNULL, env=ENV)
+    subprocess.run(
+        args, check=True, cwd=ROOT, stdout=subprocess.DEVNULL, env={**ENV, **(env or {})}
+    )
     return time.perf_counter() - start
 
 
-def compare(extra: list[str], rounds: int) -> tuple[float, float, float]:
+def compare(extra: list[str], rounds: int) -> tuple[float, dict[str, tuple[float, float]]]:
+    """Median plain seconds; per path, median seconds under lockdep run and ratio."""
     plain_args = [sys.executable, str(WORKLOAD), *extra]
     tracked_args = [sys.executable, "-m", "lockdep", "run", str(WORKLOAD), *extra]
-    plain, tracked, ratios = [], [], []
+    plain: list[float] = []
+    tracked: dict[str, list[float]] = {path: [] for path in PATHS}
+    ratios: dict[str, list[float]] = {path: [] for path in PATHS}
     wall(plain_args)  # warm: caches bytecode
     wall(tracked_args)
     for _ in range(rounds):
         p = wall(plain_args)
-        t = wall(tracked_args)
         plain.append(p)
-        tracked.append(t)
-        ratios.append(t / p)
-    return statistics.median(plain), statistics.median(tracked), statistics.median(ratios)
+        for path, env in PATHS.items():
+            t = wall(tracked_args, env)
+            tracked[path].append(t)
+            ratios[path].append(t / p)
+    return statistics.median(plain), {
+        path: (statistics.median(tracked[path]), statistics.median(ratios[path])) for path in PATHS
+    }
 
 
 def main() -> int:
@@ -56,11 +68,11 @@ def main() -> int:
     args = parser.parse_args()
     print(f"python {sys.version.split()[0]}, {args.rounds} rounds, medians of wall time")
     for label, extra in (("start-up (imports only)", ["imports"]), ("workload", [])):
-        plain, tracked, ratio = compare(extra, args.rounds)
-        print(
-            f"{label:<24}: plain {plain * 1000:7.1f} ms, under lockdep run "
-            f"{tracked * 1000:7.1f} ms, ratio {ratio:.2f}x"
+        plain, tracked = compare(extra, args.rounds)
+        cells = ", ".join(
+            f"{path} {t * 1000:6.1f} ms {ratio:.2f}x" for path, (t, ratio) in tracked.items()
         )
+        print(f"{label:<24}: plain {plain * 1000:6.1f} ms; under lockdep run: {cells}")
     return 0
 
 

@@ -20,6 +20,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from . import fastpath
 from .cond import Cond
 from .errors import LockdepError, LockOrderError, RecursiveLockError, UnlockError
 from .instrument import install, installed, uninstall
@@ -68,6 +69,7 @@ def configure(
     max_classes: int = _UNSET,
     wait_timeout: float | None = _UNSET,
     stats: bool = _UNSET,
+    fast_path: str = _UNSET,
 ) -> dict[str, Any]:
     """Change lockdep's settings; only the arguments given change. Returns the settings.
 
@@ -83,6 +85,9 @@ def configure(
       this many seconds, naming the holder and its stack; the wait goes on.
     * ``stats`` (default False): per-class acquisition, contention, wait and
       hold statistics in ``stats()``.
+    * ``fast_path``: the implementation of the validated acquisition, "c" (the
+      default where lockdep's C extension is built and ``LOCKDEP_PURE`` is not
+      set) or "python". Both behave the same; "c" is faster.
 
     All arguments are checked before any is applied; a bad one raises
     TypeError or ValueError saying what is accepted.
@@ -119,10 +124,20 @@ def configure(
                 )
             wait_timeout = float(wait_timeout)
         changes["wait_timeout"] = wait_timeout
+    if fast_path is not _UNSET:
+        if fast_path not in fastpath.AVAILABLE:
+            why = f" ({fastpath.WHY_PURE})" if fast_path == "c" else ""
+            raise ValueError(
+                f"fast_path must be one of {', '.join(map(repr, fastpath.AVAILABLE))}{why}, "
+                f"got {fast_path!r}"
+            )
+        changes["fast_path"] = fast_path
     tracker = LOCKDEP
     for name, value in changes.items():
         if name == "max_classes":
             tracker.set_max_classes(value)
+        elif name == "fast_path":
+            fastpath.use(value)
         else:
             setattr(tracker, name, value)
     tracker.update_mode()
@@ -139,6 +154,7 @@ def settings() -> dict[str, Any]:
         "max_classes": tracker.registry.max_classes,
         "wait_timeout": tracker.wait_timeout,
         "stats": tracker.stats_enabled,
+        "fast_path": fastpath.active(),
     }
 
 

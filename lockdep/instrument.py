@@ -30,22 +30,23 @@ The tracked locks keep the standard library's semantics exactly:
 Sites. An acquisition records the line of the code that asked for it: frames
 of the standard library's thin wrappers (``Condition.__enter__`` and
 ``wait_for``, ``Handler.acquire``, ``queue.Queue.get``, ``Future.result``, ...)
-are skipped, so that reports name the user's line.
+are skipped, so that reports name the user's line (see ``sites``).
 """
 
 from __future__ import annotations
 
 import _thread
-import os
 import sys
 import threading
 from collections.abc import Callable, Sequence
 from types import FrameType, ModuleType
 from typing import TYPE_CHECKING, Any
 
+from . import fastpath
 from .keys import CLASS_STRIDE
-from .mutex import MODES, Mutex
+from .mutex import MODES, Mutex, caller_frame
 from .roles import class_tkey
+from .sites import THIN_WRAPPERS, user_frame
 from .tracker import BINARY, INSTANCES, LOCKDEP
 
 if TYPE_CHECKING:
@@ -69,31 +70,6 @@ _ORIGINALS: dict[str, Any] = {
 # instantiated; from 3.13 threading.Lock is the type itself (``Lock | None``,
 # ``Lock()``). The tracked lock follows whichever the interpreter does.
 LOCK_IS_TYPE = isinstance(_ORIGINALS["Lock"], type)
-
-# --- the sites of acquisitions ------------------------------------------------------
-
-_STDLIB = os.path.dirname(os.path.abspath(os.__file__))
-# File -> the thin wrappers in it whose frames an acquisition site skips (None: all).
-THIN_WRAPPERS: dict[str, frozenset[str] | None] = {
-    os.path.abspath(threading.__file__ or "threading.py"): None,
-    os.path.join(_STDLIB, "queue.py"): None,
-    os.path.join(_STDLIB, "concurrent", "futures", "_base.py"): None,
-    os.path.join(_STDLIB, "logging", "__init__.py"): frozenset({"acquire", "_acquireLock"}),
-}
-_NOT_THIN = frozenset[str]()
-
-
-def user_frame(frame: FrameType) -> FrameType:
-    """frame, or the first caller outside the standard library's thin wrappers."""
-    while True:
-        code = frame.f_code
-        names = THIN_WRAPPERS.get(code.co_filename, _NOT_THIN)
-        if names is _NOT_THIN or (names is not None and code.co_name not in names):
-            return frame
-        back = frame.f_back
-        if back is None:
-            return frame
-        frame = back
 
 
 class TrackedLock(Mutex):
@@ -157,7 +133,10 @@ class TrackedLock(Mutex):
             held = _local.held
             key = self._fkey
             nxt = held[-1][2].get(key)
-            f = _getframe(1)
+            try:
+                f = _getframe(1)
+            except ValueError:  # no Python caller: the tracker records no site
+                return self._acquire_missed(None)
             if f.f_code.co_filename in THIN_WRAPPERS:
                 f = user_frame(f)
             if nxt is not None:
@@ -170,21 +149,25 @@ class TrackedLock(Mutex):
                 self._lockdep_pos = len(held)
                 held.append((self, key, node, f.f_code, f.f_lasti, None))
                 return True
-            # Not cached (a class the thread holds already, say): to the tracker at once.
-            got = _tracker_acquire(
-                self,
-                self._lock.acquire,
-                self._tkey,
-                True,
-                -1.0,
-                f,
-                policy=self._policy,
-                recursive=self._recursive,
-            )
-            if got and held[-1][0] is not self:
-                self._owner = _get_ident()  # taken untracked
-            return got
-        return self._acquire_args(blocking, timeout, _getframe(1))
+            return self._acquire_missed(f)
+        return self._acquire_args(blocking, timeout, caller_frame())
+
+    def _acquire_missed(self, frame: FrameType | None) -> bool:
+        """A blocking acquire the fast path could not serve (a class the thread holds
+        already, say): to the tracker at once. frame: the site, wrappers skipped."""
+        got = _tracker_acquire(
+            self,
+            self._lock.acquire,
+            self._tkey,
+            True,
+            -1.0,
+            frame,
+            policy=self._policy,
+            recursive=self._recursive,
+        )
+        if got and _local.held[-1][0] is not self:
+            self._owner = _get_ident()  # taken untracked
+        return got
 
     __enter__ = acquire  # type: ignore[assignment]
 
@@ -205,8 +188,8 @@ class TrackedLock(Mutex):
         else:
             self._release_slow(None)
 
-    def _site_frame(self, frame: FrameType) -> FrameType:
-        return user_frame(frame)
+    def _site_frame(self, frame: FrameType | None) -> FrameType | None:
+        return user_frame(frame) if frame is not None else None
 
     def _is_owned(self) -> bool:
         # What threading.Condition would find out with acquire(False) and
@@ -435,11 +418,17 @@ def _use_mode(mode: str) -> None:
     # fast one skips thin wrappers' frames; the others do it in _site_frame.
     # The fast release passes no frame to the slow one: a Lock has no unlock report.
     fast = mode == "fast"
-    acquire: Callable[..., Any] = _FAST_ACQUIRE if fast else MODES[mode]["acquire"]
-    setattr(TrackedLock, "acquire", acquire)  # noqa: B010 - methods swapped per mode
-    setattr(TrackedLock, "__enter__", acquire)  # noqa: B010
-    setattr(TrackedLock, "release", _FAST_RELEASE if fast else MODES[mode]["release"])  # noqa: B010
-    setattr(TrackedLock, "__exit__", _FAST_EXIT if fast else MODES[mode]["__exit__"])  # noqa: B010
+    methods = fastpath.methods("tracked", mode)
+    if methods is None:
+        acquire: Callable[..., Any] = _FAST_ACQUIRE if fast else MODES[mode]["acquire"]
+        methods = {
+            "acquire": acquire,
+            "__enter__": acquire,
+            "release": _FAST_RELEASE if fast else MODES[mode]["release"],
+            "__exit__": _FAST_EXIT if fast else MODES[mode]["__exit__"],
+        }
+    for name, method in methods.items():
+        setattr(TrackedLock, name, method)  # methods swapped per mode
 
 
 LOCKDEP.add_mode_listener(_use_mode)

@@ -33,3 +33,18 @@ def class_of_key(key: int) -> int:
 
 def subclass_of_key(key: int) -> int:
     return key % SUBCLASSES
+
+
+def check_subclass(subclass: object) -> int:
+    """subclass, if it is one (an int from 0 to SUBCLASSES - 1); else TypeError or ValueError."""
+    if type(subclass) is not int:
+        raise TypeError(f"subclass must be an int from 0 to {SUBCLASSES - 1}, got {subclass!r}")
+    if not 0 <= subclass < SUBCLASSES:
+        raise ValueError(f"subclass must be an int from 0 to {SUBCLASSES - 1}, got {subclass!r}")
+    return subclass
+
+
+def subclass_key(tkey: int | None, subclass: object) -> int | None:
+    """The key of tkey's class under subclass (checked); None for an untracked lock."""
+    check_subclass(subclass)
+    return None if tkey is None else tkey + subclass * SUBCLASS_STRIDE  # type: ignore[operator]

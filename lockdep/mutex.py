@@ -10,7 +10,9 @@ mode, installed on the class when the configuration changes:
 
 * ``fast`` (lockdep on, no statistics, backtraces or wait timeouts): one lookup
   in the chain cache; when this held chain plus this class was validated
-  before, the lock is taken and pushed with no further work;
+  before, the lock is taken and pushed with no further work. These methods
+  exist twice, in Python here and in C (see ``fastpath``), which is used when
+  it is built; a miss calls the same Python slow path from both;
 * ``checked``: every acquisition goes through the tracker (statistics, stacks,
   wait-timeout reports);
 * ``plain`` (lockdep off, or the class limit reached): the bare lock.
@@ -32,15 +34,25 @@ from collections.abc import Callable
 from types import FrameType, TracebackType
 from typing import Any
 
-from . import chains
+from . import chains, fastpath
+from .fastpath import LockCore
 from .held import TKEY, Entry
-from .keys import CLASS_STRIDE, READ, SUBCLASS_STRIDE, SUBCLASSES, TRY
+from .keys import CLASS_STRIDE, READ, SUBCLASS_STRIDE, TRY, check_subclass, subclass_key
 from .tracker import INSTANCES, LOCKDEP, STRICT
 
 _getframe = sys._getframe
 _get_ident = _thread.get_ident
 TIMEOUT_MAX = _thread.TIMEOUT_MAX
 _local = LOCKDEP.local
+
+
+def caller_frame() -> FrameType | None:
+    """The frame of the code that called the lock method calling this; None when C code
+    called the method with no Python frame on the stack (an atexit callback, say)."""
+    try:
+        return _getframe(2)
+    except ValueError:
+        return None
 
 
 def check_name(kind: str, name: object) -> str:
@@ -57,14 +69,6 @@ def check_flag(what: str, value: object) -> bool:
     return value
 
 
-def check_subclass(subclass: object) -> int:
-    if type(subclass) is not int:
-        raise TypeError(f"subclass must be an int from 0 to {SUBCLASSES - 1}, got {subclass!r}")
-    if not 0 <= subclass < SUBCLASSES:
-        raise ValueError(f"subclass must be an int from 0 to {SUBCLASSES - 1}, got {subclass!r}")
-    return subclass
-
-
 def check_acquire_args(blocking: object, timeout: object) -> float:
     """threading.Lock.acquire's rules for blocking and timeout; returns the timeout."""
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
@@ -78,7 +82,7 @@ def check_acquire_args(blocking: object, timeout: object) -> float:
     return float(timeout)
 
 
-class Mutex:
+class Mutex(LockCore):
     """A mutual-exclusion lock whose acquisitions lockdep validates.
 
     ``Mutex(name, recursive=False, lockdep=True, backtrace=False,
@@ -98,20 +102,8 @@ class Mutex:
     is an ``unlock`` violation.
     """
 
-    __slots__ = (
-        "__weakref__",
-        "_backtrace",
-        "_fkey",
-        "_id",
-        "_lock",
-        "_lockdep_node",
-        "_lockdep_pos",
-        "_name",
-        "_owner",
-        "_policy",
-        "_recursive",
-        "_tkey",
-    )
+    # _lock, _fkey, _owner, _lockdep_node and _lockdep_pos are LockCore's (see fastpath).
+    __slots__ = ("__weakref__", "_backtrace", "_id", "_name", "_policy", "_recursive", "_tkey")
 
     def __init__(
         self,
@@ -130,7 +122,7 @@ class Mutex:
         check_flag("lockdep", lockdep)
         self._backtrace = check_flag("backtrace", backtrace)
         self._policy = INSTANCES if check_flag("instance_order", instance_order) else STRICT
-        self._lock: Any = _thread.RLock() if recursive else _thread.allocate_lock()
+        self._lock = _thread.RLock() if recursive else _thread.allocate_lock()
         if lockdep:
             self._id = LOCKDEP.register(name)
         self._set_keys()
@@ -181,12 +173,16 @@ class Mutex:
         held = _local.held
         key = self._fkey
         if subclass:
-            key = _subkey(key, subclass)
+            key = subclass_key(key, subclass)
         nxt = held[-1][2].get(key)
         if nxt is None:
-            self._acquire_slow(subclass, True, -1.0, _getframe(1))
+            self._acquire_slow(subclass, True, -1.0, caller_frame())
             return
-        f = _getframe(1)
+        try:
+            f = _getframe(1)
+        except ValueError:  # no Python caller: the tracker records no site
+            self._acquire_slow(subclass, True, -1.0, None)
+            return
         self._lock.acquire()
         held.append((self, key, nxt, f.f_code, f.f_lasti, None))  # type: ignore[arg-type]
 
@@ -197,16 +193,20 @@ class Mutex:
             held.pop()
             self._lock.release()
         else:
-            self._release_slow(_getframe(1))
+            self._release_slow(caller_frame())
 
     def __enter__(self) -> Mutex:
         held = _local.held
         key = self._fkey
         nxt = held[-1][2].get(key)
         if nxt is None:
-            self._acquire_slow(0, True, -1.0, _getframe(1))
+            self._acquire_slow(0, True, -1.0, caller_frame())
             return self
-        f = _getframe(1)
+        try:
+            f = _getframe(1)
+        except ValueError:  # no Python caller: the tracker records no site
+            self._acquire_slow(0, True, -1.0, None)
+            return self
         self._lock.acquire()
         held.append((self, key, nxt, f.f_code, f.f_lasti, None))  # type: ignore[arg-type]
         return self
@@ -222,7 +222,7 @@ class Mutex:
             held.pop()
             self._lock.release()
         else:
-            self._release_slow(_getframe(1))
+            self._release_slow(caller_frame())
 
     release = unlock
 
@@ -238,11 +238,14 @@ class Mutex:
             key = self._fkey
             nxt = held[-1][2].get(key)
             if nxt is not None:
-                f = _getframe(1)
+                try:
+                    f = _getframe(1)
+                except ValueError:  # no Python caller: the tracker records no site
+                    return self._acquire_slow(0, True, -1.0, None)
                 self._lock.acquire()
                 held.append((self, key, nxt, f.f_code, f.f_lasti, None))  # type: ignore[arg-type]
                 return True
-        return self._acquire_args(blocking, timeout, _getframe(1))
+        return self._acquire_args(blocking, timeout, caller_frame())
 
     def try_lock(self) -> bool:
         """Take the mutex if it is free; never blocks, never checked for order."""
@@ -254,10 +257,14 @@ class Mutex:
             if nxt is not None:
                 if not self._lock.acquire(False):
                     return False
-                f = _getframe(1)
-                held.append((self, key | TRY, nxt, f.f_code, f.f_lasti, None))
+                try:
+                    f = _getframe(1)
+                except ValueError:  # no Python caller: no site to record
+                    held.append((self, key | TRY, nxt, None, -1, None))
+                else:
+                    held.append((self, key | TRY, nxt, f.f_code, f.f_lasti, None))
                 return True
-        return self._acquire_slow(0, False, -1.0, _getframe(1))
+        return self._acquire_slow(0, False, -1.0, caller_frame())
 
     # --- mode-independent API ---------------------------------------------------
 
@@ -288,18 +295,18 @@ class Mutex:
 
     # --- slow paths -------------------------------------------------------------
 
-    def _acquire_args(self, blocking: bool, timeout: float, frame: FrameType) -> bool:
+    def _acquire_args(self, blocking: bool, timeout: float, frame: FrameType | None) -> bool:
         timeout = check_acquire_args(blocking, timeout)
         if timeout == 0:
             return self._acquire_slow(0, False, -1.0, frame)  # never waits: a trylock
         return self._acquire_slow(0, bool(blocking), timeout, frame)
 
-    def _site_frame(self, frame: FrameType) -> FrameType:
+    def _site_frame(self, frame: FrameType | None) -> FrameType | None:
         """The frame whose line an acquisition records (install()'s locks skip wrappers)."""
         return frame
 
     def _acquire_slow(
-        self, subclass: int, blocking: bool, timeout: float, frame: FrameType
+        self, subclass: int, blocking: bool, timeout: float, frame: FrameType | None
     ) -> bool:
         tkey = self._tkey
         if tkey is not None and subclass:
@@ -418,11 +425,6 @@ def _already_taken(_blocking: bool, _timeout: float) -> bool:
     return True
 
 
-def _subkey(key: int | None, subclass: int) -> int | None:
-    check_subclass(subclass)
-    return None if key is None else key + subclass * SUBCLASS_STRIDE
-
-
 class _Nested:
     """``with mutex.nested(n):`` — take mutex under subclass n."""
 
@@ -435,7 +437,7 @@ class _Nested:
     def __enter__(self) -> Mutex:
         mutex = self._mutex
         if LOCKDEP.tracking:
-            mutex._acquire_slow(self._subclass, True, -1.0, _getframe(1))
+            mutex._acquire_slow(self._subclass, True, -1.0, caller_frame())
         else:
             _plain_enter(mutex)
         return mutex
@@ -443,7 +445,7 @@ class _Nested:
     def __exit__(self, *exc: object) -> None:
         mutex = self._mutex
         if LOCKDEP.tracking:
-            mutex._release_slow(_getframe(1))
+            mutex._release_slow(caller_frame())
         else:
             _plain_exit(mutex, None, None, None)
 
@@ -452,7 +454,7 @@ class _Nested:
 
 
 def _checked_try_lock(self: Mutex) -> bool:
-    return self._acquire_slow(0, False, -1.0, _getframe(1))
+    return self._acquire_slow(0, False, -1.0, caller_frame())
 
 
 def _plain_try_lock(self: Mutex) -> bool:
@@ -465,24 +467,24 @@ def _plain_try_lock(self: Mutex) -> bool:
 def _checked_lock(self: Mutex, subclass: int = 0) -> None:
     if subclass:
         check_subclass(subclass)
-    self._acquire_slow(subclass, True, -1.0, _getframe(1))
+    self._acquire_slow(subclass, True, -1.0, caller_frame())
 
 
 def _checked_unlock(self: Mutex) -> None:
-    self._release_slow(_getframe(1))
+    self._release_slow(caller_frame())
 
 
 def _checked_enter(self: Mutex) -> Mutex:
-    self._acquire_slow(0, True, -1.0, _getframe(1))
+    self._acquire_slow(0, True, -1.0, caller_frame())
     return self
 
 
 def _checked_exit(self: Mutex, exc_type: object, exc: object, tb: object) -> None:
-    self._release_slow(_getframe(1))
+    self._release_slow(caller_frame())
 
 
 def _checked_acquire(self: Mutex, blocking: bool = True, timeout: float = -1) -> bool:
-    return self._acquire_args(blocking, timeout, _getframe(1))
+    return self._acquire_args(blocking, timeout, caller_frame())
 
 
 # Plain mode records the owner (is_locked_by_me). A recursive mutex's RLock
@@ -559,7 +561,8 @@ def _use_mode(mode: str) -> None:
                 lock = entry[0]
                 if isinstance(lock, Mutex) and not lock._recursive:
                     lock._owner = state.ident
-    for name, method in MODES[mode].items():
+    methods = fastpath.methods("mutex", mode) or MODES[mode]
+    for name, method in methods.items():
         setattr(Mutex, name, method)
 
 

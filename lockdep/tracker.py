@@ -138,6 +138,12 @@ class Lockdep:
         self._mode_listeners.append(listener)
         listener(self.mode)
 
+    def refresh_methods(self) -> None:
+        """Call the mode listeners again, for the same mode (the implementation of the
+        fast path changed: see ``fastpath``)."""
+        for listener in self._mode_listeners:
+            listener(self.mode)
+
     def update_mode(self) -> None:
         self.checker.count_hits = self.stats_enabled
         if not self.enabled or self.exhausted:

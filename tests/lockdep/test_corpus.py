@@ -124,14 +124,20 @@ PROGRAMS = programs()
 # --- running --------------------------------------------------------------------
 
 
+# Under CI pytest prints each failure's whole message in its short summary too,
+# which would show a program's report twice: the programs run as on a developer's
+# machine.
+_CI_VARIABLES = ("CI", "BUILD_NUMBER")
+
+
 def _env(**extra: str) -> dict[str, str]:
-    # Not CI either: under CI pytest prints failure messages whole in its short
-    # summary, and a program's report would appear twice.
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("LOCKDEP_", "PYTEST_")) and k != "CI"
+        if not k.startswith(("LOCKDEP_", "PYTEST_")) and k not in _CI_VARIABLES
     }
+    if "LOCKDEP_PURE" in os.environ:  # the run of the suite on pure Python (make pytest-pure)
+        env["LOCKDEP_PURE"] = os.environ["LOCKDEP_PURE"]
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     env.update(extra)
     return env

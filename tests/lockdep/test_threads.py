@@ -20,6 +20,7 @@ PROGRAM = textwrap.dedent(
     """
     import gc, threading, lockdep
     lock = lockdep.Mutex("taken-by-a-finalizer")
+    own = lockdep.Mutex("taken-by-the-thread")
     runs, errors = [0], []
     started = threading.local()  # set just before a thread first touches lockdep
 
@@ -35,6 +36,9 @@ PROGRAM = textwrap.dedent(
     def first_touch():
         started.yes = True
         lockdep.held_locks()
+        with own:  # after: on this thread's own stack
+            if len(lockdep.held_locks()) != 1:
+                errors.append("not on the thread's own stack")
 
     gc.callbacks.append(during_collection)
     gc.set_threshold(1)
@@ -45,7 +49,8 @@ PROGRAM = textwrap.dedent(
         thread.join(10)
     gc.set_threshold(700)
     gc.callbacks.remove(during_collection)
-    print(runs[0] > 0, errors[:1])
+    placeholder = type(lockdep.tracker.LOCKDEP.local).held  # never written to
+    print(runs[0] > 0, errors[:1], len(placeholder))
     """
 )
 
@@ -60,4 +65,4 @@ def test_a_collection_while_a_thread_attaches_finds_no_half_made_state() -> None
         timeout=60,
     )
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == "True []", proc.stdout
+    assert proc.stdout.strip() == "True [] 1", proc.stdout

@@ -1,0 +1,1363 @@
+/* lockdep's validated-acquisition hot path in C (see lockdep/fastpath.py).
+ *
+ * The methods here are the "fast" mode methods of Mutex and of install()'s
+ * TrackedLock/TrackedRLock, transliterated from their Python versions in
+ * mutex.py and instrument.py: the same held stack (a list of entry tuples),
+ * the same chain-cache lookup (held[-1][2].get(key)), the same entries
+ * (lock, key, chain, code, lasti, None) and the same Python methods called on
+ * a miss (_acquire_slow, _acquire_missed, _acquire_args, _release_slow). Only
+ * the Python frames are saved. Everything else stays Python.
+ *
+ * The GIL is relied on throughout (the module does not declare free-threading
+ * support, so a free-threaded interpreter enables the GIL when it imports it).
+ * The raw lock is taken by calling its own acquire(): blocking, it releases the
+ * GIL and stays interruptible exactly as _thread.lock is. References held
+ * across that call are owned, never borrowed.
+ *
+ * Only public C API is used, with version conditionals: PyFrame_GetLasti
+ * (3.11+; 3.10 reads frame.f_lasti), and the code object's co_filename and
+ * co_name fields on the versions known to have them (else getattr).
+ */
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <structmember.h>
+#if PY_VERSION_HEX < 0x030B0000
+#include <frameobject.h> /* PyFrame_GetBack */
+#endif
+#include <stddef.h>
+#include <stdint.h>
+
+/* --- LockCore: what the hot path reads of a lock ------------------------------ */
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *lock;  /* _lock: the raw _thread lock */
+    PyObject *fkey;  /* _fkey: the key the fast path looks up, or None */
+    Py_ssize_t node; /* _lockdep_node: the tracker's instance number */
+    Py_ssize_t pos;  /* _lockdep_pos: the tracker's held-stack hint */
+    unsigned long owner; /* _owner: the ident of an untracked holder, or 0 */
+} LockCore;
+
+static int
+core_traverse(LockCore *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->lock);
+    Py_VISIT(self->fkey);
+    return 0;
+}
+
+static int
+core_clear(LockCore *self)
+{
+    Py_CLEAR(self->lock);
+    Py_CLEAR(self->fkey);
+    return 0;
+}
+
+static void
+core_dealloc(LockCore *self)
+{
+    PyObject_GC_UnTrack(self);
+    core_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyMemberDef core_members[] = {
+    {"_lock", T_OBJECT_EX, offsetof(LockCore, lock), 0, NULL},
+    {"_fkey", T_OBJECT_EX, offsetof(LockCore, fkey), 0, NULL},
+    {"_lockdep_node", T_PYSSIZET, offsetof(LockCore, node), 0, NULL},
+    {"_lockdep_pos", T_PYSSIZET, offsetof(LockCore, pos), 0, NULL},
+    {"_owner", T_ULONG, offsetof(LockCore, owner), 0, NULL},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyTypeObject LockCoreType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "lockdep._fastpath.LockCore",
+    .tp_doc = "The fields of a tracked lock that the C hot path reads.",
+    .tp_basicsize = sizeof(LockCore),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .tp_traverse = (traverseproc)core_traverse,
+    .tp_clear = (inquiry)core_clear,
+    .tp_dealloc = (destructor)core_dealloc,
+    .tp_members = core_members,
+};
+
+/* --- what bind() gave, and constants ------------------------------------------- */
+
+static PyObject *g_local;         /* the tracker's threading.local (.held) */
+static int g_local_is_thread;     /* a _thread._local: one held stack per thread state */
+static PyObject *g_subkey;        /* keys.subclass_key(key, subclass) */
+static PyObject *g_check_subclass; /* keys.check_subclass(subclass) */
+static PyObject *g_known;         /* the checker's instance order: pair -> EdgeInfo */
+static PyObject *g_thin;          /* sites.THIN_WRAPPERS: file -> names or None */
+static PyObject *g_plain_file;    /* the last file found not in it (it does not change) */
+static PyObject *g_reentry;       /* held.Extra(None, 0.0, True)'s class, for re-entries */
+static PyInterpreterState *g_interp;
+
+static PyObject *s_state, *s_busy, *s_classes, *s_is_owned;
+static PyObject *s_held, *s_same, *s_guards, *s_acquire, *s_release, *s_locked,
+    *s_lockdep_node, *s_acquire_slow, *s_acquire_missed, *s_acquire_args, *s_release_slow,
+    *s_subclass, *s_blocking, *s_timeout, *s_tstate_key;
+#if PY_VERSION_HEX < 0x030B0000
+static PyObject *s_f_lasti;
+#endif
+#if PY_VERSION_HEX >= 0x030E0000
+static PyObject *s_co_filename, *s_co_name;
+#endif
+static PyObject *c_zero, *c_one, *c_minus_one, *c_minus_one_f, *c_zero_f;
+static PyTypeObject *t_lock, *t_rlock; /* _thread.lock, _thread.RLock */
+/* Their acquire and release methods, called without looking them up. */
+static PyObject *d_lock_acquire, *d_lock_release, *d_rlock_acquire, *d_rlock_release;
+
+/* --- the calling thread's held stack ------------------------------------------------
+ *
+ * local.held is one list per thread, set when the thread first meets lockdep
+ * and never replaced. Reading it through the threading.local costs more than
+ * the rest of an acquisition, so the list is kept (a) in the thread state's
+ * dict, owned by a Holder that dies with the thread state, and (b) in a
+ * one-entry cache (thread state id -> list, borrowed from the Holder), which
+ * the Holder clears when it dies. Thread state ids are never reused.
+ */
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *held;
+    PyObject *state; /* local.state: the thread's ThreadState */
+    uint64_t id;
+} Holder;
+
+static uint64_t g_cache_id; /* 0: empty (ids start at 1) */
+static PyObject *g_cache_held, *g_cache_state;
+
+static void
+holder_dealloc(Holder *self)
+{
+    if (g_cache_id == self->id) {
+        g_cache_id = 0;
+        g_cache_held = g_cache_state = NULL;
+    }
+    Py_CLEAR(self->held);
+    Py_CLEAR(self->state);
+    PyObject_Free(self);
+}
+
+static PyTypeObject HolderType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "lockdep._fastpath.Holder",
+    .tp_basicsize = sizeof(Holder),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_dealloc = (destructor)holder_dealloc,
+};
+
+static PyObject *
+local_held(void)
+{
+    PyObject *held = PyObject_GetAttr(g_local, s_held);
+    if (held != NULL && !PyList_CheckExact(held)) {
+        PyErr_SetString(PyExc_TypeError, "lockdep: the held stack is not a list");
+        Py_CLEAR(held);
+    }
+    return held;
+}
+
+/* The calling thread's held stack: a new reference, or NULL with an exception. */
+static PyObject *
+held_now(void)
+{
+    if (g_local == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "lockdep._fastpath is not bound");
+        return NULL;
+    }
+    if (!g_local_is_thread)
+        return local_held();
+    PyThreadState *tstate = PyThreadState_Get();
+    uint64_t id = PyThreadState_GetID(tstate);
+    if (id == g_cache_id)
+        return Py_NewRef(g_cache_held);
+    PyObject *dict = PyThreadState_GetDict();
+    if (dict == NULL)
+        return local_held();
+    PyObject *found = PyDict_GetItemWithError(dict, s_tstate_key);
+    Holder *holder;
+    if (found != NULL && Py_IS_TYPE(found, &HolderType) && ((Holder *)found)->id == id) {
+        holder = (Holder *)found;
+    }
+    else {
+        if (PyErr_Occurred())
+            return NULL;
+        PyObject *held = local_held();
+        if (held == NULL)
+            return NULL;
+        PyObject *state = PyObject_GetAttr(g_local, s_state);
+        if (state != NULL) {
+            /* A busy state may be the threading.local class's placeholder (the
+             * thread's own is being made: see tracker._Local): never cache it. */
+            PyObject *busy = PyObject_GetAttr(state, s_busy);
+            int truth = busy == NULL ? -1 : PyObject_IsTrue(busy);
+            Py_XDECREF(busy);
+            if (truth != 0) {
+                Py_DECREF(state);
+                if (truth < 0) {
+                    Py_DECREF(held);
+                    return NULL;
+                }
+                return held;
+            }
+        }
+        holder = state != NULL ? PyObject_New(Holder, &HolderType) : NULL;
+        if (holder == NULL) {
+            Py_DECREF(held);
+            Py_XDECREF(state);
+            return NULL;
+        }
+        holder->held = held;
+        holder->state = state;
+        holder->id = id;
+        int failed = PyDict_SetItem(dict, s_tstate_key, (PyObject *)holder);
+        Py_DECREF(holder); /* the dict's now (or gone, on failure) */
+        if (failed)
+            return NULL;
+    }
+    g_cache_id = id;
+    g_cache_held = holder->held;
+    g_cache_state = holder->state;
+    return Py_NewRef(holder->held);
+}
+
+/* Whether the calling thread is inside lockdep (local.state.busy), which makes its
+ * acquisitions untracked: 1, 0, or -1. */
+static int
+busy_now(void)
+{
+    /* The cache may be another thread's by now (Python code ran since held_now()). */
+    int mine = g_local_is_thread && g_cache_state != NULL &&
+               g_cache_id == PyThreadState_GetID(PyThreadState_Get());
+    PyObject *state = mine ? Py_NewRef(g_cache_state) : PyObject_GetAttr(g_local, s_state);
+    if (state == NULL)
+        return -1;
+    PyObject *busy = PyObject_GetAttr(state, s_busy);
+    Py_DECREF(state);
+    if (busy == NULL)
+        return -1;
+    int truth = busy == Py_False ? 0 : PyObject_IsTrue(busy);
+    Py_DECREF(busy);
+    return truth;
+}
+
+/* --- small helpers ----------------------------------------------------------------- */
+
+/* held[-1][2] (the chain node of the stack): borrowed, or NULL with an exception. */
+static PyObject *
+top_chain(PyObject *held)
+{
+    Py_ssize_t n = PyList_GET_SIZE(held);
+    if (n < 1) {
+        PyErr_SetString(PyExc_IndexError, "list index out of range");
+        return NULL;
+    }
+    PyObject *top = PyList_GET_ITEM(held, n - 1);
+    if (!PyTuple_Check(top) || PyTuple_GET_SIZE(top) < 3 || !PyDict_Check(PyTuple_GET_ITEM(top, 2))) {
+        PyErr_SetString(PyExc_TypeError, "lockdep: a corrupt held stack");
+        return NULL;
+    }
+    return PyTuple_GET_ITEM(top, 2);
+}
+
+/* node.get(key): 1 and *nxt (new reference) when cached, 0 when not, -1 on error. */
+static int
+cached(PyObject *node, PyObject *key, PyObject **nxt)
+{
+    *nxt = NULL;
+    if (key == NULL || key == Py_None)
+        return 0; /* an untracked lock: never a key of the cache */
+    PyObject *found = PyDict_GetItemWithError(node, key);
+    if (found == NULL)
+        return PyErr_Occurred() ? -1 : 0;
+    *nxt = Py_NewRef(found);
+    return 1;
+}
+
+/* Whether held's top entry is lock's. */
+static int
+on_top(PyObject *held, PyObject *lock)
+{
+    Py_ssize_t n = PyList_GET_SIZE(held);
+    if (n < 1)
+        return 0;
+    PyObject *top = PyList_GET_ITEM(held, n - 1);
+    return PyTuple_Check(top) && PyTuple_GET_SIZE(top) > 0 && PyTuple_GET_ITEM(top, 0) == lock;
+}
+
+/* The Python frame of the caller: borrowed, or NULL (called from C with no frame). */
+static PyFrameObject *
+caller(void)
+{
+    return PyEval_GetFrame();
+}
+
+static PyObject *
+as_arg(PyFrameObject *frame)
+{
+    return frame != NULL ? (PyObject *)frame : Py_None;
+}
+
+static PyObject *
+code_filename(PyCodeObject *code)
+{
+#if PY_VERSION_HEX < 0x030E0000
+    return Py_NewRef(code->co_filename);
+#else
+    return PyObject_GetAttr((PyObject *)code, s_co_filename);
+#endif
+}
+
+static PyObject *
+code_name(PyCodeObject *code)
+{
+#if PY_VERSION_HEX < 0x030E0000
+    return Py_NewRef(code->co_name);
+#else
+    return PyObject_GetAttr((PyObject *)code, s_co_name);
+#endif
+}
+
+/* The site of an acquisition from frame: (code, lasti) as new references, as Python
+ * records it (frame.f_code, frame.f_lasti); (None, -1) without a frame. */
+static int
+site_of(PyFrameObject *frame, PyObject **code, PyObject **lasti)
+{
+    if (frame == NULL) {
+        *code = Py_NewRef(Py_None);
+        *lasti = Py_NewRef(c_minus_one);
+        return 0;
+    }
+    *code = (PyObject *)PyFrame_GetCode(frame);
+#if PY_VERSION_HEX >= 0x030B0000
+    *lasti = PyLong_FromLong(PyFrame_GetLasti(frame));
+#else
+    *lasti = PyObject_GetAttr((PyObject *)frame, s_f_lasti);
+#endif
+    if (*lasti == NULL) {
+        Py_CLEAR(*code);
+        return -1;
+    }
+    return 0;
+}
+
+/* sites.user_frame: frame, or its first caller outside the standard library's thin
+ * wrappers. A new reference (NULL with an exception on error; None-less: frame may
+ * be NULL, then NULL without an exception). */
+static PyFrameObject *
+user_frame(PyFrameObject *frame)
+{
+    if (frame == NULL)
+        return NULL;
+    Py_INCREF(frame);
+    for (;;) {
+        PyCodeObject *code = PyFrame_GetCode(frame);
+        PyObject *filename = code_filename(code);
+        if (filename == NULL) {
+            Py_DECREF(code);
+            goto error;
+        }
+        if (filename == g_plain_file) { /* as last time: not a thin wrapper's file */
+            Py_DECREF(filename);
+            Py_DECREF(code);
+            return frame;
+        }
+        PyObject *names = PyDict_GetItemWithError(g_thin, filename); /* borrowed */
+        if (names == NULL && !PyErr_Occurred())
+            Py_XSETREF(g_plain_file, Py_NewRef(filename));
+        Py_DECREF(filename);
+        if (names == NULL) {
+            Py_DECREF(code);
+            if (PyErr_Occurred())
+                goto error;
+            return frame; /* not a thin wrapper's file */
+        }
+        if (names != Py_None) {
+            Py_INCREF(names);
+            PyObject *name = code_name(code);
+            int in = name != NULL ? PySequence_Contains(names, name) : -1;
+            Py_XDECREF(name);
+            Py_DECREF(names);
+            if (in < 0) {
+                Py_DECREF(code);
+                goto error;
+            }
+            if (!in) {
+                Py_DECREF(code);
+                return frame; /* another function of that file */
+            }
+        }
+        Py_DECREF(code);
+        PyFrameObject *back = PyFrame_GetBack(frame);
+        if (back == NULL)
+            return frame;
+        Py_SETREF(frame, back);
+    }
+error:
+    Py_DECREF(frame);
+    return NULL;
+}
+
+/* raw.acquire(*args[1:]) or raw.release() (args[0] is raw): the result, or NULL. */
+static PyObject *
+raw_call(int release, PyObject *const *args, size_t nargs)
+{
+    PyObject *raw = args[0];
+    if (raw == NULL) {
+        PyErr_SetString(PyExc_AttributeError, "_lock");
+        return NULL;
+    }
+    PyTypeObject *type = Py_TYPE(raw);
+    PyObject *method = NULL;
+    if (type == t_lock)
+        method = release ? d_lock_release : d_lock_acquire;
+    else if (type == t_rlock)
+        method = release ? d_rlock_release : d_rlock_acquire;
+    if (method != NULL)
+        return PyObject_Vectorcall(method, args, nargs, NULL);
+    return PyObject_VectorcallMethod(release ? s_release : s_acquire, args, nargs, NULL);
+}
+
+static int
+call_raw(PyObject *raw, PyObject *name)
+{
+    PyObject *r = raw_call(name == s_release, &raw, 1);
+    if (r == NULL)
+        return -1;
+    Py_DECREF(r);
+    return 0;
+}
+
+/* The entry (self, key, node, code, lasti, extra or None); steals code, lasti and
+ * extra. */
+static PyObject *
+make_entry(PyObject *self, PyObject *key, PyObject *node, PyObject *code, PyObject *lasti,
+           PyObject *extra)
+{
+    PyObject *entry = PyTuple_New(6);
+    if (entry == NULL) {
+        Py_DECREF(code);
+        Py_DECREF(lasti);
+        Py_XDECREF(extra);
+        return NULL;
+    }
+    PyTuple_SET_ITEM(entry, 0, Py_NewRef(self));
+    PyTuple_SET_ITEM(entry, 1, Py_NewRef(key));
+    PyTuple_SET_ITEM(entry, 2, Py_NewRef(node));
+    PyTuple_SET_ITEM(entry, 3, code);
+    PyTuple_SET_ITEM(entry, 4, lasti);
+    PyTuple_SET_ITEM(entry, 5, extra != NULL ? extra : Py_NewRef(Py_None));
+    return entry;
+}
+
+/* Push entry (stolen) on held, the raw lock being taken: if that fails, the raw
+ * lock is released again (not recorded: not taken either). */
+static int
+push_taken(LockCore *self, PyObject *held, PyObject *entry)
+{
+    int rc = PyList_Append(held, entry);
+    Py_DECREF(entry);
+    if (rc < 0) {
+        PyObject *exc_type, *exc, *tb;
+        PyErr_Fetch(&exc_type, &exc, &tb);
+        if (call_raw(self->lock, s_release) < 0)
+            PyErr_Clear();
+        PyErr_Restore(exc_type, exc, tb);
+    }
+    return rc;
+}
+
+/* Take the raw lock, blocking, and push (self, key, node, site) on held. Steals
+ * code and lasti. On failure nothing is taken or pushed. set_pos: record the
+ * entry's index in _lockdep_pos. */
+static int
+take_and_push(LockCore *self, PyObject *held, PyObject *key, PyObject *node, PyObject *code,
+              PyObject *lasti, int set_pos)
+{
+    PyObject *entry = make_entry((PyObject *)self, key, node, code, lasti, NULL);
+    if (entry == NULL)
+        return -1;
+    if (call_raw(self->lock, s_acquire) < 0) {
+        Py_DECREF(entry);
+        return -1;
+    }
+    if (set_pos)
+        self->pos = PyList_GET_SIZE(held);
+    return push_taken(self, held, entry);
+}
+
+/* The fast release: pop held's top entry (lock's) and release the raw lock; else 0
+ * and nothing done. 1 when done, -1 on error. */
+static int
+pop_and_release(LockCore *self, PyObject *held)
+{
+    if (!on_top(held, (PyObject *)self))
+        return 0;
+    Py_ssize_t n = PyList_GET_SIZE(held);
+#ifdef Py_GIL_DISABLED
+    if (PyList_SetSlice(held, n - 1, n, NULL) < 0)
+        return -1;
+#else
+    /* list.pop(): what it does for the last item, less giving memory back (the
+     * next push reuses it). */
+    PyObject *entry = PyList_GET_ITEM(held, n - 1);
+    Py_SET_SIZE(held, n - 1);
+    Py_DECREF(entry);
+#endif
+    return call_raw(self->lock, s_release) < 0 ? -1 : 1;
+}
+
+/* Call self.<name>(*args): the Python slow paths. */
+static PyObject *
+call_method(PyObject *self, PyObject *name, PyObject *a, PyObject *b, PyObject *c,
+            PyObject *d, Py_ssize_t nargs)
+{
+    PyObject *args[5] = {self, a, b, c, d};
+    return PyObject_VectorcallMethod(name, args, (size_t)nargs + 1, NULL);
+}
+
+/* Bind up to n parameters, positional or by keyword, to out[] (borrowed; NULL when
+ * not given), with Python's errors. */
+static int
+parse(const char *fname, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
+      PyObject **names, Py_ssize_t n, PyObject **out)
+{
+    for (Py_ssize_t i = 0; i < n; i++)
+        out[i] = NULL;
+    if (nargs > n) {
+        PyErr_Format(PyExc_TypeError,
+                     "%s() takes from 1 to %zd positional arguments but %zd were given", fname,
+                     n + 1, nargs + 1);
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < nargs; i++)
+        out[i] = args[i];
+    if (kwnames == NULL)
+        return 0;
+    for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(kwnames); k++) {
+        PyObject *kw = PyTuple_GET_ITEM(kwnames, k);
+        Py_ssize_t j = 0;
+        for (; j < n; j++) {
+            if (kw == names[j] || PyUnicode_Compare(kw, names[j]) == 0)
+                break;
+        }
+        if (j == n) {
+            PyErr_Format(PyExc_TypeError, "%s() got an unexpected keyword argument '%U'",
+                         fname, kw);
+            return -1;
+        }
+        if (out[j] != NULL) {
+            PyErr_Format(PyExc_TypeError, "%s() got multiple values for argument '%U'", fname,
+                         kw);
+            return -1;
+        }
+        out[j] = args[nargs + k];
+    }
+    return 0;
+}
+
+/* blocking is True and timeout == -1: a plain blocking acquire. */
+static int
+plain_blocking(PyObject *blocking, PyObject *timeout)
+{
+    if (blocking != NULL && blocking != Py_True)
+        return 0;
+    if (timeout == NULL)
+        return 1;
+    return PyObject_RichCompareBool(timeout, c_minus_one, Py_EQ);
+}
+
+/* --- Mutex ------------------------------------------------------------------------- */
+
+/* Mutex.lock / __enter__ / acquire() for the blocking case; subclass NULL or a
+ * true value. Returns 0, or -1 with an exception. */
+static int
+mutex_take(LockCore *self, PyObject *subclass)
+{
+    PyObject *held = held_now();
+    if (held == NULL)
+        return -1;
+    PyObject *key = Py_XNewRef(self->fkey);
+    PyObject *nxt = NULL;
+    int rc = -1;
+    if (subclass != NULL) {
+        PyObject *args[2] = {key != NULL ? key : Py_None, subclass};
+        PyObject *sub = PyObject_Vectorcall(g_subkey, args, 2, NULL);
+        if (sub == NULL)
+            goto done;
+        Py_XSETREF(key, sub);
+    }
+    PyObject *node = top_chain(held);
+    if (node == NULL)
+        goto done;
+    int hit = cached(node, key, &nxt);
+    if (hit < 0)
+        goto done;
+    PyFrameObject *frame = caller();
+    if (!hit) {
+        PyObject *r = call_method((PyObject *)self, s_acquire_slow,
+                                  subclass != NULL ? subclass : c_zero, Py_True, c_minus_one_f,
+                                  as_arg(frame), 4);
+        if (r == NULL)
+            goto done;
+        Py_DECREF(r);
+        rc = 0;
+        goto done;
+    }
+    PyObject *code, *lasti;
+    if (site_of(frame, &code, &lasti) < 0)
+        goto done;
+    rc = take_and_push(self, held, key, nxt, code, lasti, 0);
+done:
+    Py_XDECREF(nxt);
+    Py_XDECREF(key);
+    Py_DECREF(held);
+    return rc;
+}
+
+static PyObject *s_lock_names[1];
+
+static PyObject *
+mutex_lock(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    PyObject *subclass;
+    if (parse("lock", args, nargs, kwnames, s_lock_names, 1, &subclass) < 0)
+        return NULL;
+    if (subclass != NULL) {
+        int truth = PyObject_IsTrue(subclass);
+        if (truth < 0)
+            return NULL;
+        if (!truth)
+            subclass = NULL;
+    }
+    if (mutex_take((LockCore *)self, subclass) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+mutex_enter(PyObject *self, PyObject *unused)
+{
+    if (mutex_take((LockCore *)self, NULL) < 0)
+        return NULL;
+    return Py_NewRef(self);
+}
+
+static PyObject *s_acquire_names[2];
+
+static PyObject *
+mutex_acquire(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    PyObject *given[2];
+    if (parse("acquire", args, nargs, kwnames, s_acquire_names, 2, given) < 0)
+        return NULL;
+    int plain = plain_blocking(given[0], given[1]);
+    if (plain < 0)
+        return NULL;
+    if (plain) {
+        /* Only a cache hit is taken here; a miss goes to _acquire_args, as in Python. */
+        LockCore *core = (LockCore *)self;
+        PyObject *held = held_now();
+        if (held == NULL)
+            return NULL;
+        PyObject *node = top_chain(held), *nxt = NULL;
+        int hit = node != NULL ? cached(node, core->fkey, &nxt) : -1;
+        if (hit > 0) {
+            PyObject *code, *lasti;
+            int rc = site_of(caller(), &code, &lasti);
+            if (rc == 0)
+                rc = take_and_push(core, held, core->fkey, nxt, code, lasti, 0);
+            Py_DECREF(nxt);
+            Py_DECREF(held);
+            if (rc < 0)
+                return NULL;
+            Py_RETURN_TRUE;
+        }
+        Py_DECREF(held);
+        if (hit < 0)
+            return NULL;
+    }
+    return call_method(self, s_acquire_args, given[0] != NULL ? given[0] : Py_True,
+                       given[1] != NULL ? given[1] : c_minus_one, as_arg(caller()), NULL, 3);
+}
+
+static PyObject *
+mutex_try_lock(PyObject *self, PyObject *unused)
+{
+    LockCore *core = (LockCore *)self;
+    PyObject *key = core->fkey;
+    if (key != NULL && key != Py_None) {
+        /* A trylock is never checked: only its cached chain node is needed. */
+        PyObject *held = held_now();
+        if (held == NULL)
+            return NULL;
+        PyObject *result = NULL, *nxt = NULL, *node;
+        PyObject *trykey = PyNumber_Or(key, c_one);
+        if (trykey == NULL || (node = top_chain(held)) == NULL)
+            goto done;
+        int hit = cached(node, trykey, &nxt);
+        if (hit < 0)
+            goto done;
+        if (hit) {
+            PyObject *args[2] = {core->lock, Py_False};
+            PyObject *got = raw_call(0, args, 2);
+            int taken = got != NULL ? PyObject_IsTrue(got) : -1;
+            Py_XDECREF(got);
+            if (taken <= 0) {
+                if (taken == 0)
+                    result = Py_NewRef(Py_False);
+                goto done;
+            }
+            PyObject *code, *lasti, *entry;
+            if (site_of(caller(), &code, &lasti) < 0 ||
+                (entry = make_entry(self, trykey, nxt, code, lasti, NULL)) == NULL) {
+                PyObject *exc_type, *exc, *tb;
+                PyErr_Fetch(&exc_type, &exc, &tb);
+                if (call_raw(core->lock, s_release) < 0)
+                    PyErr_Clear();
+                PyErr_Restore(exc_type, exc, tb);
+                goto done;
+            }
+            if (push_taken(core, held, entry) == 0)
+                result = Py_NewRef(Py_True);
+        }
+    done:
+        Py_XDECREF(nxt);
+        Py_XDECREF(trykey);
+        Py_DECREF(held);
+        if (result != NULL || PyErr_Occurred())
+            return result;
+    }
+    return call_method(self, s_acquire_slow, c_zero, Py_False, c_minus_one_f, as_arg(caller()),
+                       4);
+}
+
+static PyObject *
+mutex_unlock(PyObject *self, PyObject *unused)
+{
+    PyObject *held = held_now();
+    if (held == NULL)
+        return NULL;
+    int done = pop_and_release((LockCore *)self, held);
+    Py_DECREF(held);
+    if (done < 0)
+        return NULL;
+    if (done)
+        Py_RETURN_NONE;
+    PyObject *r = call_method(self, s_release_slow, as_arg(caller()), NULL, NULL, NULL, 1);
+    if (r == NULL)
+        return NULL;
+    Py_DECREF(r);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+mutex_exit(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3) {
+        PyErr_Format(PyExc_TypeError,
+                     "__exit__() takes 4 positional arguments but %zd were given", nargs + 1);
+        return NULL;
+    }
+    return mutex_unlock(self, NULL);
+}
+
+/* --- the plain mode (lockdep off): the raw lock, and the owner recorded ---------------- */
+
+static PyObject *s_plain_lock_names[1];
+
+/* Take the raw lock with args (args[0] is the raw lock) and record the owner if taken:
+ * 1, 0 (not taken), or -1. */
+static int
+plain_take(LockCore *self, PyObject **args, size_t nargs)
+{
+    args[0] = self->lock;
+    PyObject *got = raw_call(0, args, nargs);
+    if (got == NULL)
+        return -1;
+    int taken = got == Py_True ? 1 : PyObject_IsTrue(got);
+    Py_DECREF(got);
+    if (taken > 0)
+        self->owner = PyThread_get_thread_ident();
+    return taken;
+}
+
+static PyObject *
+plain_acquire(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    PyObject *given[2];
+    if (parse("acquire", args, nargs, kwnames, s_acquire_names, 2, given) < 0)
+        return NULL;
+    PyObject *call[3] = {NULL, given[0] != NULL ? given[0] : Py_True,
+                         given[1] != NULL ? given[1] : c_minus_one};
+    int taken = plain_take((LockCore *)self, call, 3);
+    if (taken < 0)
+        return NULL;
+    return PyBool_FromLong(taken);
+}
+
+static PyObject *
+plain_lock(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    PyObject *subclass;
+    if (parse("lock", args, nargs, kwnames, s_plain_lock_names, 1, &subclass) < 0)
+        return NULL;
+    if (subclass != NULL) {
+        int truth = PyObject_IsTrue(subclass);
+        if (truth < 0)
+            return NULL;
+        if (truth) {
+            PyObject *checked = PyObject_CallOneArg(g_check_subclass, subclass);
+            if (checked == NULL)
+                return NULL;
+            Py_DECREF(checked);
+        }
+    }
+    PyObject *call[1];
+    if (plain_take((LockCore *)self, call, 1) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+plain_enter(PyObject *self, PyObject *unused)
+{
+    PyObject *call[1];
+    if (plain_take((LockCore *)self, call, 1) < 0)
+        return NULL;
+    return Py_NewRef(self);
+}
+
+static PyObject *
+plain_try_lock(PyObject *self, PyObject *unused)
+{
+    PyObject *call[2] = {NULL, Py_False};
+    int taken = plain_take((LockCore *)self, call, 2);
+    if (taken < 0)
+        return NULL;
+    return PyBool_FromLong(taken);
+}
+
+static PyObject *
+plain_unlock(PyObject *self, PyObject *unused)
+{
+    LockCore *core = (LockCore *)self;
+    core->owner = 0;
+    if (call_raw(core->lock, s_release) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+plain_exit(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3) {
+        PyErr_Format(PyExc_TypeError,
+                     "__exit__() takes 4 positional arguments but %zd were given", nargs + 1);
+        return NULL;
+    }
+    return plain_unlock(self, NULL);
+}
+
+/* --- install()'s TrackedLock and TrackedRLock --------------------------------------- */
+
+/* lock.locked() (Mutex.is_locked): for a non-recursive lock that is its raw lock's
+ * locked(), asked directly; else the method. 1, 0, or -1 on error. */
+static int
+is_locked(PyObject *lock, PyObject *raw)
+{
+    PyObject *target = raw != NULL && Py_IS_TYPE(raw, t_lock) ? raw : lock;
+    PyObject *r = PyObject_VectorcallMethod(s_locked, &target, 1, NULL);
+    int locked = r != NULL ? PyObject_IsTrue(r) : -1;
+    Py_XDECREF(r);
+    return locked;
+}
+
+static int
+instance_number(PyObject *lock, Py_ssize_t *number)
+{
+    if (PyObject_TypeCheck(lock, &LockCoreType)) {
+        *number = ((LockCore *)lock)->node;
+        return 0;
+    }
+    PyObject *n = PyObject_GetAttr(lock, s_lockdep_node);
+    if (n == NULL)
+        return -1;
+    *number = PyLong_AsSsize_t(n);
+    Py_DECREF(n);
+    return *number == -1 && PyErr_Occurred() ? -1 : 0;
+}
+
+/* checks.Checker.validated_again: whether taking lock (a class held already) on top
+ * of held was validated before. 1, 0, or -1 on error. */
+static int
+validated_again(LockCore *lock, PyObject *key, PyObject *held, PyObject *node)
+{
+    int rc = 0;
+    PyObject *same = PyObject_GetAttr(node, s_same);
+    if (same == NULL)
+        return -1;
+    if (!PyDict_Check(same)) {
+        Py_DECREF(same);
+        return 0; /* None: nothing validated again on this chain */
+    }
+    PyObject *guards = PyDict_GetItemWithError(same, key);
+    Py_XINCREF(guards);
+    Py_DECREF(same);
+    if (guards == NULL)
+        return PyErr_Occurred() ? -1 : 0;
+    if (PyList_GET_SIZE(held) < 1) {
+        Py_DECREF(guards);
+        return 0;
+    }
+    PyObject *top = PyList_GET_ITEM(held, PyList_GET_SIZE(held) - 1);
+    Py_INCREF(top);
+    PyObject *previous = NULL;
+    int equal = PyTuple_Check(top) && PyTuple_GET_SIZE(top) > 1
+                    ? PyObject_RichCompareBool(PyTuple_GET_ITEM(top, 1), key, Py_EQ)
+                    : 0;
+    if (equal <= 0) { /* the same class, subclass, blocking */
+        rc = equal;
+        goto done;
+    }
+    previous = Py_NewRef(PyTuple_GET_ITEM(top, 0));
+    if (previous == (PyObject *)lock)
+        goto done; /* maybe held by this thread: the whole check */
+    int locked = is_locked((PyObject *)lock, lock->lock);
+    if (locked) {
+        rc = locked < 0 ? -1 : 0;
+        goto done;
+    }
+    Py_ssize_t source, target = lock->node;
+    if (instance_number(previous, &source) < 0) {
+        rc = -1;
+        goto done;
+    }
+    if (!source || !target)
+        goto done;
+    PyObject *pair;
+    if (source > 0 && source < ((Py_ssize_t)1 << 30) && target > 0 && target <= 0xFFFFFFFFLL)
+        pair = PyLong_FromLongLong(((long long)source << 32) | (long long)target);
+    else {
+        PyObject *s = PyLong_FromSsize_t(source), *t = PyLong_FromSsize_t(target);
+        PyObject *shift = PyLong_FromLong(32);
+        PyObject *shifted = s && shift ? PyNumber_Lshift(s, shift) : NULL;
+        pair = shifted && t ? PyNumber_Or(shifted, t) : NULL;
+        Py_XDECREF(s);
+        Py_XDECREF(t);
+        Py_XDECREF(shift);
+        Py_XDECREF(shifted);
+    }
+    if (pair == NULL) {
+        rc = -1;
+        goto done;
+    }
+    PyObject *info = PyDict_GetItemWithError(g_known, pair);
+    Py_XINCREF(info);
+    Py_DECREF(pair);
+    if (info == NULL) {
+        rc = PyErr_Occurred() ? -1 : 0;
+        goto done;
+    }
+    PyObject *info_guards = PyObject_GetAttr(info, s_guards);
+    Py_DECREF(info);
+    if (info_guards == NULL) {
+        rc = -1;
+        goto done;
+    }
+    int some = PyObject_IsTrue(info_guards);
+    if (some <= 0)
+        rc = some < 0 ? -1 : 1;
+    else
+        rc = PyObject_RichCompareBool(info_guards, guards, Py_LE);
+    Py_DECREF(info_guards);
+done:
+    Py_XDECREF(previous);
+    Py_DECREF(top);
+    Py_DECREF(guards);
+    return rc;
+}
+
+/* The tracker's fast mode for a recursive lock its thread holds already (checks.
+ * Checker.again's first case), without the trip through Python: 1 when taken and
+ * pushed as a re-entry, 0 when not that case, -1 on error. */
+static int
+reentered(LockCore *self, PyObject *key, PyObject *held, PyObject *node, PyFrameObject *frame)
+{
+    PyObject *raw = self->lock;
+    if (raw == NULL || !Py_IS_TYPE(raw, t_rlock) || !PyLong_CheckExact(key))
+        return 0;
+    int busy = busy_now();
+    if (busy != 0)
+        return busy < 0 ? -1 : 0; /* inside lockdep: untracked, as the tracker does */
+    PyObject *classes = PyObject_GetAttr(node, s_classes);
+    if (classes == NULL)
+        return -1;
+    PyObject *shift = PyLong_FromLong(2);
+    PyObject *graph_key = shift != NULL ? PyNumber_Rshift(key, shift) : NULL;
+    Py_XDECREF(shift);
+    int in = graph_key != NULL ? PySequence_Contains(classes, graph_key) : -1;
+    Py_XDECREF(graph_key);
+    Py_DECREF(classes);
+    if (in <= 0)
+        return in;
+    PyObject *owned = PyObject_VectorcallMethod(s_is_owned, &raw, 1, NULL);
+    int mine = owned != NULL ? PyObject_IsTrue(owned) : -1;
+    Py_XDECREF(owned);
+    if (mine <= 0)
+        return mine;
+    PyObject *extra_args[3] = {Py_None, c_zero_f, Py_True};
+    PyObject *extra = PyObject_Vectorcall(g_reentry, extra_args, 3, NULL);
+    PyObject *code, *lasti;
+    if (extra == NULL || site_of(frame, &code, &lasti) < 0) {
+        Py_XDECREF(extra);
+        return -1;
+    }
+    PyObject *entry = make_entry((PyObject *)self, key, node, code, lasti, extra);
+    if (entry == NULL)
+        return -1;
+    if (call_raw(raw, s_acquire) < 0) {
+        Py_DECREF(entry);
+        return -1;
+    }
+    self->pos = PyList_GET_SIZE(held);
+    return push_taken(self, held, entry) < 0 ? -1 : 1;
+}
+
+/* TrackedLock.acquire (and __enter__) for a plain blocking acquire. */
+static PyObject *
+tracked_take(LockCore *self)
+{
+    PyObject *held = held_now();
+    if (held == NULL)
+        return NULL;
+    PyObject *key = Py_XNewRef(self->fkey), *nxt = NULL, *node = NULL, *result = NULL;
+    PyFrameObject *frame = NULL;
+    node = top_chain(held);
+    if (node == NULL)
+        goto done;
+    Py_INCREF(node);
+    int hit = cached(node, key, &nxt);
+    if (hit < 0)
+        goto done;
+    frame = user_frame(caller());
+    if (frame == NULL && PyErr_Occurred())
+        goto done;
+    PyObject *code, *lasti;
+    if (hit) {
+        if (site_of(frame, &code, &lasti) < 0 ||
+            take_and_push(self, held, key, nxt, code, lasti, 0) < 0)
+            goto done;
+        result = Py_NewRef(Py_True);
+        goto done;
+    }
+    if (key != NULL && key != Py_None) {
+        int again = validated_again(self, key, held, node);
+        if (again < 0)
+            goto done;
+        if (again) { /* a known nesting of two instances of one class */
+            if (site_of(frame, &code, &lasti) < 0 ||
+                take_and_push(self, held, key, node, code, lasti, 1) < 0)
+                goto done;
+            result = Py_NewRef(Py_True);
+            goto done;
+        }
+    }
+    if (key != NULL) {
+        int again = reentered(self, key, held, node, frame);
+        if (again < 0)
+            goto done;
+        if (again) {
+            result = Py_NewRef(Py_True);
+            goto done;
+        }
+    }
+    /* Not cached (a class the thread holds already, say): to the tracker at once. */
+    result = call_method((PyObject *)self, s_acquire_missed, as_arg(frame), NULL, NULL, NULL, 1);
+done:
+    Py_XDECREF(frame);
+    Py_XDECREF(nxt);
+    Py_XDECREF(node);
+    Py_XDECREF(key);
+    Py_DECREF(held);
+    return result;
+}
+
+static PyObject *
+tracked_acquire(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    if (nargs == 0 && kwnames == NULL) /* acquire(), and __enter__ */
+        return tracked_take((LockCore *)self);
+    PyObject *given[2];
+    if (parse("acquire", args, nargs, kwnames, s_acquire_names, 2, given) < 0)
+        return NULL;
+    int plain = plain_blocking(given[0], given[1]);
+    if (plain < 0)
+        return NULL;
+    if (plain)
+        return tracked_take((LockCore *)self);
+    return call_method(self, s_acquire_args, given[0] != NULL ? given[0] : Py_True,
+                       given[1] != NULL ? given[1] : c_minus_one, as_arg(caller()), NULL, 3);
+}
+
+static PyObject *
+tracked_release(PyObject *self, PyObject *unused)
+{
+    PyObject *held = held_now();
+    if (held == NULL)
+        return NULL;
+    int done = pop_and_release((LockCore *)self, held);
+    Py_DECREF(held);
+    if (done < 0)
+        return NULL;
+    if (!done) {
+        /* No unlock report for a Lock: no frame needed. */
+        PyObject *r = call_method(self, s_release_slow, Py_None, NULL, NULL, NULL, 1);
+        if (r == NULL)
+            return NULL;
+        Py_DECREF(r);
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+tracked_exit(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    return tracked_release(self, NULL);
+}
+
+/* --- the method tables, as descriptors of LockCore ----------------------------------- */
+
+#define FASTCALL_KW(f) (PyCFunction)(void (*)(void))(f), METH_FASTCALL | METH_KEYWORDS
+#define FASTCALL(f) (PyCFunction)(void (*)(void))(f), METH_FASTCALL
+
+static PyMethodDef mutex_fast_defs[] = {
+    {"lock", FASTCALL_KW(mutex_lock),
+     "lock($self, /, subclass=0)\n--\n\nTake the mutex, blocking; subclass (0..7) marks "
+     "intended nesting of one class."},
+    {"unlock", mutex_unlock, METH_NOARGS,
+     "unlock($self, /)\n--\n\nRelease the mutex; the calling thread must hold it."},
+    {"__enter__", mutex_enter, METH_NOARGS, "__enter__($self, /)\n--\n\nlock()."},
+    {"__exit__", FASTCALL(mutex_exit), "__exit__($self, exc_type, exc, tb, /)\n--\n\nunlock()."},
+    {"acquire", FASTCALL_KW(mutex_acquire),
+     "acquire($self, /, blocking=True, timeout=-1)\n--\n\nthreading.Lock-compatible: "
+     "returns whether the mutex was taken."},
+    {"try_lock", mutex_try_lock, METH_NOARGS,
+     "try_lock($self, /)\n--\n\nTake the mutex if it is free; never blocks, never checked "
+     "for order."},
+    {NULL, NULL, 0, NULL},
+};
+
+/* Named as the methods they stand for (the docstrings' signatures need that). */
+static PyMethodDef mutex_plain_defs[] = {
+    {"lock", FASTCALL_KW(plain_lock),
+     "lock($self, /, subclass=0)\n--\n\nTake the mutex, blocking (lockdep off)."},
+    {"unlock", plain_unlock, METH_NOARGS, "unlock($self, /)\n--\n\nRelease the mutex."},
+    {"__enter__", plain_enter, METH_NOARGS, "__enter__($self, /)\n--\n\nlock()."},
+    {"__exit__", FASTCALL(plain_exit), "__exit__($self, exc_type, exc, tb, /)\n--\n\nunlock()."},
+    {"acquire", FASTCALL_KW(plain_acquire),
+     "acquire($self, /, blocking=True, timeout=-1)\n--\n\nthreading.Lock-compatible: "
+     "returns whether the lock was taken."},
+    {"try_lock", plain_try_lock, METH_NOARGS,
+     "try_lock($self, /)\n--\n\nTake the mutex if it is free; never blocks."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyMethodDef tracked_fast_defs[] = {
+    {"acquire", FASTCALL_KW(tracked_acquire),
+     "acquire($self, /, blocking=True, timeout=-1)\n--\n\nthreading.Lock.acquire."},
+    {"release", tracked_release, METH_NOARGS, "release($self, /)\n--\n\nthreading.Lock.release."},
+    {"__exit__", FASTCALL(tracked_exit), "__exit__($self, /, *exc)\n--\n\nrelease()."},
+    {NULL, NULL, 0, NULL},
+};
+
+/* A method table: {name: descriptor}, names[i] taking defs[i]'s function. */
+static PyObject *
+table(PyMethodDef *defs, const char *const *names, const int *which, int n)
+{
+    PyObject *dict = PyDict_New();
+    for (int i = 0; dict != NULL && i < n; i++) {
+        PyObject *descr = PyDescr_NewMethod(&LockCoreType, &defs[which[i]]);
+        if (descr == NULL || PyDict_SetItemString(dict, names[i], descr) < 0)
+            Py_CLEAR(dict);
+        Py_XDECREF(descr);
+    }
+    return dict;
+}
+
+/* METHODS[kind, mode]: the methods of Mutex ("mutex") or TrackedLock ("tracked") in
+ * the fast and plain modes, as mutex.MODES has them. */
+static PyObject *
+method_tables(void)
+{
+    static const char *const mutex_names[] = {"lock", "unlock", "release", "__enter__",
+                                              "__exit__", "acquire", "try_lock"};
+    static const int mutex_which[] = {0, 1, 1, 2, 3, 4, 5};
+    static const char *const tracked_names[] = {"acquire", "__enter__", "release", "__exit__"};
+    static const int tracked_fast[] = {0, 0, 1, 2};
+    static const int tracked_plain[] = {4, 4, 1, 3};
+    PyObject *tables = PyDict_New();
+    PyObject *entries[4][3] = {
+        {Py_BuildValue("(ss)", "mutex", "fast"), table(mutex_fast_defs, mutex_names, mutex_which, 7)},
+        {Py_BuildValue("(ss)", "mutex", "plain"), table(mutex_plain_defs, mutex_names, mutex_which, 7)},
+        {Py_BuildValue("(ss)", "tracked", "fast"), table(tracked_fast_defs, tracked_names, tracked_fast, 4)},
+        {Py_BuildValue("(ss)", "tracked", "plain"), table(mutex_plain_defs, tracked_names, tracked_plain, 4)},
+    };
+    for (int i = 0; i < 4; i++) {
+        if (tables != NULL &&
+            (entries[i][0] == NULL || entries[i][1] == NULL ||
+             PyDict_SetItem(tables, entries[i][0], entries[i][1]) < 0))
+            Py_CLEAR(tables);
+        Py_XDECREF(entries[i][0]);
+        Py_XDECREF(entries[i][1]);
+    }
+    return tables;
+}
+
+/* --- module -------------------------------------------------------------------------- */
+
+static PyObject *
+fastpath_bind(PyObject *module, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"local",         "subkey", "check_subclass", "known",
+                             "thin_wrappers", "extra",  NULL};
+    PyObject *local, *subkey, *check_subclass, *known, *thin, *extra;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOO!O!O:bind", kwlist, &local, &subkey,
+                                     &check_subclass, &PyDict_Type, &known, &PyDict_Type, &thin,
+                                     &extra))
+        return NULL;
+    PyInterpreterState *interp = PyInterpreterState_Get();
+    if (g_interp != NULL && g_interp != interp) {
+        PyErr_SetString(PyExc_ImportError,
+                        "lockdep._fastpath serves one interpreter: pure Python here");
+        return NULL;
+    }
+    PyObject *thread = PyImport_ImportModule("_thread");
+    if (thread == NULL)
+        return NULL;
+    PyObject *local_type = PyObject_GetAttrString(thread, "_local");
+    Py_DECREF(thread);
+    if (local_type == NULL)
+        return NULL;
+    int is_thread = PyObject_IsInstance(local, local_type);
+    Py_DECREF(local_type);
+    if (is_thread < 0)
+        return NULL;
+    g_interp = interp;
+    g_cache_id = 0;
+    g_cache_held = g_cache_state = NULL;
+    Py_XSETREF(g_local, Py_NewRef(local));
+    Py_XSETREF(g_subkey, Py_NewRef(subkey));
+    Py_XSETREF(g_check_subclass, Py_NewRef(check_subclass));
+    Py_XSETREF(g_known, Py_NewRef(known));
+    Py_XSETREF(g_thin, Py_NewRef(thin));
+    Py_CLEAR(g_plain_file);
+    Py_XSETREF(g_reentry, Py_NewRef(extra));
+    g_local_is_thread = is_thread;
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef module_methods[] = {
+    {"bind", (PyCFunction)(void (*)(void))fastpath_bind, METH_VARARGS | METH_KEYWORDS,
+     "bind(local, subkey, check_subclass, known, thin_wrappers, extra)\n--\n\nGive the hot path the tracker's "
+     "objects it reads (see lockdep/fastpath.py)."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef fastpath_module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "lockdep._fastpath",
+    .m_doc = "lockdep's validated-acquisition hot path in C (see lockdep.fastpath).",
+    .m_size = -1,
+    .m_methods = module_methods,
+};
+
+static int
+intern(PyObject **slot, const char *text)
+{
+    *slot = PyUnicode_InternFromString(text);
+    return *slot == NULL ? -1 : 0;
+}
+
+PyMODINIT_FUNC
+PyInit__fastpath(void)
+{
+    if (intern(&s_held, "held") || intern(&s_state, "state") || intern(&s_busy, "busy") ||
+        intern(&s_classes, "classes") || intern(&s_is_owned, "_is_owned") || intern(&s_same, "same") || intern(&s_guards, "guards") ||
+        intern(&s_acquire, "acquire") || intern(&s_release, "release") ||
+        intern(&s_locked, "locked") || intern(&s_lockdep_node, "_lockdep_node") ||
+        intern(&s_acquire_slow, "_acquire_slow") ||
+        intern(&s_acquire_missed, "_acquire_missed") ||
+        intern(&s_acquire_args, "_acquire_args") || intern(&s_release_slow, "_release_slow") ||
+        intern(&s_subclass, "subclass") || intern(&s_blocking, "blocking") ||
+        intern(&s_timeout, "timeout") || intern(&s_tstate_key, "lockdep._fastpath.held"))
+        return NULL;
+#if PY_VERSION_HEX < 0x030B0000
+    if (intern(&s_f_lasti, "f_lasti"))
+        return NULL;
+#endif
+#if PY_VERSION_HEX >= 0x030E0000
+    if (intern(&s_co_filename, "co_filename") || intern(&s_co_name, "co_name"))
+        return NULL;
+#endif
+    s_lock_names[0] = s_subclass;
+    s_plain_lock_names[0] = s_subclass;
+    s_acquire_names[0] = s_blocking;
+    s_acquire_names[1] = s_timeout;
+    c_zero = PyLong_FromLong(0);
+    c_one = PyLong_FromLong(1);
+    c_minus_one = PyLong_FromLong(-1);
+    c_minus_one_f = PyFloat_FromDouble(-1.0);
+    c_zero_f = PyFloat_FromDouble(0.0);
+    if (!c_zero || !c_one || !c_minus_one || !c_minus_one_f || !c_zero_f)
+        return NULL;
+
+    PyObject *thread = PyImport_ImportModule("_thread");
+    if (thread == NULL)
+        return NULL;
+    PyObject *raw = PyObject_CallMethod(thread, "allocate_lock", NULL);
+    PyObject *rlock = PyObject_GetAttrString(thread, "RLock");
+    Py_DECREF(thread);
+    if (raw == NULL || rlock == NULL || !PyType_Check(rlock)) {
+        Py_XDECREF(raw);
+        Py_XDECREF(rlock);
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_ImportError, "_thread.RLock is not a type");
+        return NULL;
+    }
+    t_lock = (PyTypeObject *)Py_NewRef((PyObject *)Py_TYPE(raw));
+    t_rlock = (PyTypeObject *)rlock;
+    Py_DECREF(raw);
+    d_lock_acquire = PyObject_GetAttr((PyObject *)t_lock, s_acquire);
+    d_lock_release = PyObject_GetAttr((PyObject *)t_lock, s_release);
+    d_rlock_acquire = PyObject_GetAttr((PyObject *)t_rlock, s_acquire);
+    d_rlock_release = PyObject_GetAttr((PyObject *)t_rlock, s_release);
+    if (!d_lock_acquire || !d_lock_release || !d_rlock_acquire || !d_rlock_release)
+        return NULL;
+
+    /* object.__new__ makes a LockCore subclass's instances (TrackedLock is made so). */
+    LockCoreType.tp_new = PyBaseObject_Type.tp_new;
+    if (PyType_Ready(&LockCoreType) < 0 || PyType_Ready(&HolderType) < 0)
+        return NULL;
+    PyObject *m = PyModule_Create(&fastpath_module);
+    if (m == NULL)
+        return NULL;
+    PyObject *tables = method_tables();
+    if (tables == NULL || PyModule_AddObject(m, "METHODS", tables) < 0) {
+        Py_XDECREF(tables);
+        Py_DECREF(m);
+        return NULL;
+    }
+    Py_INCREF(&LockCoreType);
+    if (PyModule_AddObject(m, "LockCore", (PyObject *)&LockCoreType) < 0) {
+        Py_DECREF(&LockCoreType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

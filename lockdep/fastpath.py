@@ -1,0 +1,128 @@
+"""The lock types' hot path: in C when lockdep's extension is built, else in Python.
+
+The hot path is the ``fast`` mode's acquisition of a ``Mutex`` or of one of
+``install()``'s ``threading`` locks whose held chain plus class was validated
+before (a chain-cache hit, SPEC 3.3): look the chain up, take the raw lock,
+push an entry with the site (code object, instruction offset) on the thread's
+held stack; and the matching release. It is written twice: in Python (the
+methods in ``mutex.py`` and ``instrument.py``) and in C (``_fastpath.c``), which
+saves the Python frames. Everything else - a miss, the graph, instance order,
+reports, statistics, the other modes - is the same Python for both, which the C
+methods call once when they miss.
+
+Which one is used:
+
+* C, when the extension was built (``pip install`` builds it where a C compiler
+  and Python's headers are; if it cannot be built, the install still succeeds);
+* Python when it was not, when ``LOCKDEP_PURE=1`` is in the environment as
+  lockdep is imported, or after ``lockdep.configure(fast_path="python")``.
+
+``lockdep.settings()["fast_path"]`` says which ("c" or "python").
+
+The C extension is CPython's and relies on the GIL: it does not declare
+free-threading support, is not built for free-threaded interpreters, and is not
+imported where the GIL is off (importing it would turn the GIL on). It serves
+one interpreter: a subinterpreter importing lockdep gets pure Python.
+
+The plain mode's methods (lockdep off: the raw lock, and the owner recorded)
+are in C too.
+
+``LockCore``, the base class of the lock types, holds the fields the hot path
+reads: ``_lock`` (the raw lock), ``_fkey`` (the key the fast path looks up, or
+None when it must not serve the lock), ``_owner`` (the ident of a holder lockdep
+does not track), and the tracker's ``_lockdep_node`` and ``_lockdep_pos``. In C
+it is a struct; in Python, slots. A thread's held stack (``LOCKDEP.local.held``)
+is one list for the thread's life: the C path keeps it per thread state rather
+than reading the ``threading.local`` each time.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from typing import TYPE_CHECKING, Any
+
+from . import keys, sites
+from .held import Extra
+from .tracker import LOCKDEP
+
+PURE_VARIABLE = "LOCKDEP_PURE"
+
+
+def _load() -> tuple[Any, str]:
+    """The extension module, bound to the tracker, or None and why not."""
+    if os.environ.get(PURE_VARIABLE, "") not in ("", "0"):
+        return None, f"{PURE_VARIABLE} is set"
+    if not getattr(sys, "_is_gil_enabled", lambda: True)():
+        # The extension relies on the GIL: importing it would turn the GIL on.
+        return None, "the interpreter runs without the GIL"
+    try:
+        _fastpath = importlib.import_module(f"{__package__}._fastpath")
+    except ModuleNotFoundError:
+        return None, "lockdep's C extension was not built (no C compiler when installed?)"
+    except ImportError as exc:
+        return None, f"lockdep's C extension does not load: {exc}"
+    try:
+        _fastpath.bind(
+            local=LOCKDEP.local,
+            subkey=keys.subclass_key,
+            check_subclass=keys.check_subclass,
+            known=LOCKDEP.checker.instances.known,
+            thin_wrappers=sites.THIN_WRAPPERS,
+            extra=Extra,
+        )
+    except ImportError as exc:  # another interpreter has it
+        return None, str(exc)
+    return _fastpath, ""
+
+
+_C, WHY_PURE = _load()
+AVAILABLE: tuple[str, ...] = ("c", "python") if _C is not None else ("python",)
+_active = AVAILABLE[0]
+
+if TYPE_CHECKING or _C is None:
+
+    class LockCore:
+        """The fields of a tracked lock that the hot path reads (see the module docstring)."""
+
+        __slots__ = ("_fkey", "_lock", "_lockdep_node", "_lockdep_pos", "_owner")
+
+        _lock: Any
+        _fkey: int | None
+        _lockdep_node: int
+        _lockdep_pos: int
+        _owner: int
+
+else:
+    LockCore = _C.LockCore
+
+
+def active() -> str:
+    """The implementation in use: "c" or "python"."""
+    return _active
+
+
+def use(implementation: str) -> None:
+    """Use the implementation ("c" or "python") from now on; ValueError if unavailable.
+
+    Both keep their state in the same held stacks, so a lock taken under one may
+    be released under the other.
+    """
+    global _active
+    if implementation not in ("c", "python"):
+        raise ValueError(f"fast_path must be 'c' or 'python', got {implementation!r}")
+    if implementation not in AVAILABLE:
+        raise ValueError(f"fast_path 'c' is not available: {WHY_PURE}")
+    if implementation != _active:
+        _active = implementation
+        LOCKDEP.refresh_methods()
+
+
+def methods(kind: str, mode: str) -> dict[str, Any] | None:
+    """The C methods of "mutex" or "tracked" locks in mode ("fast", "plain"), by name;
+    None when the Python ones are to be used."""
+    if _C is None or _active != "c":
+        return None
+    table: dict[str, Any] | None = _C.METHODS.get((kind, mode))
+    return table
