@@ -97,7 +97,7 @@ def batch() -> BatchWorkQueue:
 def blocking_relock_rate(n: int) -> float:
     """pool_rate(val) with Worker._relock replaced by a plain blocking acquire."""
     designed = Worker._relock
-    Worker._relock = lambda self: self.pool._lock.lock()  # type: ignore[method-assign]
+    Worker._relock = lambda self: self.state.lock.lock()  # type: ignore[method-assign]
     try:
         return pool_rate(val, n)
     finally:

@@ -2,7 +2,7 @@
 
 The one queue whose storage is not meant to be replaced: it is the ready-made
 deque, so ``queue()`` never takes the pool lock. A subclass may override
-``_void_dequeue`` to hold items back (Ceph's way), and put them back later
+``dequeue_unit`` to hold items back (Ceph's ``_void_dequeue``), and put them back later
 with ``requeue_front`` / ``requeue_back``. See ``queue_base`` for the protocol
 and ``queues`` for the handler conventions.
 """
@@ -31,7 +31,7 @@ class PointerWQ(BaseWorkQueue):
     ``processing`` counts items handed out by dequeue and not yet finished.
     ``requeue_front(item)`` / ``requeue_back(item)`` undo a dequeue: they
     count the item as no longer processing and queue it again. They are for
-    items a subclass's ``_void_dequeue`` took and held back; a process step
+    items a subclass's ``dequeue_unit`` took and held back; a process step
     that wants its item retried calls ``queue(item)`` instead (its finish step
     then ends this round). Removing the queue from its pool while items
     process raises RuntimeError. The storage is the ready-made deque.
@@ -39,7 +39,6 @@ class PointerWQ(BaseWorkQueue):
 
     kind = "pointer"
     _storage_hooks = ()
-    _busy_blocks_removal = True
 
     def __init__(
         self,
@@ -65,13 +64,16 @@ class PointerWQ(BaseWorkQueue):
     def queue(self, item: Any) -> None:
         """Queue a reference at the back; a sleeping worker is woken for it."""
         check_reference(self, item)
+        if not self._lockfree:
+            self._queue_locked(self._push, item)
+            return
         if self._stamped:
             self._items.append((monotonic(), item))
         else:
             self._items.append(item)
-        pool = self._pool
-        if pool is not None and pool._idle:
-            pool._wake_idle()
+        st = self._state
+        if st is not None and st.idle:
+            st.item_queued()
 
     def requeue_front(self, item: Any) -> None:
         """Undo a dequeue: the item is no longer processing and is queued first."""
@@ -110,7 +112,9 @@ class PointerWQ(BaseWorkQueue):
 
     def drain(self, timeout: float | None = None) -> bool:
         """Wait until this queue is empty and none of its items is processing."""
-        if self._processing == 0 and not self._items and self._in_flight == 0:
+        # Without the lock: the deque first, then the count, which a worker raises before
+        # it takes an item off the deque (so an item in hand is never missed).
+        if self._lockfree and not self._items and self._processing == 0:
             return True
         return super().drain(timeout)
 
@@ -120,17 +124,17 @@ class PointerWQ(BaseWorkQueue):
     def _process_finish(self, item: Any) -> None:
         pass
 
-    def _void_dequeue(self) -> Any:
+    def dequeue_unit(self) -> Any:
         items = self._items
         if not items:
             return NOTHING
         self._processing += 1
         return self._pop() if self._stamped else items.popleft()
 
-    def _void_process(self, unit: Any, handle: TPHandle) -> None:
+    def process_unit(self, unit: Any, handle: TPHandle) -> None:
         self._proc(unit, handle)
 
-    def _void_process_finish(self, unit: Any, error: BaseException | None) -> None:
+    def finish_unit(self, unit: Any, error: BaseException | None) -> None:
         if self._processing <= 0:
             raise RuntimeError(f"{self!r}: finish with nothing processing (a requeue too many?)")
         self._processing -= 1
@@ -138,11 +142,15 @@ class PointerWQ(BaseWorkQueue):
         if fin is not None:
             run_finish(self, fin, unit, error)
 
-    def _has_work(self) -> bool:
+    def has_work(self) -> bool:
         return bool(self._items)
 
-    def _busy(self) -> bool:
-        return self._processing > 0 or self._in_flight > 0
+    def busy(self) -> bool:
+        return self._processing > 0
 
-    def _void_clear(self) -> list[Any]:
-        return self._take_all()
+    def can_detach(self) -> bool:
+        return self._processing == 0
+
+    def clear(self) -> list[Any]:
+        """Remove and return every queued item (not those already taken by a worker)."""
+        return self._with_lock(self._take_all)  # type: ignore[no-any-return]

@@ -15,14 +15,17 @@ that wait (``pause``, ``drain``, ``stop``) raise RuntimeError when called
 from one of the pool's own workers, which they would wait for; the others
 may be called from anywhere, finish steps included.
 
-The workers and their loop are in ``worker.py``.
+The workers and their loop are in ``worker.py``; what the pool, its
+workers and its queues share is the pool's ``PoolState`` (``state.py``),
+which states each field's locking rule.
 
 The hand-off. Queueing to a ready-made queue takes no lock: it appends to a
 deque (atomic under the GIL; workers remove items only with the pool lock
-held) and looks at ``_idle``, the workers asleep for want of work, taking the
-pool lock only to wake one of those. A worker lists itself in ``_idle`` and
+held) and looks at ``idle``, the workers asleep for want of work, taking the
+pool lock only to wake one of those. A worker lists itself in ``idle`` and
 only then looks at the queues a last time before sleeping, so an item is
-never left behind by a sleeping pool. Workers take the pool lock back after
+never left behind by a sleeping pool. Without the GIL the hand-off takes the
+pool lock instead (``freethreading``). Workers take the pool lock back after
 each unit without queueing on it in the kernel (``Worker._relock``), which is
 what keeps four workers from convoying on it.
 
@@ -35,18 +38,14 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections import deque
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from time import monotonic
 from typing import Any
 
-import lockdep
-
-from . import _osthread
+from . import _osthread, freethreading
 from .heartbeat import HeartbeatMap, check_seconds
 from .queue_base import BaseWorkQueue, check_name
-from .worker import Worker
+from .state import PoolState
 
 logger = logging.getLogger("threadpool")
 
@@ -110,36 +109,28 @@ class ThreadPool:
         idle_grace: float = 60.0,
         idle_wait: float = 2.0,
     ) -> None:
-        self._name = check_name("ThreadPool", name)
-        self._num_threads = _check_threads(num_threads)
+        check_name("ThreadPool", name)
+        num_threads = _check_threads(num_threads)
         if thread_name is not None:
             check_name("thread", thread_name)
-        self._thread_name = thread_name or name
         if heartbeat_map is not None and not isinstance(heartbeat_map, HeartbeatMap):
             raise TypeError(f"heartbeat_map must be a HeartbeatMap or None, got {heartbeat_map!r}")
-        self._heartbeat_map = heartbeat_map
-        self._cpus = _check_cpus(cpu_affinity)
-        self._ioprio = _check_ioprio(ioprio)
-        self._idle_grace = check_seconds("idle_grace", idle_grace)
-        self._idle_wait = check_seconds("idle_wait", idle_wait)
-        if self._idle_wait == 0:
+        idle_wait = check_seconds("idle_wait", idle_wait)
+        if idle_wait == 0:
             raise ValueError("idle_wait must be a number of seconds > 0, got 0")
-
-        self._lock = lockdep.Mutex(f"ThreadPool::{name}")
-        self._wait_cond = lockdep.Cond(self._lock)  # pause, drain, thread-count waiters
-        self._queues: list[BaseWorkQueue] = []  # replaced, never mutated: safe to read unlocked
-        self._last = -1  # index of the queue served last
-        self._threads: dict[int, Worker] = {}  # live workers by index
-        self._retired: list[Worker] = []  # retired workers, to be joined
-        self._worker_idents: set[int] = set()
-        self._idle: deque[Worker] = deque()  # asleep for want of work; queue() wakes these
-        self._owner = 0  # ident of the worker holding the lock (0: none, or not a worker)
-        self._processing = 0
-        self._pause = 0
-        self._draining = 0
-        self._stop = False
-        self._running = False
-        self._os_warned: set[str] = set()
+        self._state = PoolState(
+            self,
+            name,
+            num_threads,
+            thread_name=thread_name or name,
+            heartbeat_map=heartbeat_map,
+            cpus=_check_cpus(cpu_affinity),
+            ioprio=_check_ioprio(ioprio),
+            idle_grace=check_seconds("idle_grace", idle_grace),
+            idle_wait=idle_wait,
+            locked_paths=freethreading.locked_paths(),
+        )
+        self._name = name
 
     # --- identity -----------------------------------------------------------------
 
@@ -149,32 +140,37 @@ class ThreadPool:
 
     @property
     def thread_name(self) -> str:
-        return self._thread_name
+        return self._state.thread_name
 
     @property
     def heartbeat_map(self) -> HeartbeatMap | None:
-        return self._heartbeat_map
+        return self._state.heartbeat_map
 
     @property
     def num_threads(self) -> int:
         """The target number of workers (set_num_threads)."""
-        return self._num_threads
+        return self._state.num_threads
 
     def get_num_threads(self) -> int:
         """Ceph's name for ``num_threads``."""
-        return self._num_threads
+        return self._state.num_threads
 
     @property
     def running(self) -> bool:
-        return self._running
+        return self._state.running
+
+    @property
+    def locked_paths(self) -> bool:
+        """Whether this pool's hand-offs take the pool lock (see ``freethreading``)."""
+        return self._state.locked_paths
 
     @property
     def work_queues(self) -> list[BaseWorkQueue]:
-        return list(self._queues)
+        return list(self._state.queues)
 
     def __repr__(self) -> str:
-        state = "running" if self._running else "stopped"
-        return f"<ThreadPool {self._name!r} {state}, {len(self._threads)} threads>"
+        state = "running" if self._state.running else "stopped"
+        return f"<ThreadPool {self._name!r} {state}, {len(self._state.threads)} threads>"
 
     # --- queues -------------------------------------------------------------------
 
@@ -183,41 +179,41 @@ class ThreadPool:
         already or another attached queue has its name."""
         if not isinstance(queue, BaseWorkQueue):
             raise TypeError(f"add_work_queue() needs a work queue, got {queue!r}")
-        with self._locked():
-            if queue._pool is not None:
-                where = "this pool" if queue._pool is self else repr(queue._pool)
-                raise ValueError(f"{queue!r} is already attached to {where}")
-            if any(q.name == queue.name for q in self._queues):
+        st = self._state
+        with st.locked():
+            if queue.pool is None and any(q.name == queue.name for q in st.queues):
                 raise ValueError(f"pool {self._name!r} already has a queue named {queue.name!r}")
-            queue._pool = self
-            self._queues = [*self._queues, queue]
-            self._wake_all_locked()
+            queue.attach(st)
+            st.set_queues([*st.queues, queue])
+            st.wake_all_locked()
 
     def remove_work_queue(self, queue: BaseWorkQueue) -> None:
         """Detach a queue (while running too). Its queued items stay in it; units in
         flight still finish. RuntimeError for a PointerWQ with items processing."""
-        with self._locked():
-            if queue not in self._queues:
+        st = self._state
+        with st.locked():
+            if queue not in st.queues:
                 raise ValueError(f"{queue!r} is not attached to pool {self._name!r}")
-            if queue._busy() and queue._busy_blocks_removal:
+            if not queue.can_detach():
                 raise RuntimeError(
                     f"cannot remove {queue!r} from pool {self._name!r} while its items process"
                 )
-            self._queues = [q for q in self._queues if q is not queue]
-            queue._pool = None
-            self._wait_cond.notify_all()
+            st.set_queues([q for q in st.queues if q is not queue])
+            queue.detach()
+            st.cond.notify_all()
 
     # --- start and stop -----------------------------------------------------------
 
     def start(self) -> None:
         """Start the workers. RuntimeError if the pool is running."""
-        with self._lock:
-            if self._running:
+        st = self._state
+        with st.lock:
+            if st.running:
                 raise RuntimeError(f"pool {self._name!r} is already running")
-            self._stop = False
-            self._running = True
-            self._start_threads_locked()
-        logger.info("%s: started with %d threads", self._name, self._num_threads)
+            st.stop = False
+            st.running = True
+            st.start_threads_locked()
+        logger.info("%s: started with %d threads", self._name, st.num_threads)
 
     def stop(self, clear_after: bool = True) -> dict[str, list[Any]]:
         """Stop the workers and join them; each finishes the unit it holds first.
@@ -229,23 +225,25 @@ class ThreadPool:
         if not isinstance(clear_after, bool):
             raise TypeError(f"clear_after must be True or False, got {clear_after!r}")
         self._not_from_worker("stop()")
-        with self._lock:
-            self._stop = True
-            self._wake_all_locked()
-            self._wait_cond.notify_all()
-            workers = [*self._threads.values(), *self._retired]
-            self._retired = []
+        st = self._state
+        with st.lock:
+            st.stop = True
+            st.wake_all_locked()
+            st.cond.notify_all()
+            workers = [*st.threads.values(), *st.retired]
+            st.retired = []
         for worker in workers:
             worker.thread.join()
+        with st.lock:
+            st.running = False
+            st.idle.clear()
+            queues = st.queues
         cleared: dict[str, list[Any]] = {}
-        with self._lock:
-            self._running = False
-            self._idle.clear()
-            if clear_after:
-                for q in self._queues:
-                    items = q._void_clear()
-                    if items:
-                        cleared[q.name] = items
+        if clear_after:
+            for q in queues:
+                items = q.clear()
+                if items:
+                    cleared[q.name] = items
         if cleared:
             logger.warning(
                 "%s: stopped; %d unprocessed items cleared and handed back (%s)",
@@ -262,30 +260,33 @@ class ThreadPool:
     def pause(self) -> None:
         """Stop handing out new work and wait until no unit is in flight (nests)."""
         self._not_from_worker("pause()")
-        with self._lock:
-            self._pause += 1
-            self._wait_cond.notify_all()
-            while self._processing:
-                self._wait_cond.wait()
+        st = self._state
+        with st.lock:
+            st.pause += 1
+            st.cond.notify_all()
+            while st.processing:
+                st.cond.wait()
 
     def pause_new(self) -> None:
         """Stop handing out new work, without waiting (nests with pause)."""
-        with self._locked():
-            self._pause += 1
-            self._wait_cond.notify_all()
+        st = self._state
+        with st.locked():
+            st.pause += 1
+            st.cond.notify_all()
 
     def unpause(self) -> None:
         """Undo one pause() or pause_new(). RuntimeError if the pool is not paused."""
-        with self._locked():
-            if self._pause == 0:
+        st = self._state
+        with st.locked():
+            if st.pause == 0:
                 raise RuntimeError(f"unpause() of pool {self._name!r}, which is not paused")
-            self._pause -= 1
-            if self._pause == 0:
-                self._wake_all_locked()
+            st.pause -= 1
+            if st.pause == 0:
+                st.wake_all_locked()
 
     @property
     def paused(self) -> bool:
-        return self._pause > 0
+        return self._state.pause > 0
 
     def drain(self, queue: BaseWorkQueue | None = None, timeout: float | None = None) -> bool:
         """Wait until ``queue`` (default: every queue) is empty and none of its work is
@@ -300,40 +301,42 @@ class ThreadPool:
         if timeout is not None:
             timeout = check_seconds("timeout", timeout)
         end = None if timeout is None else monotonic() + timeout
-        with self._lock:
-            if queue is not None and queue._pool is not self:
+        st = self._state
+        with st.lock:
+            if queue is not None and queue.pool is not self:
                 raise ValueError(f"{queue!r} is not attached to pool {self._name!r}")
-            self._draining += 1
+            st.draining += 1
             try:
                 while True:
                     if queue is None:
-                        queued = any(q._has_work() for q in self._queues)
-                        busy = self._processing > 0 or any(q._busy() for q in self._queues)
+                        queued = any(q.has_work() for q in st.queues)
+                        busy = st.processing > 0 or any(q.busy() for q in st.queues)
                     else:
-                        queued = queue._has_work()
-                        busy = queue._busy()
+                        queued = queue.has_work()
+                        busy = queue.busy() or st.in_flight(queue) > 0
                     if not queued and not busy:
                         return True
                     if queued:
                         self._check_can_progress(queue)
                     if end is None:
-                        self._wait_cond.wait(self._idle_wait)
+                        st.cond.wait(st.idle_wait)
                     else:
                         remaining = end - monotonic()
                         if remaining <= 0:
                             return False
-                        self._wait_cond.wait(min(remaining, self._idle_wait))
+                        st.cond.wait(min(remaining, st.idle_wait))
             finally:
-                self._draining -= 1
+                st.draining -= 1
 
     def _check_can_progress(self, queue: BaseWorkQueue | None) -> None:
+        st = self._state
         what = f"queue {queue.name!r}" if queue is not None else "the queues"
         why = None
-        if self._pause:
-            why = f"the pool is paused ({self._pause} pause(s) to undo with unpause())"
-        elif not self._running or self._stop:
+        if st.pause:
+            why = f"the pool is paused ({st.pause} pause(s) to undo with unpause())"
+        elif not st.running or st.stop:
             why = "the pool is not running (start() it)"
-        elif self._num_threads == 0:
+        elif st.num_threads == 0:
             why = "the pool has no threads (set_num_threads(n) with n > 0)"
         if why is not None:
             raise RuntimeError(
@@ -348,13 +351,14 @@ class ThreadPool:
 
         TypeError/ValueError for anything but an int >= 0; the size is then unchanged.
         """
-        n = _check_threads(n, f"; pool {self._name!r} keeps {self._num_threads} threads")
-        with self._locked():
-            old, self._num_threads = self._num_threads, n
-            if self._running and not self._stop:
-                self._start_threads_locked()
-            self._wake_all_locked()
-            self._wait_cond.notify_all()
+        st = self._state
+        n = _check_threads(n, f"; pool {self._name!r} keeps {st.num_threads} threads")
+        with st.locked():
+            old, st.num_threads = st.num_threads, n
+            if st.running and not st.stop:
+                st.start_threads_locked()
+            st.wake_all_locked()
+            st.cond.notify_all()
         if old != n:
             logger.info("%s: num_threads %d -> %d", self._name, old, n)
 
@@ -364,18 +368,19 @@ class ThreadPool:
         if count is not None:
             _check_threads(count)
         end = None if timeout is None else monotonic() + check_seconds("timeout", timeout)
-        with self._lock:
+        st = self._state
+        with st.lock:
             while True:
-                want = self._num_threads if count is None else count
-                if len(self._threads) == want and len(self._worker_idents) == want:
+                want = st.num_threads if count is None else count
+                if len(st.threads) == want and len(st.idents) == want:
                     return True
                 if end is None:
-                    self._wait_cond.wait()
+                    st.cond.wait()
                 else:
                     remaining = end - monotonic()
                     if remaining <= 0:
                         return False
-                    self._wait_cond.wait(remaining)
+                    st.cond.wait(remaining)
 
     # --- statistics -------------------------------------------------------------------
 
@@ -392,104 +397,21 @@ class ThreadPool:
         every item whose process and finish steps ran, ``failed`` those of them
         where either raised.
         """
-        with self._locked():
+        st = self._state
+        with st.locked():
             return {
                 "name": self._name,
-                "running": self._running,
-                "threads": len(self._worker_idents),
-                "threads_target": self._num_threads,
-                "threads_busy": self._processing,
-                "paused": self._pause > 0,
-                "pause_depth": self._pause,
-                "queues": {q.name: q._stats() for q in self._queues},
+                "running": st.running,
+                "threads": len(st.idents),
+                "threads_target": st.num_threads,
+                "threads_busy": st.processing,
+                "paused": st.pause > 0,
+                "pause_depth": st.pause,
+                "queues": {q.name: q.snapshot() for q in st.queues},
             }
 
-    # --- waking workers (pool lock held unless said otherwise) -------------------------------
-
-    @contextmanager
-    def _locked(self) -> Iterator[None]:
-        """The pool lock, for calls that do not wait: also from a finish step or storage
-        hook, whose worker holds it already."""
-        took = self._lock_unless_held()
-        try:
-            yield
-        finally:
-            if took:
-                self._lock.unlock()
-
-    def _lock_unless_held(self) -> bool:
-        """Take the pool lock unless this thread is a worker holding it (a finish step or
-        storage hook queueing more work). Returns whether it was taken."""
-        if self._owner == threading.get_ident():
-            return False
-        self._lock.lock()
-        return True
-
-    def _wake_idle(self) -> None:
-        """Wake one idle worker; called without the lock after a lock-free enqueue."""
-        took = self._lock_unless_held()
-        try:
-            self._wake_one_locked()
-        finally:
-            if took:
-                self._lock.unlock()
-
-    def _wake_one_locked(self) -> None:
-        if self._idle:
-            self._idle.popleft().cond.notify()
-
-    def _wake_all_locked(self) -> None:
-        self._idle.clear()
-        for w in self._threads.values():
-            w.cond.notify()
-
     def _not_from_worker(self, what: str) -> None:
-        if threading.get_ident() in self._worker_idents:
+        if threading.get_ident() in self._state.idents:
             raise RuntimeError(
                 f"{what} called from a worker of pool {self._name!r}, which it would wait for"
             )
-
-    # --- workers ------------------------------------------------------------------------
-
-    def _start_threads_locked(self) -> None:
-        while len(self._threads) < self._num_threads:
-            index = next(i for i in range(len(self._threads) + 1) if i not in self._threads)
-            worker = Worker(self, index)
-            self._threads[index] = worker
-            worker.thread.start()
-
-    def _any_work(self) -> bool:
-        """Whether some queue has work; a queue whose _empty() raises is logged and passed."""
-        for q in self._queues:
-            try:
-                if q._has_work():
-                    return True
-            except Exception:
-                logger.exception("%s: checking queue %r for work raised", self._name, q.name)
-        return False
-
-    def _unidle(self, worker: Worker) -> None:
-        try:
-            self._idle.remove(worker)
-        except ValueError:
-            pass  # a producer took it off the list to wake it
-
-    def _retire(self, worker: Worker) -> None:
-        del self._threads[worker.index]
-        self._retired.append(worker)
-        logger.info(
-            "%s: %s retires (%d threads left, target %d)",
-            self._name,
-            worker.name,
-            len(self._threads),
-            self._num_threads,
-        )
-
-    def _join_retired(self) -> None:
-        alive = []
-        for worker in self._retired:
-            if worker.thread.is_alive():
-                alive.append(worker)
-            else:
-                worker.thread.join()
-        self._retired = alive

@@ -14,8 +14,8 @@ instead (Ceph's way). During a finish step ``queue.error`` is the exception
 the process step raised, or None. Subclasses may also replace the storage
 (``_enqueue``, ``_dequeue``, ``_empty``, ``_clear``, ``_size``); those hooks
 run with the pool lock held, and ``_clear`` must return the items it removed
-so that ``ThreadPool.stop`` can hand them back. See ``queue_base`` for the
-protocol, the counters and the lock-free ``queue()``.
+so that ``clear()`` and ``ThreadPool.stop`` can hand them back. See
+``queue_base`` for the protocol, the counters and the lock-free ``queue()``.
 
 Every ``queue()`` is thread-safe and never blocks on a worker.
 """
@@ -72,20 +72,20 @@ class WorkQueueVal(BaseWorkQueue):
 
     def queue(self, item: Any) -> None:
         """Queue a value at the back; a sleeping worker is woken for it."""
-        if self._fast:  # the hot path: no pool lock (see queue_base)
+        if self._lockfree:  # the hot path: no pool lock (see queue_base)
             if self._stamped:
                 self._items.append((monotonic(), item))
             else:
                 self._items.append(item)
-            pool = self._pool
-            if pool is not None and pool._idle:
-                pool._wake_idle()
+            st = self._state
+            if st is not None and st.idle:
+                st.item_queued()
         else:
             self._queue_locked(self._enqueue, item)
 
     def queue_front(self, item: Any) -> None:
         """Queue a value at the front (next to be taken)."""
-        if self._fast:
+        if self._lockfree:
             self._push_front(item)
             self._kick()
         else:
@@ -93,7 +93,7 @@ class WorkQueueVal(BaseWorkQueue):
 
     def clear(self) -> list[Any]:
         """Remove and return every queued item (not those already taken by a worker)."""
-        return self._clear_queued()
+        return self._with_lock(self._clear_storage)  # type: ignore[no-any-return]
 
     # storage hooks (pool lock held)
     def _enqueue(self, item: Any) -> None:
@@ -119,7 +119,7 @@ class WorkQueueVal(BaseWorkQueue):
         pass
 
     # protocol
-    def _void_dequeue(self) -> Any:
+    def dequeue_unit(self) -> Any:
         if self._fast:
             items = self._items
             if not items:
@@ -132,7 +132,7 @@ class WorkQueueVal(BaseWorkQueue):
         self._to_process.append(u)
         return u
 
-    def _void_process(self, unit: Any, handle: TPHandle) -> None:
+    def process_unit(self, unit: Any, handle: TPHandle) -> None:
         u = self._to_process.popleft()
         try:
             self._proc(u, handle)
@@ -141,16 +141,16 @@ class WorkQueueVal(BaseWorkQueue):
             raise
         self._to_finish.append((u, None))
 
-    def _void_process_finish(self, unit: Any, error: BaseException | None) -> None:
+    def finish_unit(self, unit: Any, error: BaseException | None) -> None:
         u, err = self._to_finish.popleft()
         fin = self._fin
         if fin is not None:
             run_finish(self, fin, u, err)
 
-    def _has_work(self) -> bool:
+    def has_work(self) -> bool:
         return bool(self._items) if self._fast else not self._empty()
 
-    def _void_clear(self) -> list[Any]:
+    def _clear_storage(self) -> list[Any]:
         return self._take_all() if self._fast else list(self._clear() or ())
 
 
@@ -163,7 +163,7 @@ class _RefQueue(BaseWorkQueue):
 
     def clear(self) -> list[Any]:
         """Remove and return every queued item (not those already taken by a worker)."""
-        return self._clear_queued()
+        return self._with_lock(self._clear_storage)  # type: ignore[no-any-return]
 
     def _remove(self, item: Any) -> bool:
         return self._remove_first(item)
@@ -174,10 +174,10 @@ class _RefQueue(BaseWorkQueue):
     def _clear(self) -> list[Any]:
         return self._take_all()
 
-    def _has_work(self) -> bool:
+    def has_work(self) -> bool:
         return bool(self._items) if self._fast else not self._empty()
 
-    def _void_clear(self) -> list[Any]:
+    def _clear_storage(self) -> list[Any]:
         return self._take_all() if self._fast else list(self._clear() or ())
 
 
@@ -206,7 +206,7 @@ class WorkQueue(_RefQueue):
     def queue(self, item: Any) -> bool:
         """Queue a reference at the back; returns what ``_enqueue`` returned (True)."""
         check_reference(self, item)
-        if self._fast:
+        if self._lockfree:
             self._push(item)
             self._kick()
             return True
@@ -226,7 +226,7 @@ class WorkQueue(_RefQueue):
     def _process_finish(self, item: Any) -> None:
         pass
 
-    def _void_dequeue(self) -> Any:
+    def dequeue_unit(self) -> Any:
         if self._fast:
             items = self._items
             if not items:
@@ -235,10 +235,10 @@ class WorkQueue(_RefQueue):
         item = self._dequeue()
         return NOTHING if item is None else item
 
-    def _void_process(self, unit: Any, handle: TPHandle) -> None:
+    def process_unit(self, unit: Any, handle: TPHandle) -> None:
         self._proc(unit, handle)
 
-    def _void_process_finish(self, unit: Any, error: BaseException | None) -> None:
+    def finish_unit(self, unit: Any, error: BaseException | None) -> None:
         fin = self._fin
         if fin is not None:
             run_finish(self, fin, unit, error)
@@ -253,7 +253,7 @@ class BatchWorkQueue(_RefQueue):
     """
 
     kind = "batch"
-    _batch = True
+    batch = True
     _storage_hooks = ("_enqueue", "_dequeue", "_remove", "_empty", "_clear")
 
     def __init__(
@@ -289,14 +289,14 @@ class BatchWorkQueue(_RefQueue):
 
     def queue(self, item: Any) -> bool:
         """Queue an item at the back; returns what ``_enqueue`` returned (True)."""
-        if self._fast:
+        if self._lockfree:
             if self._stamped:
                 self._items.append((monotonic(), item))
             else:
                 self._items.append(item)
-            pool = self._pool
-            if pool is not None and pool._idle:
-                pool._wake_idle()
+            st = self._state
+            if st is not None and st.idle:
+                st.item_queued()
             return True
         return self._queue_locked(self._enqueue, item) is not False
 
@@ -315,7 +315,7 @@ class BatchWorkQueue(_RefQueue):
     def _process_finish(self, items: list[Any]) -> None:
         pass
 
-    def _void_dequeue(self) -> Any:
+    def dequeue_unit(self) -> Any:
         if self._fast:
             items = self._items
             if not items:
@@ -329,10 +329,10 @@ class BatchWorkQueue(_RefQueue):
         batch = self._dequeue(self._batch_size)
         return list(batch) if batch else NOTHING
 
-    def _void_process(self, unit: Any, handle: TPHandle) -> None:
+    def process_unit(self, unit: Any, handle: TPHandle) -> None:
         self._proc(unit, handle)
 
-    def _void_process_finish(self, unit: Any, error: BaseException | None) -> None:
+    def finish_unit(self, unit: Any, error: BaseException | None) -> None:
         fin = self._fin
         if fin is not None:
             run_finish(self, fin, unit, error)

@@ -1,0 +1,257 @@
+"""``PoolState``: what a ThreadPool, its workers and its queues share, and how they use it.
+
+One object per pool. Each field has one locking rule, stated here; the
+pool (``pool.py``), its workers (``worker.py``) and its queues
+(``queue_base.py`` and the queues) read and write the fields only as these
+rules say, and call the methods below instead of reaching into each other.
+
+Fixed when the pool is made (read anywhere, never written):
+    ``pool`` (the ThreadPool, for messages), ``name``, ``thread_name``,
+    ``heartbeat_map``, ``clock`` (the map's clock, or ``time.monotonic``),
+    ``cpus``, ``ioprio``, ``idle_grace``, ``idle_wait``, ``locked_paths``
+    (see ``freethreading``), ``lock`` (the pool lock: a ``lockdep.Mutex``
+    named ``ThreadPool::<name>``) and ``cond`` (a ``lockdep.Cond`` on it:
+    pause, drain, stop and thread-count waiters).
+
+Written with ``lock`` held; read with it held, except where a field says
+"hint" (a read without the lock that may be stale, followed by a locked
+re-check before anything is decided on it):
+    ``queues``      the attached queues. Replaced whole, never mutated, so a
+                    reader without the lock sees some complete list.
+    ``slots``       one ``Slot`` per queue, in the same order, replaced with
+                    ``queues``: the queue and its units in flight (dequeued,
+                    not yet finished), which the workers keep.
+    ``last``        index in ``queues`` of the queue served last (round-robin).
+    ``threads``     live workers by index; ``retired``: workers that left,
+                    to be joined; ``idents``: thread idents of the workers
+                    running their loop (registered with the heartbeat map).
+    ``num_threads`` the target number of workers.
+    ``idle``        workers asleep for want of work, each on its own
+                    condition. Hint: ``queue()`` reads it without the lock
+                    after a lock-free enqueue (then ``item_queued()`` takes
+                    the lock and wakes one). A worker lists itself here and
+                    only then looks at the queues a last time before it
+                    sleeps, so an item is never left behind by a sleeping pool.
+    ``processing``  units in flight (dequeued, not yet finished).
+    ``pause``       pause depth; ``draining``: drain() callers waiting.
+    ``stop``        the workers are to exit; ``running``: started, not stopped.
+    ``owner``       ident of the worker holding ``lock`` (0: none, or not a
+                    worker): how a finish step that queues more work knows it
+                    holds the lock already. Written by whoever takes or drops
+                    the lock as a worker.
+    ``os_warned``   OS settings (thread name, affinity, I/O priority) already
+                    warned about.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from time import monotonic
+from typing import TYPE_CHECKING
+
+import lockdep
+
+from .heartbeat import HeartbeatMap
+from .worker import Worker
+
+if TYPE_CHECKING:
+    from .queue_base import BaseWorkQueue
+
+logger = logging.getLogger("threadpool")
+
+
+class Slot:
+    """A queue as the workers see it: the queue, and how many of its units they hold."""
+
+    __slots__ = ("in_flight", "queue")
+
+    def __init__(self, queue: BaseWorkQueue) -> None:
+        self.queue = queue
+        self.in_flight = 0
+
+    def __repr__(self) -> str:
+        return f"<Slot {self.queue!r}, {self.in_flight} in flight>"
+
+
+class PoolState:
+    """The shared state of one pool; see the module docstring for every field's rule."""
+
+    def __init__(
+        self,
+        pool: object,
+        name: str,
+        num_threads: int,
+        *,
+        thread_name: str,
+        heartbeat_map: HeartbeatMap | None,
+        cpus: frozenset[int] | None,
+        ioprio: tuple[str, int] | None,
+        idle_grace: float,
+        idle_wait: float,
+        locked_paths: bool,
+    ) -> None:
+        self.pool = pool
+        self.name = name
+        self.thread_name = thread_name
+        self.heartbeat_map = heartbeat_map
+        self.clock: Callable[[], float] = (
+            heartbeat_map.clock if heartbeat_map is not None else monotonic
+        )
+        self.cpus = cpus
+        self.ioprio = ioprio
+        self.idle_grace = idle_grace
+        self.idle_wait = idle_wait
+        self.locked_paths = locked_paths
+        self.lock = lockdep.Mutex(f"ThreadPool::{name}")
+        self.cond = lockdep.Cond(self.lock)
+
+        self.queues: list[BaseWorkQueue] = []
+        self.slots: list[Slot] = []
+        self.last = -1
+        self.threads: dict[int, Worker] = {}
+        self.retired: list[Worker] = []
+        self.idents: set[int] = set()
+        self.num_threads = num_threads
+        self.idle: deque[Worker] = deque()
+        self.processing = 0
+        self.pause = 0
+        self.draining = 0
+        self.stop = False
+        self.running = False
+        self.owner = 0
+        self.os_warned: set[str] = set()
+
+    def __repr__(self) -> str:
+        return f"<PoolState of {self.name!r}>"
+
+    # --- the lock, for code that may already hold it -----------------------------------
+
+    def lock_unless_held(self) -> bool:
+        """Take the pool lock unless this thread is a worker holding it (a finish step or
+        storage hook queueing more work). Returns whether it was taken."""
+        if self.owner == threading.get_ident():
+            return False
+        self.lock.lock()
+        return True
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """The pool lock, for calls that do not wait: also from a finish step or storage
+        hook, whose worker holds it already."""
+        took = self.lock_unless_held()
+        try:
+            yield
+        finally:
+            if took:
+                self.lock.unlock()
+
+    # --- waking workers ----------------------------------------------------------------
+
+    def item_queued(self) -> None:
+        """After a lock-free enqueue found ``idle`` non-empty: wake one idle worker."""
+        took = self.lock_unless_held()
+        try:
+            self.item_queued_locked()
+        finally:
+            if took:
+                self.lock.unlock()
+
+    def item_queued_locked(self) -> None:
+        """An item was queued (lock held): wake one idle worker, if one sleeps."""
+        if self.idle:
+            self.idle.popleft().cond.notify()
+
+    def wake_all_locked(self) -> None:
+        """Wake every worker (lock held): the queues, the size or the state changed."""
+        self.idle.clear()
+        for w in self.threads.values():
+            w.cond.notify()
+
+    def unidle(self, worker: Worker) -> None:
+        """Take ``worker`` off the idle list (lock held), unless a producer did already."""
+        try:
+            self.idle.remove(worker)
+        except ValueError:
+            pass
+
+    # --- what the workers ask ----------------------------------------------------------
+
+    def any_work(self) -> bool:
+        """Whether some queue has work (lock held); a queue whose check raises is logged
+        and passed over."""
+        for q in self.queues:
+            try:
+                if q.has_work():
+                    return True
+            except Exception:
+                logger.exception("%s: checking queue %r for work raised", self.name, q.name)
+        return False
+
+    def in_flight(self, queue: BaseWorkQueue) -> int:
+        """Units of ``queue`` a worker holds (lock held)."""
+        for slot in self.slots:
+            if slot.queue is queue:
+                return slot.in_flight
+        return 0
+
+    def set_queues(self, queues: list[BaseWorkQueue]) -> None:
+        """Replace the attached queues (lock held); slots of queues that stay are kept."""
+        kept = {id(slot.queue): slot for slot in self.slots}
+        self.slots = [kept.get(id(q)) or Slot(q) for q in queues]
+        self.queues = queues
+
+    def worker_started(self, ident: int) -> None:
+        """A worker entered its loop (lock held)."""
+        self.idents.add(ident)
+        self.cond.notify_all()  # wait_for_threads()
+
+    def worker_exited(self, worker: Worker) -> None:
+        """A worker left its loop, for whatever reason (lock held)."""
+        self.idents.discard(worker.ident)
+        if self.threads.get(worker.index) is worker:
+            del self.threads[worker.index]
+        self.cond.notify_all()
+
+    def retire(self, worker: Worker) -> None:
+        """``worker`` leaves because the pool has more workers than its target (lock held)."""
+        del self.threads[worker.index]
+        self.retired.append(worker)
+        logger.info(
+            "%s: %s retires (%d threads left, target %d)",
+            self.name,
+            worker.name,
+            len(self.threads),
+            self.num_threads,
+        )
+
+    def join_retired(self) -> None:
+        """Join the retired workers that have exited (lock held)."""
+        alive = []
+        for worker in self.retired:
+            if worker.thread.is_alive():
+                alive.append(worker)
+            else:
+                worker.thread.join()
+        self.retired = alive
+
+    def warn_os_once(self, what: str, exc: OSError) -> None:
+        """Log, once per pool and setting, that an OS setting cannot be applied."""
+        with self.locked():
+            if what in self.os_warned:
+                return
+            self.os_warned.add(what)
+        logger.warning("%s: cannot set the %s of its workers: %s", self.name, what, exc)
+
+    # --- workers --------------------------------------------------------------------------
+
+    def start_threads_locked(self) -> None:
+        """Start workers until there are ``num_threads`` (lock held)."""
+        while len(self.threads) < self.num_threads:
+            index = next(i for i in range(len(self.threads) + 1) if i not in self.threads)
+            worker = Worker(self, index)
+            self.threads[index] = worker
+            worker.thread.start()
