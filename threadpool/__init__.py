@@ -19,7 +19,7 @@ the standard library and ``lockdep``.
 from .heartbeat import HeartbeatHandle, HeartbeatMap, TPHandle, abort_on_suicide
 from .histogram import Histogram
 from .pointer import PointerWQ
-from .pool import ThreadPool
+from .pool import StopResult, ThreadPool
 from .queue_base import BaseWorkQueue
 from .queues import BatchWorkQueue, WorkQueue, WorkQueueVal
 
@@ -30,6 +30,7 @@ __all__ = [
     "HeartbeatMap",
     "Histogram",
     "PointerWQ",
+    "StopResult",
     "TPHandle",
     "ThreadPool",
     "WorkQueue",

@@ -1,9 +1,11 @@
 """``ThreadPool``: worker threads serving several work queues (Ceph's ``ThreadPool``).
 
-Control. ``start()``; ``stop(clear_after=True)`` stops and joins the workers
-(each finishes the unit in hand) and, with ``clear_after``, removes the
-items still queued and returns them as ``{queue name: [items]}``, logging
-their count; ``start()`` may follow. ``pause()`` stops new work and waits for
+Control. ``start()``; ``stop(clear_after=True, timeout=None)`` stops and
+joins the workers (each finishes the unit in hand) and, with
+``clear_after``, removes the items still queued and returns them as
+``{queue name: [items]}``, logging their count; with a ``timeout`` it
+returns by then whatever the handlers do, naming the workers still stuck in
+one (``StopResult.stuck``); ``start()`` may follow. ``pause()`` stops new work and waits for
 the units in flight; ``pause_new()`` only stops new work; each counts up and
 is undone by one ``unpause()``. ``drain(queue=None)`` waits until the queue
 (or every queue) is empty with nothing of it in flight, and raises
@@ -48,6 +50,22 @@ from .queue_base import BaseWorkQueue, check_name
 from .state import PoolState
 
 logger = logging.getLogger("threadpool")
+
+
+class StopResult(dict[str, list[Any]]):
+    """What ``ThreadPool.stop`` returns: ``{queue name: [items]}``, the items it
+    cleared (queues with none left out), and ``stuck``: the names of the workers
+    still running a unit when the stop's timeout passed (empty when every worker
+    stopped), each as ``"<worker> (queue <name>)"``. A stuck worker's unit is not
+    in the dict: the worker still holds it, and finishes it if it ever returns
+    (then exits)."""
+
+    def __init__(self, cleared: dict[str, list[Any]], stuck: list[str]) -> None:
+        super().__init__(cleared)
+        self.stuck = stuck
+
+    def __repr__(self) -> str:
+        return f"StopResult({dict(self)!r}, stuck={self.stuck!r})"
 
 
 def _check_threads(n: object, keeps: str = "") -> int:
@@ -215,15 +233,23 @@ class ThreadPool:
             st.start_threads_locked()
         logger.info("%s: started with %d threads", self._name, st.num_threads)
 
-    def stop(self, clear_after: bool = True) -> dict[str, list[Any]]:
+    def stop(self, clear_after: bool = True, timeout: float | None = None) -> StopResult:
         """Stop the workers and join them; each finishes the unit it holds first.
 
         With ``clear_after``, the items still queued are removed and returned as
         ``{queue name: [items]}`` (queues with none are left out) and their count
         is logged; without it they stay queued for the next ``start()``.
+
+        ``timeout`` (seconds) bounds the wait for the workers: past it, stop()
+        clears (with ``clear_after``) and returns anyway, and the result's
+        ``stuck`` names the workers still in their loop, logged as an error. A
+        handler stuck for ever cannot make stop() hang when a timeout is given.
+        A stuck worker exits once its unit is done; a ``start()`` in between
+        counts it among the workers again.
         """
         if not isinstance(clear_after, bool):
             raise TypeError(f"clear_after must be True or False, got {clear_after!r}")
+        end = None if timeout is None else monotonic() + check_seconds("timeout", timeout)
         self._not_from_worker("stop()")
         st = self._state
         with st.lock:
@@ -233,17 +259,26 @@ class ThreadPool:
             workers = [*st.threads.values(), *st.retired]
             st.retired = []
         for worker in workers:
-            worker.thread.join()
+            worker.thread.join(None if end is None else max(end - monotonic(), 0.0))
         with st.lock:
             st.running = False
             st.idle.clear()
             queues = st.queues
+            stuck = [w.describe() for w in workers if w.thread.is_alive()]
         cleared: dict[str, list[Any]] = {}
         if clear_after:
             for q in queues:
                 items = q.clear()
                 if items:
                     cleared[q.name] = items
+        if stuck:
+            logger.error(
+                "%s: stop() timed out after %gs; %d workers still running: %s",
+                self._name,
+                timeout,
+                len(stuck),
+                ", ".join(stuck),
+            )
         if cleared:
             logger.warning(
                 "%s: stopped; %d unprocessed items cleared and handed back (%s)",
@@ -253,7 +288,7 @@ class ThreadPool:
             )
         else:
             logger.info("%s: stopped", self._name)
-        return cleared
+        return StopResult(cleared, stuck)
 
     # --- pause and drain ----------------------------------------------------------
 

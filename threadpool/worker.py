@@ -93,6 +93,11 @@ class Worker:
     def __repr__(self) -> str:
         return f"<Worker {self.name!r}>"
 
+    def describe(self) -> str:
+        """The worker's name and the queue of the unit it holds, if any (pool lock held)."""
+        slot = self.serving
+        return self.name if slot is None else f"{self.name} (queue {slot.queue.name!r})"
+
     def _main(self) -> None:
         self._setup_os_thread()
         hb_map = self.state.heartbeat_map
