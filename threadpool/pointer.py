@@ -72,7 +72,7 @@ class PointerWQ(BaseWorkQueue):
         else:
             self._items.append(item)
         st = self._state
-        if st is not None and st.idle:
+        if st is not None and (st.idle or st.can_grow):
             st.item_queued()
 
     def requeue_front(self, item: Any) -> None:

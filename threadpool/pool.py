@@ -12,6 +12,14 @@ is undone by one ``unpause()``. ``drain(queue=None)`` waits until the queue
 RuntimeError instead of waiting forever when nothing could ever process the
 queued work (paused, stopped, or no threads). ``set_num_threads(n)`` grows at
 once and shrinks lazily: an extra worker retires at the top of its loop.
+
+Elastic sizing (GlusterFS's ``syncenv``). With ``max_threads`` (and
+``min_threads``, default ``num_threads``) the pool starts at ``num_threads``
+within those limits, grows by a worker whenever an item is queued while no
+worker is free for it (never above ``max_threads``), and a worker idle for
+``idle_timeout`` seconds exits while the pool is above ``min_threads``.
+``set_elastic(min, max, idle_timeout)`` and ``set_num_threads(n)`` switch a
+running pool between elastic and fixed sizing.
 ``add_work_queue`` / ``remove_work_queue`` work while running. The methods
 that wait (``pause``, ``drain``, ``stop``) raise RuntimeError when called
 from one of the pool's own workers, which they would wait for; the others
@@ -76,6 +84,18 @@ def _check_threads(n: object, keeps: str = "") -> int:
     return n
 
 
+def _check_elastic(lo: object, hi: object, idle: object) -> tuple[int, int, float]:
+    for what, n in (("min_threads", lo), ("max_threads", hi)):
+        if isinstance(n, bool) or not isinstance(n, int):
+            raise TypeError(f"{what} must be an int >= 0, got {n!r}")
+    assert isinstance(lo, int) and isinstance(hi, int)
+    if hi < 1:
+        raise ValueError(f"max_threads must be an int >= 1, got {hi!r}")
+    if not 0 <= lo <= hi:
+        raise ValueError(f"min_threads must be 0..max_threads ({hi}), got {lo!r}")
+    return lo, hi, check_seconds("idle_timeout", idle)
+
+
 def _check_cpus(cpus: object) -> frozenset[int] | None:
     if cpus is None:
         return None
@@ -107,7 +127,9 @@ class ThreadPool:
     """Worker threads round-robin over work queues; see the module docstring.
 
     ``ThreadPool(name, num_threads, thread_name=None, heartbeat_map=None, *,
-    cpu_affinity=None, ioprio=None, idle_grace=60.0, idle_wait=2.0)``.
+    min_threads=None, max_threads=None, idle_timeout=30.0, cpu_affinity=None,
+    ioprio=None, idle_grace=60.0, idle_wait=2.0)``. With ``max_threads`` the
+    pool is elastic (see the module docstring).
     Workers are named ``"<name> thread <n>"`` (thread names and heartbeat
     workers); the OS thread is named ``thread_name`` (default ``name``) plus
     ``-<n>``, cut to 15 bytes. ``cpu_affinity`` (CPU numbers) and ``ioprio``
@@ -122,6 +144,9 @@ class ThreadPool:
         thread_name: str | None = None,
         heartbeat_map: HeartbeatMap | None = None,
         *,
+        min_threads: int | None = None,
+        max_threads: int | None = None,
+        idle_timeout: float = 30.0,
         cpu_affinity: Iterable[int] | None = None,
         ioprio: tuple[str, int] | None = None,
         idle_grace: float = 60.0,
@@ -149,6 +174,19 @@ class ThreadPool:
             locked_paths=freethreading.locked_paths(),
         )
         self._name = name
+        if max_threads is not None:
+            lo = min_threads
+            if lo is None:  # the pool's base size, within the maximum
+                lo = min(num_threads, max_threads) if isinstance(max_threads, int) else 0
+            sizing = _check_elastic(lo, max_threads, idle_timeout)
+            with self._state.lock:
+                self._state.set_elastic(*sizing)
+        elif min_threads is not None:
+            raise ValueError(
+                f"min_threads={min_threads!r} needs max_threads (an elastic pool has both)"
+            )
+        else:
+            self._state.idle_timeout = check_seconds("idle_timeout", idle_timeout)
 
     # --- identity -----------------------------------------------------------------
 
@@ -178,6 +216,26 @@ class ThreadPool:
         return self._state.running
 
     @property
+    def elastic(self) -> bool:
+        """Whether the pool sizes itself between min_threads and max_threads."""
+        return self._state.elastic
+
+    @property
+    def min_threads(self) -> int | None:
+        """The elastic pool's minimum (None for a fixed-size pool)."""
+        return self._state.min_threads if self._state.elastic else None
+
+    @property
+    def max_threads(self) -> int | None:
+        """The elastic pool's maximum (None for a fixed-size pool)."""
+        return self._state.max_threads if self._state.elastic else None
+
+    @property
+    def idle_timeout(self) -> float:
+        """Seconds an elastic pool's worker may stay idle before it exits."""
+        return self._state.idle_timeout
+
+    @property
     def locked_paths(self) -> bool:
         """Whether this pool's hand-offs take the pool lock (see ``freethreading``)."""
         return self._state.locked_paths
@@ -204,6 +262,7 @@ class ThreadPool:
             queue.attach(st)
             st.set_queues([*st.queues, queue])
             st.wake_all_locked()
+            st.grow_for_backlog()
 
     def remove_work_queue(self, queue: BaseWorkQueue) -> None:
         """Detach a queue (while running too). Its queued items stay in it; units in
@@ -231,6 +290,7 @@ class ThreadPool:
             st.stop = False
             st.running = True
             st.start_threads_locked()
+            st.grow_for_backlog()
         logger.info("%s: started with %d threads", self._name, st.num_threads)
 
     def stop(self, clear_after: bool = True, timeout: float | None = None) -> StopResult:
@@ -318,6 +378,7 @@ class ThreadPool:
             st.pause -= 1
             if st.pause == 0:
                 st.wake_all_locked()
+                st.grow_for_backlog()
 
     @property
     def paused(self) -> bool:
@@ -371,8 +432,10 @@ class ThreadPool:
             why = f"the pool is paused ({st.pause} pause(s) to undo with unpause())"
         elif not st.running or st.stop:
             why = "the pool is not running (start() it)"
-        elif st.num_threads == 0:
+        elif st.num_threads == 0 and not (st.elastic and st.max_threads > 0):
             why = "the pool has no threads (set_num_threads(n) with n > 0)"
+        elif st.num_threads == 0:
+            st.grow_for_backlog()
         if why is not None:
             raise RuntimeError(
                 f"drain() of pool {self._name!r} would never end: work is queued in {what} "
@@ -382,20 +445,46 @@ class ThreadPool:
     # --- size ------------------------------------------------------------------------
 
     def set_num_threads(self, n: int) -> None:
-        """Set the target number of workers (n >= 0): grows at once, shrinks lazily.
+        """Set the target number of workers (n >= 0): grows at once, shrinks lazily. An
+        elastic pool becomes a fixed-size one.
 
         TypeError/ValueError for anything but an int >= 0; the size is then unchanged.
         """
         st = self._state
         n = _check_threads(n, f"; pool {self._name!r} keeps {st.num_threads} threads")
         with st.locked():
-            old, st.num_threads = st.num_threads, n
-            if st.running and not st.stop:
-                st.start_threads_locked()
-            st.wake_all_locked()
-            st.cond.notify_all()
-        if old != n:
-            logger.info("%s: num_threads %d -> %d", self._name, old, n)
+            old, was_elastic = st.num_threads, st.elastic
+            st.set_fixed(n)
+        if old != n or was_elastic:
+            logger.info("%s: num_threads %d -> %d (fixed)", self._name, old, n)
+
+    def set_elastic(
+        self, min_threads: int, max_threads: int, idle_timeout: float | None = None
+    ) -> None:
+        """Make the pool elastic between ``min_threads`` and ``max_threads`` workers (also
+        a running pool, also one already elastic); ``idle_timeout`` None keeps the
+        current one. The target is brought within the limits at once.
+
+        TypeError/ValueError (the sizing then unchanged) unless 0 <= min <= max, max >= 1
+        and idle_timeout is a number of seconds >= 0.
+        """
+        st = self._state
+        lo, hi, idle = _check_elastic(
+            min_threads, max_threads, st.idle_timeout if idle_timeout is None else idle_timeout
+        )
+        with st.locked():
+            old = st.num_threads
+            st.set_elastic(lo, hi, idle)
+            new = st.num_threads
+        logger.info(
+            "%s: elastic, %d to %d threads, idle timeout %gs (target %d -> %d)",
+            self._name,
+            lo,
+            hi,
+            idle,
+            old,
+            new,
+        )
 
     def wait_for_threads(self, count: int | None = None, timeout: float | None = None) -> bool:
         """Wait until exactly ``count`` (default: the target) workers are running: started,
@@ -424,7 +513,9 @@ class ThreadPool:
 
         ``name``, ``running``, ``threads`` (workers running: started, registered
         with the heartbeat map, not retired), ``threads_target``,
-        ``threads_busy`` (units in flight), ``paused`` (bool), ``pause_depth``, and
+        ``threads_busy`` (units in flight), ``paused`` (bool), ``pause_depth``,
+        ``elastic`` (bool), ``min_threads`` and ``max_threads`` (None unless
+        elastic), ``idle_timeout``, ``locked_paths`` (bool), and
         ``queues``: ``{queue name: {kind, items (queued; None if the storage
         cannot tell), in_flight, processed, failed, busy_seconds, timeout,
         suicide_timeout, item_duration_seconds, queue_wait_seconds}}``, the last
@@ -442,6 +533,11 @@ class ThreadPool:
                 "threads_busy": st.processing,
                 "paused": st.pause > 0,
                 "pause_depth": st.pause,
+                "elastic": st.elastic,
+                "min_threads": st.min_threads if st.elastic else None,
+                "max_threads": st.max_threads if st.elastic else None,
+                "idle_timeout": st.idle_timeout,
+                "locked_paths": st.locked_paths,
                 "queues": {q.name: q.snapshot() for q in st.queues},
             }
 

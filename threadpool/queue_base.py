@@ -277,8 +277,13 @@ class BaseWorkQueue:
         """Deprecated: ``clear()``. Kept until the service calls ``clear()``."""
         return self.clear()
 
+    def size(self) -> int | None:
+        """How many items are queued; None when the storage cannot tell (pool lock held,
+        or a racy hint)."""
+        return self._size()
+
     def _size(self) -> int | None:
-        """How many items are queued, for statistics; None when the storage cannot tell."""
+        """The storage hook behind ``size()``."""
         return len(self._items) if self._fast else None
 
     # --- the ready-made storage: a deque, with enqueue times when stamped -------------
@@ -352,9 +357,10 @@ class BaseWorkQueue:
         return result
 
     def _kick(self) -> None:
-        """After a lock-free enqueue: wake a worker if one sleeps idle."""
+        """After a lock-free enqueue: wake a worker if one sleeps idle, or let an elastic
+        pool grow (the hot paths of queue() inline this)."""
         st = self._state
-        if st is not None and st.idle:
+        if st is not None and (st.idle or st.can_grow):
             st.item_queued()
 
     def drain(self, timeout: float | None = None) -> bool:

@@ -78,7 +78,7 @@ class WorkQueueVal(BaseWorkQueue):
             else:
                 self._items.append(item)
             st = self._state
-            if st is not None and st.idle:
+            if st is not None and (st.idle or st.can_grow):
                 st.item_queued()
         else:
             self._queue_locked(self._enqueue, item)
@@ -295,7 +295,7 @@ class BatchWorkQueue(_RefQueue):
             else:
                 self._items.append(item)
             st = self._state
-            if st is not None and st.idle:
+            if st is not None and (st.idle or st.can_grow):
                 st.item_queued()
             return True
         return self._queue_locked(self._enqueue, item) is not False

@@ -25,7 +25,18 @@ re-check before anything is decided on it):
     ``threads``     live workers by index; ``retired``: workers that left,
                     to be joined; ``idents``: thread idents of the workers
                     running their loop (registered with the heartbeat map).
-    ``num_threads`` the target number of workers.
+    ``num_threads`` the target number of workers. In an elastic pool it moves
+                    between ``min_threads`` and ``max_threads``: up by one when
+                    an item is queued while no worker is free for it, down by
+                    one when a worker idle for ``idle_timeout`` seconds exits.
+    ``elastic``, ``min_threads``, ``max_threads``, ``idle_timeout``: the
+                    sizing (``elastic`` False: a fixed size, ``num_threads``).
+    ``can_grow``    elastic and below ``max_threads``. Hint: ``queue()`` reads
+                    it without the lock, to call ``item_queued()`` even when
+                    no worker is idle. A worker about to exit for idleness
+                    sets it (and lowers ``num_threads``) before it looks at the
+                    queues a last time, so an item queued meanwhile either
+                    keeps it or makes the pool grow again.
     ``idle``        workers asleep for want of work, each on its own
                     condition. Hint: ``queue()`` reads it without the lock
                     after a lock-free enqueue (then ``item_queued()`` takes
@@ -116,6 +127,11 @@ class PoolState:
         self.retired: list[Worker] = []
         self.idents: set[int] = set()
         self.num_threads = num_threads
+        self.elastic = False
+        self.min_threads = num_threads
+        self.max_threads = num_threads
+        self.idle_timeout = 30.0
+        self.can_grow = False
         self.idle: deque[Worker] = deque()
         self.processing = 0
         self.pause = 0
@@ -161,9 +177,83 @@ class PoolState:
                 self.lock.unlock()
 
     def item_queued_locked(self) -> None:
-        """An item was queued (lock held): wake one idle worker, if one sleeps."""
+        """An item was queued (lock held): wake one idle worker, if one sleeps; else, in
+        an elastic pool, start a worker if none is free for it."""
         if self.idle:
             self.idle.popleft().cond.notify()
+        elif self.can_grow and self.waiting() > len(self.threads) - self.processing:
+            self.grow_locked(1)
+
+    # --- sizing (lock held) ----------------------------------------------------------------
+
+    def set_fixed(self, n: int) -> None:
+        self.elastic = False
+        self.num_threads = n
+        self.can_grow = False
+        self._resized()
+
+    def set_elastic(self, min_threads: int, max_threads: int, idle_timeout: float) -> None:
+        self.elastic = True
+        self.min_threads = min_threads
+        self.max_threads = max_threads
+        self.idle_timeout = idle_timeout
+        self.num_threads = min(max(self.num_threads, min_threads), max_threads)
+        self.can_grow = self.num_threads < max_threads
+        self._resized()
+        self.grow_for_backlog()
+
+    def _resized(self) -> None:
+        if self.running and not self.stop:
+            self.start_threads_locked()
+        self.wake_all_locked()
+        self.cond.notify_all()
+
+    def waiting(self) -> int:
+        """Items queued in every queue (a queue that cannot tell counts 1 if it has work)."""
+        total = 0
+        for q in self.queues:
+            n = q.size()
+            total += n if n is not None else int(q.has_work())
+        return total
+
+    def grow_locked(self, by: int) -> None:
+        """Raise the target of an elastic pool by up to ``by`` workers and start them."""
+        if not self.running or self.stop or self.pause:
+            return
+        old = self.num_threads
+        self.num_threads = min(max(old, len(self.threads)) + by, self.max_threads)
+        self.can_grow = self.num_threads < self.max_threads
+        if self.num_threads > old:
+            self.start_threads_locked()
+            logger.info(
+                "%s: no worker free for the queued items: grows to %d threads (max %d)",
+                self.name,
+                self.num_threads,
+                self.max_threads,
+            )
+
+    def grow_for_backlog(self) -> None:
+        """Elastic pool: start workers for the items already queued (at start, unpause,
+        resize), as many as the items need, up to the maximum."""
+        if self.elastic:
+            short = self.waiting() - (len(self.threads) - self.processing)
+            if short > 0:
+                self.grow_locked(short)
+
+    def idle_exit(self, worker: Worker) -> bool:
+        """An elastic pool's ``worker`` has been idle for ``idle_timeout``: lower the target
+        and retire it, unless that would go below the minimum or work is queued.
+        Returns whether it retired."""
+        if not self.elastic or len(self.threads) <= self.min_threads:
+            return False
+        old, old_grow = self.num_threads, self.can_grow
+        self.num_threads = max(min(old, len(self.threads)) - 1, self.min_threads)
+        self.can_grow = True  # before the last look: see the rule for can_grow
+        if self.any_work():
+            self.num_threads, self.can_grow = old, old_grow
+            return False
+        self.retire(worker, f"idle for {self.idle_timeout:g}s")
+        return True
 
     def wake_all_locked(self) -> None:
         """Wake every worker (lock held): the queues, the size or the state changed."""
@@ -216,14 +306,15 @@ class PoolState:
             del self.threads[worker.index]
         self.cond.notify_all()
 
-    def retire(self, worker: Worker) -> None:
+    def retire(self, worker: Worker, why: str = "") -> None:
         """``worker`` leaves because the pool has more workers than its target (lock held)."""
         del self.threads[worker.index]
         self.retired.append(worker)
         logger.info(
-            "%s: %s retires (%d threads left, target %d)",
+            "%s: %s retires%s (%d threads left, target %d)",
             self.name,
             worker.name,
+            f", {why}" if why else "",
             len(self.threads),
             self.num_threads,
         )

@@ -17,7 +17,9 @@ with the pool lock held except where said:
 * ``_idle``: with nothing to do, reset the heartbeat to the pool's idle
   grace with no suicide (an idle worker never suicides), list itself in
   ``idle`` so that ``queue()`` can wake it, look at the queues a last time,
-  and sleep on its own condition for at most the pool's ``idle_wait``.
+  and sleep on its own condition for at most the pool's ``idle_wait``. In an
+  elastic pool, a worker idle for ``idle_timeout`` exits while the pool is
+  above its minimum (it sleeps no longer than that timeout to notice).
 
 Taking the pool lock back after a process step is the one contended moment;
 ``_relock`` explains how it is taken without a lock convoy.
@@ -34,7 +36,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from time import sleep
+from time import monotonic, sleep
 from typing import TYPE_CHECKING, Any
 
 import lockdep
@@ -133,6 +135,8 @@ class Worker:
         lock.lock()
         st.owner = ident
         st.worker_started(ident)
+        idle_since = monotonic()
+        worked = False
         try:
             while not st.stop:
                 if st.retired:
@@ -144,8 +148,13 @@ class Worker:
                     unit = self._pick(st)
                     if unit is not NOTHING:
                         self._run(st, unit)
+                        worked = True
                         continue
-                self._idle()
+                if worked:
+                    idle_since = monotonic()
+                    worked = False
+                if self._idle(idle_since):
+                    return
         except Exception:  # a bug, or a lockdep report: the pool carries on without us
             logger.exception("%s: %s died", st.name, self.name)
         finally:
@@ -220,25 +229,36 @@ class Worker:
         if (st.pause or st.draining) and slot.in_flight == 0:
             st.cond.notify_all()
 
-    def _idle(self) -> None:
-        """Nothing to do, or paused (lock held): sleep until woken or ``idle_wait`` passes."""
+    def _idle(self, since: float) -> bool:
+        """Nothing to do, or paused (lock held), since ``since`` (monotonic): sleep until
+        woken or ``idle_wait`` passes. Returns True if the worker retired instead (an
+        elastic pool's idle exit)."""
         st = self.state
         hb = self.hb
         if hb is not None:
             now = st.clock()
             if hb.is_late(now):  # report it without the pool lock, then look again
                 self._unlocked(hb.reset_at, now, st.idle_grace, 0.0)
-                return
+                return False
             hb.reset_at(now, st.idle_grace, 0.0)
+        wait = st.idle_wait
+        if st.elastic:
+            left = since + st.idle_timeout - monotonic()
+            if left <= 0:
+                if st.idle_exit(self):
+                    return True
+            else:
+                wait = min(wait, left)
         if st.pause or not st.queues or self.broken:
-            self._sleep(st.idle_wait)
-            return
+            self._sleep(wait)
+            return False
         st.idle.append(self)
         if st.any_work():
             st.unidle(self)  # queued before we were listed: see state.py
-            return
-        self._sleep(st.idle_wait)
+            return False
+        self._sleep(wait)
         st.unidle(self)
+        return False
 
     def _unlocked(self, fn: Callable[..., object], *args: Any) -> None:
         """fn(*args) with the pool lock dropped for the call."""

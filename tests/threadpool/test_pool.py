@@ -732,6 +732,11 @@ def test_stats_read_api(tp: Harness) -> None:
         "threads_busy": 1,
         "paused": False,
         "pause_depth": 0,
+        "elastic": False,
+        "min_threads": None,
+        "max_threads": None,
+        "idle_timeout": 30.0,
+        "locked_paths": False,
     }
     s = stats["queues"]["slow"]
     assert (s["kind"], s["items"], s["in_flight"], s["processed"], s["timeout"]) == (
