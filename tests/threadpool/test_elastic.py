@@ -196,9 +196,10 @@ BURST = 50_000
 
 
 def test_a_million_items_through_bursts_and_pauses_with_threads_coming_and_going(
-    tp: Harness,
+    tp: Harness, paths: str
 ) -> None:
     pool = tp.pool("waves", 1, max_threads=6, min_threads=0, idle_timeout=0.002, idle_wait=0.5)
+    assert pool.locked_paths == (paths == "locked")
     done: list[int] = []
 
     def one(item: int, handle: object) -> None:

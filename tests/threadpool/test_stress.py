@@ -1,5 +1,7 @@
 """Stress, bounded in time: no item lost or doubled under resizing; no deadlock and no
-lockdep violation under concurrent pause/unpause/drain/resize."""
+lockdep violation under concurrent pause/unpause/drain/resize. Each runs twice: on the
+lock-free hand-off, and on the locked paths of a free-threaded build (the ``paths``
+fixture)."""
 
 from __future__ import annotations
 
@@ -45,8 +47,11 @@ def start_threads(targets: list[Callable[[], None]]) -> list[threading.Thread]:
     return threads
 
 
-def test_a_million_items_from_8_producers_each_processed_exactly_once(tp: Harness) -> None:
+def test_a_million_items_from_8_producers_each_processed_exactly_once(
+    tp: Harness, paths: str
+) -> None:
     pool = tp.pool("noloss", 4)
+    assert pool.locked_paths == (paths == "locked")
     done: list[int] = []
     queues = four_queues(done)
     for q in queues:
@@ -78,9 +83,10 @@ def test_a_million_items_from_8_producers_each_processed_exactly_once(tp: Harnes
 
 
 def test_concurrent_pause_unpause_drain_resize_with_lockdep_on(
-    tp: Harness, collected: list[lockdep.Violation]
+    tp: Harness, collected: list[lockdep.Violation], paths: str
 ) -> None:
     pool = tp.pool("chaos", 3)
+    assert pool.locked_paths == (paths == "locked")
     done: list[int] = []
     queues = four_queues(done)
     for q in queues:
