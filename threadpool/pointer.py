@@ -1,14 +1,16 @@
 """``PointerWQ``: object references plus a processing count (Ceph's ``PointerWQ``).
 
 The one queue whose storage is not meant to be replaced: it is the ready-made
-deque, so ``queue()`` never takes the pool lock. A subclass may override
-``dequeue_unit`` to hold items back (Ceph's ``_void_dequeue``), and put them back later
-with ``requeue_front`` / ``requeue_back``. See ``queue_base`` for the protocol
-and ``queues`` for the handler conventions.
+storage (``storage.py``), so ``queue()`` takes no lock, and it takes the same
+bound and deadline options as the others (``queues``). A subclass may
+override ``dequeue_unit`` to hold items back (Ceph's ``_void_dequeue``), and
+put them back later with ``requeue_front`` / ``requeue_back``. See
+``queue_base`` for the protocol and ``queues`` for the handler conventions.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from time import monotonic
 from typing import Any
 
@@ -16,25 +18,26 @@ from .heartbeat import TPHandle
 from .queue_base import (
     DEFAULT_TIMEOUT,
     NOTHING,
-    BaseWorkQueue,
     FinishFn,
     ProcessFn,
     check_reference,
     resolve_handlers,
     run_finish,
 )
+from .storage import Storage
 
 
-class PointerWQ(BaseWorkQueue):
+class PointerWQ(Storage):
     """Object references plus a processing count (Ceph's ``PointerWQ``).
 
     ``processing`` counts items handed out by dequeue and not yet finished.
     ``requeue_front(item)`` / ``requeue_back(item)`` undo a dequeue: they
-    count the item as no longer processing and queue it again. They are for
-    items a subclass's ``dequeue_unit`` took and held back; a process step
-    that wants its item retried calls ``queue(item)`` instead (its finish step
-    then ends this round). Removing the queue from its pool while items
-    process raises RuntimeError. The storage is the ready-made deque.
+    count the item as no longer processing and queue it again (without a
+    deadline, and past a full bound if need be). They are for items a
+    subclass's ``dequeue_unit`` took and held back; a process step that wants
+    its item retried calls ``queue(item)`` instead (its finish step then ends
+    this round). Removing the queue from its pool while items process raises
+    RuntimeError.
     """
 
     kind = "pointer"
@@ -49,31 +52,48 @@ class PointerWQ(BaseWorkQueue):
         timeout: float = DEFAULT_TIMEOUT,
         suicide_timeout: float = 0.0,
         histograms: bool = False,
+        max_items: int | None = None,
+        policy: str = "reject",
+        block_timeout: float | None = None,
+        on_drop: Callable[[Any], object] | None = None,
+        deadline: float | None = None,
+        deadlines: bool = False,
+        on_expire: Callable[[Any], object] | None = None,
     ) -> None:
         super().__init__(
-            name, timeout=timeout, suicide_timeout=suicide_timeout, histograms=histograms
+            name,
+            owner=PointerWQ,
+            timeout=timeout,
+            suicide_timeout=suicide_timeout,
+            histograms=histograms,
+            max_items=max_items,
+            policy=policy,
+            block_timeout=block_timeout,
+            on_drop=on_drop,
+            deadline=deadline,
+            deadlines=deadlines,
+            on_expire=on_expire,
         )
         self._proc, self._fin = resolve_handlers(self, PointerWQ, process, finish, "item")
         self._processing = 0
-        self._use_storage_of(PointerWQ)
 
     @property
     def processing(self) -> int:
         return self._processing
 
-    def queue(self, item: Any) -> None:
+    def queue(self, item: Any, *, deadline: float | None = None) -> None:
         """Queue a reference at the back; a sleeping worker is woken for it."""
         check_reference(self, item)
-        if not self._lockfree:
-            self._queue_locked(self._push, item)
-            return
-        if self._stamped:
-            self._items.append((monotonic(), item))
+        if self._lockfree and deadline is None:
+            if self._stamped:
+                self._items.append((monotonic(), item))
+            else:
+                self._items.append(item)
+            st = self._state
+            if st is not None and (st.idle or st.can_grow):
+                st.item_queued()
         else:
-            self._items.append(item)
-        st = self._state
-        if st is not None and (st.idle or st.can_grow):
-            st.item_queued()
+            self._put(item, deadline)
 
     def requeue_front(self, item: Any) -> None:
         """Undo a dequeue: the item is no longer processing and is queued first."""
@@ -92,10 +112,7 @@ class PointerWQ(BaseWorkQueue):
                     f"{self!r}: requeue of an item that was not dequeued (nothing is processing)"
                 )
             self._processing -= 1
-            if front:
-                self._push_front(item)
-            else:
-                self._push(item)
+            self._put_back(item, front)
 
         self._queue_locked(requeue, item)
 
@@ -104,7 +121,7 @@ class PointerWQ(BaseWorkQueue):
         return self._peek()
 
     def empty(self) -> bool:
-        return not self._items
+        return not self._live()
 
     def signal(self) -> None:
         """Wake a sleeping worker (for a subclass whose dequeue held items back)."""
@@ -128,8 +145,13 @@ class PointerWQ(BaseWorkQueue):
         items = self._items
         if not items:
             return NOTHING
-        self._processing += 1
-        return self._pop() if self._stamped else items.popleft()
+        self._processing += 1  # before the item leaves the deque: see drain()
+        if self._plain:
+            return items.popleft()
+        item = self.take_next()
+        if item is NOTHING:
+            self._processing -= 1
+        return item
 
     def process_unit(self, unit: Any, handle: TPHandle) -> None:
         self._proc(unit, handle)
@@ -143,10 +165,10 @@ class PointerWQ(BaseWorkQueue):
             run_finish(self, fin, unit, error)
 
     def has_work(self) -> bool:
-        return bool(self._items)
+        return self._live()
 
     def busy(self) -> bool:
-        return self._processing > 0
+        return self._processing > 0 or bool(self._expiring)
 
     def can_detach(self) -> bool:
         return self._processing == 0

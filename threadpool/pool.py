@@ -260,7 +260,7 @@ class ThreadPool:
             if queue.pool is None and any(q.name == queue.name for q in st.queues):
                 raise ValueError(f"pool {self._name!r} already has a queue named {queue.name!r}")
             queue.attach(st)
-            st.set_queues([*st.queues, queue])
+            st.queues = [*st.queues, queue]
             st.wake_all_locked()
             st.grow_for_backlog()
 
@@ -275,7 +275,7 @@ class ThreadPool:
                 raise RuntimeError(
                     f"cannot remove {queue!r} from pool {self._name!r} while its items process"
                 )
-            st.set_queues([q for q in st.queues if q is not queue])
+            st.queues = [q for q in st.queues if q is not queue]
             queue.detach()
             st.cond.notify_all()
 
@@ -325,6 +325,7 @@ class ThreadPool:
             st.idle.clear()
             queues = st.queues
             stuck = [w.describe() for w in workers if w.thread.is_alive()]
+        self._expire_left(queues)
         cleared: dict[str, list[Any]] = {}
         if clear_after:
             for q in queues:
@@ -349,6 +350,17 @@ class ThreadPool:
         else:
             logger.info("%s: stopped", self._name)
         return StopResult(cleared, stuck)
+
+    def _expire_left(self, queues: list[BaseWorkQueue]) -> None:
+        """Hand over what the workers found expired but had no time to (at stop)."""
+        st = self._state
+        for q in queues:
+            with st.lock:
+                items = q.take_expired(monotonic())
+            if items:
+                q.hand_expired(items)
+                with st.lock:
+                    q.finish_expired(items)
 
     # --- pause and drain ----------------------------------------------------------
 

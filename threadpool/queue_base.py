@@ -19,17 +19,21 @@ a queue when it is attached to and detached from a pool (``attach(state)``,
 a queue; what a queue knows of its pool is the pool's ``PoolState``
 (``state.py``): the lock, and the calls that wake a worker. A subclass of
 ``BaseWorkQueue`` with storage of its own implements steps 1-3 plus
-``has_work`` and ``clear``.
+``has_work`` and ``clear``. Deadlines add an expiry step the workers run
+when ``PoolState.deadline_hint`` says one is due: ``take_expired`` (lock
+held), ``hand_expired`` (without it), ``finish_expired`` (with it).
 
-The ready-made queues (``queues.py``) implement these on top of storage hooks
-a subclass may override, as in Ceph: ``_enqueue``, ``_dequeue``, ``_empty``,
-``_clear`` (and ``_size`` for statistics). The hooks run with the pool lock
-held. When a queue keeps the ready-made storage (a deque), ``queue()`` does
-not take the pool lock at all: appending to a deque is atomic under the GIL
-(this relies on the GIL; see ``freethreading`` for what a pool does without
-it) and workers only remove items with the lock held; the pool is poked only
-when a worker sleeps idle. With storage of its own, ``queue()`` takes the
-pool lock around ``_enqueue`` (Ceph's behaviour).
+The ready-made queues (``queues.py``, ``pointer.py``) keep their items in
+the ready-made storage (``storage.py``: a deque, with an optional bound and
+deadlines), or in storage of their own behind hooks a subclass may
+override, as in Ceph: ``_enqueue``, ``_dequeue``, ``_empty``, ``_clear``
+(and ``_size`` for statistics). The hooks run with the pool lock held. On the
+ready-made storage ``queue()`` does not take the pool lock at all: appending
+to a deque is atomic under the GIL (this relies on the GIL; see
+``freethreading`` for what a pool does without it) and workers only remove
+items with the lock held; the pool is poked only when a worker sleeps idle.
+With storage of its own, ``queue()`` takes the pool lock around
+``_enqueue`` (Ceph's behaviour).
 
 Counters. Each queue keeps, under the pool lock: ``processed`` (items whose
 process and finish steps have run, whatever their outcome; a batch counts its
@@ -47,9 +51,7 @@ a worker takes.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable
-from time import monotonic
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .heartbeat import TPHandle, check_seconds
@@ -71,7 +73,6 @@ NOTHING: Any = _Nothing()
 """What ``dequeue_unit`` returns when there is no work."""
 
 DEFAULT_TIMEOUT = 60.0
-INF = float("inf")
 
 ProcessFn = Callable[[Any, TPHandle], object]
 FinishFn = Callable[[Any], object]
@@ -164,20 +165,7 @@ class BaseWorkQueue:
         self._failed = 0
         self._busy_seconds = 0.0
         self._duration: Histogram | None = Histogram() if histograms else None
-        self._wait: Histogram | None = None
-        self._items: deque[Any] = deque()
-        self._fast = False  # ready-made storage
-        self._lockfree = False  # ready-made storage, queue() without the pool lock
-        self._stamped = False  # ready-made storage keeps (enqueue time, item) pairs
-
-    def _use_storage_of(self, owner: type) -> None:
-        """Decide, once, whether this instance keeps ``owner``'s ready-made storage."""
-        cls = type(self)
-        self._fast = all(getattr(cls, h) is getattr(owner, h) for h in self._storage_hooks)
-        self._lockfree = self._fast
-        if self._fast and self._duration is not None:
-            self._stamped = True
-            self._wait = Histogram()
+        self._wait: Histogram | None = None  # queue waits: the ready-made storage keeps them
 
     # --- identity and settings -----------------------------------------------------
 
@@ -231,12 +219,10 @@ class BaseWorkQueue:
             where = "this pool" if self._state is state else repr(self._state.pool)
             raise ValueError(f"{self!r} is already attached to {where}")
         self._state = state
-        self._lockfree = self._fast and not state.locked_paths
 
     def detach(self) -> None:
         """Called by ThreadPool.remove_work_queue (pool lock held)."""
         self._state = None
-        self._lockfree = self._fast
 
     def can_detach(self) -> bool:
         """Whether remove_work_queue may detach this queue now (pool lock held)."""
@@ -269,6 +255,23 @@ class BaseWorkQueue:
         """Whether work of this queue is out beyond the units workers hold (lock held)."""
         return False
 
+    def take_expired(self, now: float) -> list[Any]:
+        """Items whose deadline passed by ``now`` (monotonic), taken off the queue and
+        counted as expired (pool lock held). The worker then calls hand_expired (without
+        the lock) and finish_expired (with it). None here: deadlines are the ready-made
+        storage's."""
+        return []
+
+    def next_deadline(self) -> float:
+        """When take_expired will next have something (pool lock held); inf: never."""
+        return float("inf")
+
+    def hand_expired(self, items: list[Any]) -> None:
+        """Hand items take_expired returned to the queue's on_expire (without the lock)."""
+
+    def finish_expired(self, items: list[Any]) -> None:
+        """Run the finish steps of expired items (pool lock held)."""
+
     def clear(self) -> list[Any]:
         """Remove and return every queued item (not those already taken by a worker)."""
         raise NotImplementedError
@@ -284,51 +287,7 @@ class BaseWorkQueue:
 
     def _size(self) -> int | None:
         """The storage hook behind ``size()``."""
-        return len(self._items) if self._fast else None
-
-    # --- the ready-made storage: a deque, with enqueue times when stamped -------------
-
-    def _push(self, item: Any) -> None:
-        if self._stamped:
-            self._items.append((monotonic(), item))
-        else:
-            self._items.append(item)
-
-    def _push_front(self, item: Any) -> None:
-        if self._stamped:
-            self._items.appendleft((monotonic(), item))
-        else:
-            self._items.appendleft(item)
-
-    def _pop(self) -> Any:
-        """The oldest item (the deque must not be empty); observes its wait when stamped."""
-        if self._stamped:
-            since, item = self._items.popleft()
-            self._wait.observe(monotonic() - since)  # type: ignore[union-attr]
-            return item
-        return self._items.popleft()
-
-    def _peek(self) -> Any:
-        if not self._items:
-            return None
-        return self._items[0][1] if self._stamped else self._items[0]
-
-    def _remove_first(self, item: Any) -> bool:
-        """Remove the first queued occurrence of ``item`` (by identity)."""
-        stamped = self._stamped
-        for i, entry in enumerate(self._items):
-            if (entry[1] if stamped else entry) is item:
-                del self._items[i]
-                return True
-        return False
-
-    def _take_all(self) -> list[Any]:
-        out = []
-        items = self._items
-        while items:  # popping one by one: a lock-free queue() may be appending
-            entry = items.popleft()
-            out.append(entry[1] if self._stamped else entry)
-        return out
+        return None
 
     # --- using the pool --------------------------------------------------------------
 
@@ -355,13 +314,6 @@ class BaseWorkQueue:
             result = enqueue(item)
             st.item_queued_locked()
         return result
-
-    def _kick(self) -> None:
-        """After a lock-free enqueue: wake a worker if one sleeps idle, or let an elastic
-        pool grow (the hot paths of queue() inline this)."""
-        st = self._state
-        if st is not None and (st.idle or st.can_grow):
-            st.item_queued()
 
     def drain(self, timeout: float | None = None) -> bool:
         """Wait until this queue is empty and none of its items is processing.

@@ -15,14 +15,30 @@ the process step raised, or None. Subclasses may also replace the storage
 (``_enqueue``, ``_dequeue``, ``_empty``, ``_clear``, ``_size``); those hooks
 run with the pool lock held, and ``_clear`` must return the items it removed
 so that ``clear()`` and ``ThreadPool.stop`` can hand them back. See
-``queue_base`` for the protocol, the counters and the lock-free ``queue()``.
+``queue_base`` for the protocol and the counters, ``storage`` for the
+ready-made storage and the lock-free ``queue()``.
 
-Every ``queue()`` is thread-safe and never blocks on a worker.
+On the ready-made storage every queue also takes (keyword arguments, all
+settable later but ``deadlines``):
+
+* ``max_items`` (None: unbounded) and ``policy`` (``reject``, ``block``,
+  ``caller_runs``, ``drop_oldest``; see ``limits``), ``block_timeout``
+  (seconds the ``block`` policy waits; None: no limit), ``on_drop`` (given
+  each item ``drop_oldest`` drops);
+* ``deadline`` (seconds: the deadline of items queued without one; None:
+  none), ``deadlines`` (True: items may carry a deadline though there is no
+  default one), ``on_expire`` (given each item whose deadline passed before a
+  worker took it; its finish step then runs with ``DeadlineExpired`` as
+  ``queue.error``); ``queue(item, deadline=seconds)`` gives one item its own.
+
+``queue()`` is thread-safe and never blocks on a worker (the ``block``
+policy of a full queue waits for room; ``caller_runs`` runs the item).
 """
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from time import monotonic
 from typing import Any
 
@@ -30,16 +46,18 @@ from .heartbeat import TPHandle
 from .queue_base import (
     DEFAULT_TIMEOUT,
     NOTHING,
-    BaseWorkQueue,
     FinishFn,
     ProcessFn,
     check_reference,
     resolve_handlers,
     run_finish,
 )
+from .storage import Storage
+
+Hook = Callable[[Any], object] | None
 
 
-class WorkQueueVal(BaseWorkQueue):
+class WorkQueueVal(Storage):
     """Items by value (Ceph's ``WorkQueueVal``).
 
     Dequeue moves an item to ``to_process``; a process step pops one from
@@ -61,18 +79,36 @@ class WorkQueueVal(BaseWorkQueue):
         timeout: float = DEFAULT_TIMEOUT,
         suicide_timeout: float = 0.0,
         histograms: bool = False,
+        max_items: int | None = None,
+        policy: str = "reject",
+        block_timeout: float | None = None,
+        on_drop: Hook = None,
+        deadline: float | None = None,
+        deadlines: bool = False,
+        on_expire: Hook = None,
     ) -> None:
         super().__init__(
-            name, timeout=timeout, suicide_timeout=suicide_timeout, histograms=histograms
+            name,
+            owner=WorkQueueVal,
+            timeout=timeout,
+            suicide_timeout=suicide_timeout,
+            histograms=histograms,
+            max_items=max_items,
+            policy=policy,
+            block_timeout=block_timeout,
+            on_drop=on_drop,
+            deadline=deadline,
+            deadlines=deadlines,
+            on_expire=on_expire,
         )
         self._proc, self._fin = resolve_handlers(self, WorkQueueVal, process, finish, "item")
         self._to_process: deque[Any] = deque()
         self._to_finish: deque[tuple[Any, BaseException | None]] = deque()
-        self._use_storage_of(WorkQueueVal)
 
-    def queue(self, item: Any) -> None:
-        """Queue a value at the back; a sleeping worker is woken for it."""
-        if self._lockfree:  # the hot path: no pool lock (see queue_base)
+    def queue(self, item: Any, *, deadline: float | None = None) -> None:
+        """Queue a value at the back; a sleeping worker is woken for it. ``deadline``:
+        seconds from now (see the module docstring)."""
+        if self._lockfree and deadline is None:  # the hot path: no lock (see storage)
             if self._stamped:
                 self._items.append((monotonic(), item))
             else:
@@ -81,15 +117,11 @@ class WorkQueueVal(BaseWorkQueue):
             if st is not None and (st.idle or st.can_grow):
                 st.item_queued()
         else:
-            self._queue_locked(self._enqueue, item)
+            self._put(item, deadline)
 
-    def queue_front(self, item: Any) -> None:
+    def queue_front(self, item: Any, *, deadline: float | None = None) -> None:
         """Queue a value at the front (next to be taken)."""
-        if self._lockfree:
-            self._push_front(item)
-            self._kick()
-        else:
-            self._queue_locked(self._enqueue_front, item)
+        self._put(item, deadline, front=True)
 
     def clear(self) -> list[Any]:
         """Remove and return every queued item (not those already taken by a worker)."""
@@ -97,16 +129,16 @@ class WorkQueueVal(BaseWorkQueue):
 
     # storage hooks (pool lock held)
     def _enqueue(self, item: Any) -> None:
-        self._push(item)
+        self._items.append(item)
 
     def _enqueue_front(self, item: Any) -> None:
-        self._push_front(item)
+        self._items.appendleft(item)
 
     def _empty(self) -> bool:
         return not self._items
 
     def _dequeue(self) -> Any:
-        return self._pop()
+        return self._items.popleft()
 
     def _clear(self) -> list[Any]:
         return self._take_all()
@@ -120,11 +152,15 @@ class WorkQueueVal(BaseWorkQueue):
 
     # protocol
     def dequeue_unit(self) -> Any:
-        if self._fast:
+        if self._plain:
             items = self._items
             if not items:
                 return NOTHING
-            u = self._pop() if self._stamped else items.popleft()
+            u = items.popleft()
+        elif self._fast:
+            u = self.take_next()
+            if u is NOTHING:
+                return NOTHING
         else:
             if self._empty():
                 return NOTHING
@@ -148,13 +184,13 @@ class WorkQueueVal(BaseWorkQueue):
             run_finish(self, fin, u, err)
 
     def has_work(self) -> bool:
-        return bool(self._items) if self._fast else not self._empty()
+        return self._live() if self._fast else not self._empty()
 
     def _clear_storage(self) -> list[Any]:
         return self._take_all() if self._fast else list(self._clear() or ())
 
 
-class _RefQueue(BaseWorkQueue):
+class _RefQueue(Storage):
     """What WorkQueue and BatchWorkQueue share: take back a queued item, clear."""
 
     def dequeue(self, item: Any) -> bool:
@@ -164,6 +200,10 @@ class _RefQueue(BaseWorkQueue):
     def clear(self) -> list[Any]:
         """Remove and return every queued item (not those already taken by a worker)."""
         return self._with_lock(self._clear_storage)  # type: ignore[no-any-return]
+
+    def _enqueue(self, item: Any) -> bool:
+        self._items.append(item)
+        return True
 
     def _remove(self, item: Any) -> bool:
         return self._remove_first(item)
@@ -175,10 +215,18 @@ class _RefQueue(BaseWorkQueue):
         return self._take_all()
 
     def has_work(self) -> bool:
-        return bool(self._items) if self._fast else not self._empty()
+        return self._live() if self._fast else not self._empty()
 
     def _clear_storage(self) -> list[Any]:
         return self._take_all() if self._fast else list(self._clear() or ())
+
+    def finish_unit(self, unit: Any, error: BaseException | None) -> None:
+        fin = self._fin
+        if fin is not None:
+            run_finish(self, fin, unit, error)
+
+    def process_unit(self, unit: Any, handle: TPHandle) -> None:
+        self._proc(unit, handle)
 
 
 class WorkQueue(_RefQueue):
@@ -196,29 +244,48 @@ class WorkQueue(_RefQueue):
         timeout: float = DEFAULT_TIMEOUT,
         suicide_timeout: float = 0.0,
         histograms: bool = False,
+        max_items: int | None = None,
+        policy: str = "reject",
+        block_timeout: float | None = None,
+        on_drop: Hook = None,
+        deadline: float | None = None,
+        deadlines: bool = False,
+        on_expire: Hook = None,
     ) -> None:
         super().__init__(
-            name, timeout=timeout, suicide_timeout=suicide_timeout, histograms=histograms
+            name,
+            owner=WorkQueue,
+            timeout=timeout,
+            suicide_timeout=suicide_timeout,
+            histograms=histograms,
+            max_items=max_items,
+            policy=policy,
+            block_timeout=block_timeout,
+            on_drop=on_drop,
+            deadline=deadline,
+            deadlines=deadlines,
+            on_expire=on_expire,
         )
         self._proc, self._fin = resolve_handlers(self, WorkQueue, process, finish, "item")
-        self._use_storage_of(WorkQueue)
 
-    def queue(self, item: Any) -> bool:
-        """Queue a reference at the back; returns what ``_enqueue`` returned (True)."""
+    def queue(self, item: Any, *, deadline: float | None = None) -> bool:
+        """Queue a reference at the back; returns what ``_enqueue`` returned (True), or
+        False if the producer ran it (``caller_runs``)."""
         check_reference(self, item)
-        if self._lockfree:
-            self._push(item)
-            self._kick()
+        if self._lockfree and deadline is None:
+            if self._stamped:
+                self._items.append((monotonic(), item))
+            else:
+                self._items.append(item)
+            st = self._state
+            if st is not None and (st.idle or st.can_grow):
+                st.item_queued()
             return True
-        return self._queue_locked(self._enqueue, item) is not False
-
-    def _enqueue(self, item: Any) -> bool:
-        self._push(item)
-        return True
+        return self._put(item, deadline)
 
     def _dequeue(self) -> Any:
         """The next item, or None if there is none."""
-        return self._pop() if self._items else None
+        return self._items.popleft() if self._items else None
 
     def _process(self, item: Any, handle: TPHandle) -> None:
         raise NotImplementedError
@@ -227,21 +294,13 @@ class WorkQueue(_RefQueue):
         pass
 
     def dequeue_unit(self) -> Any:
-        if self._fast:
+        if self._plain:
             items = self._items
-            if not items:
-                return NOTHING
-            return self._pop() if self._stamped else items.popleft()
+            return items.popleft() if items else NOTHING
+        if self._fast:
+            return self.take_next()
         item = self._dequeue()
         return NOTHING if item is None else item
-
-    def process_unit(self, unit: Any, handle: TPHandle) -> None:
-        self._proc(unit, handle)
-
-    def finish_unit(self, unit: Any, error: BaseException | None) -> None:
-        fin = self._fin
-        if fin is not None:
-            run_finish(self, fin, unit, error)
 
 
 class BatchWorkQueue(_RefQueue):
@@ -249,7 +308,8 @@ class BatchWorkQueue(_RefQueue):
 
     ``process(items, handle)`` and ``finish(items)`` receive the list. A
     subclass's ``_dequeue(max_items)`` may choose what goes in a batch. The
-    counters count items; the duration histogram times whole batches.
+    counters count items; the duration histogram times whole batches. Expired
+    items are finished as one list per expiry step.
     """
 
     kind = "batch"
@@ -266,13 +326,30 @@ class BatchWorkQueue(_RefQueue):
         timeout: float = DEFAULT_TIMEOUT,
         suicide_timeout: float = 0.0,
         histograms: bool = False,
+        max_items: int | None = None,
+        policy: str = "reject",
+        block_timeout: float | None = None,
+        on_drop: Hook = None,
+        deadline: float | None = None,
+        deadlines: bool = False,
+        on_expire: Hook = None,
     ) -> None:
         super().__init__(
-            name, timeout=timeout, suicide_timeout=suicide_timeout, histograms=histograms
+            name,
+            owner=BatchWorkQueue,
+            timeout=timeout,
+            suicide_timeout=suicide_timeout,
+            histograms=histograms,
+            max_items=max_items,
+            policy=policy,
+            block_timeout=block_timeout,
+            on_drop=on_drop,
+            deadline=deadline,
+            deadlines=deadlines,
+            on_expire=on_expire,
         )
         self.batch_size = batch_size
         self._proc, self._fin = resolve_handlers(self, BatchWorkQueue, process, finish, "items")
-        self._use_storage_of(BatchWorkQueue)
 
     @property
     def batch_size(self) -> int:
@@ -287,9 +364,10 @@ class BatchWorkQueue(_RefQueue):
             raise ValueError(f"batch_size must be an int >= 1, got {value!r}")
         self._batch_size = value
 
-    def queue(self, item: Any) -> bool:
-        """Queue an item at the back; returns what ``_enqueue`` returned (True)."""
-        if self._lockfree:
+    def queue(self, item: Any, *, deadline: float | None = None) -> bool:
+        """Queue an item at the back; returns what ``_enqueue`` returned (True), or False
+        if the producer ran it (``caller_runs``)."""
+        if self._lockfree and deadline is None:
             if self._stamped:
                 self._items.append((monotonic(), item))
             else:
@@ -298,16 +376,12 @@ class BatchWorkQueue(_RefQueue):
             if st is not None and (st.idle or st.can_grow):
                 st.item_queued()
             return True
-        return self._queue_locked(self._enqueue, item) is not False
-
-    def _enqueue(self, item: Any) -> bool:
-        self._push(item)
-        return True
+        return self._put(item, deadline)
 
     def _dequeue(self, max_items: int) -> list[Any]:
         """Up to max_items items, oldest first (an empty list when there are none)."""
         items = self._items
-        return [self._pop() for _ in range(min(max_items, len(items)))]
+        return [items.popleft() for _ in range(min(max_items, len(items)))]
 
     def _process(self, items: list[Any], handle: TPHandle) -> None:
         raise NotImplementedError
@@ -316,23 +390,20 @@ class BatchWorkQueue(_RefQueue):
         pass
 
     def dequeue_unit(self) -> Any:
-        if self._fast:
+        if self._plain:
             items = self._items
             if not items:
                 return NOTHING
-            n = min(self._batch_size, len(items))
-            if self._stamped:
-                pop = self._pop
-                return [pop() for _ in range(n)]
             popleft = items.popleft
-            return [popleft() for _ in range(n)]
+            return [popleft() for _ in range(min(self._batch_size, len(items)))]
+        if self._fast:
+            batch = []
+            take = self.take_next
+            for _ in range(self._batch_size):
+                item = take()
+                if item is NOTHING:
+                    break
+                batch.append(item)
+            return batch or NOTHING
         batch = self._dequeue(self._batch_size)
         return list(batch) if batch else NOTHING
-
-    def process_unit(self, unit: Any, handle: TPHandle) -> None:
-        self._proc(unit, handle)
-
-    def finish_unit(self, unit: Any, error: BaseException | None) -> None:
-        fin = self._fin
-        if fin is not None:
-            run_finish(self, fin, unit, error)

@@ -18,9 +18,6 @@ Written with ``lock`` held; read with it held, except where a field says
 re-check before anything is decided on it):
     ``queues``      the attached queues. Replaced whole, never mutated, so a
                     reader without the lock sees some complete list.
-    ``slots``       one ``Slot`` per queue, in the same order, replaced with
-                    ``queues``: the queue and its units in flight (dequeued,
-                    not yet finished), which the workers keep.
     ``last``        index in ``queues`` of the queue served last (round-robin).
     ``threads``     live workers by index; ``retired``: workers that left,
                     to be joined; ``idents``: thread idents of the workers
@@ -43,7 +40,20 @@ re-check before anything is decided on it):
                     the lock and wakes one). A worker lists itself here and
                     only then looks at the queues a last time before it
                     sleeps, so an item is never left behind by a sleeping pool.
-    ``processing``  units in flight (dequeued, not yet finished).
+    ``processing``  units in flight (dequeued, not yet finished), expiry
+                    steps included.
+    ``deadline_hint`` when (monotonic) the earliest timer of a queue is due:
+                    no later than ``next_deadline()`` of every queue, inf if
+                    none. Hint: a producer that puts an item on a queue's
+                    heap lowers it without the pool lock; the worker that
+                    runs the expiry step sets it to inf *before* it looks at
+                    the queues and then to the minimum it found, so a value
+                    lowered meanwhile is kept. A queue that sets items aside
+                    as expired sets it to 0. Workers look at it at the top of
+                    each loop; while heaps hold timers it is never more than
+                    ``RECHECK`` seconds ahead, which bounds how late a
+                    lowering lost to a race between two producers can make an
+                    expiry.
     ``pause``       pause depth; ``draining``: drain() callers waiting.
     ``stop``        the workers are to exit; ``running``: started, not stopped.
     ``owner``       ident of the worker holding ``lock`` (0: none, or not a
@@ -66,7 +76,7 @@ from typing import TYPE_CHECKING
 
 import lockdep
 
-from .heartbeat import HeartbeatMap
+from .heartbeat import INF, HeartbeatMap
 from .worker import Worker
 
 if TYPE_CHECKING:
@@ -74,18 +84,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("threadpool")
 
-
-class Slot:
-    """A queue as the workers see it: the queue, and how many of its units they hold."""
-
-    __slots__ = ("in_flight", "queue")
-
-    def __init__(self, queue: BaseWorkQueue) -> None:
-        self.queue = queue
-        self.in_flight = 0
-
-    def __repr__(self) -> str:
-        return f"<Slot {self.queue!r}, {self.in_flight} in flight>"
+RECHECK = 0.1  # seconds: the most deadline_hint lies ahead while timers are pending
 
 
 class PoolState:
@@ -121,7 +120,6 @@ class PoolState:
         self.cond = lockdep.Cond(self.lock)
 
         self.queues: list[BaseWorkQueue] = []
-        self.slots: list[Slot] = []
         self.last = -1
         self.threads: dict[int, Worker] = {}
         self.retired: list[Worker] = []
@@ -134,6 +132,7 @@ class PoolState:
         self.can_grow = False
         self.idle: deque[Worker] = deque()
         self.processing = 0
+        self.deadline_hint = INF
         self.pause = 0
         self.draining = 0
         self.stop = False
@@ -282,17 +281,15 @@ class PoolState:
         return False
 
     def in_flight(self, queue: BaseWorkQueue) -> int:
-        """Units of ``queue`` a worker holds (lock held)."""
-        for slot in self.slots:
-            if slot.queue is queue:
-                return slot.in_flight
-        return 0
+        """Units of ``queue`` a worker holds (lock held): a count over the workers, which
+        costs nothing per unit (a drain is woken when a queue runs empty instead)."""
+        return sum(1 for w in self.threads.values() if w.serving is queue)
 
-    def set_queues(self, queues: list[BaseWorkQueue]) -> None:
-        """Replace the attached queues (lock held); slots of queues that stay are kept."""
-        kept = {id(slot.queue): slot for slot in self.slots}
-        self.slots = [kept.get(id(q)) or Slot(q) for q in queues]
-        self.queues = queues
+    def unit_done(self, queue: BaseWorkQueue) -> None:
+        """A worker finished a unit of ``queue`` (lock held, ``processing`` lowered):
+        wake pause() once nothing is in flight, drain() once the queue is empty."""
+        if (self.pause and not self.processing) or (self.draining and not queue.has_work()):
+            self.cond.notify_all()
 
     def worker_started(self, ident: int) -> None:
         """A worker entered its loop (lock held)."""
@@ -336,6 +333,16 @@ class PoolState:
                 return
             self.os_warned.add(what)
         logger.warning("%s: cannot set the %s of its workers: %s", self.name, what, exc)
+
+    def next_deadline(self, now: float) -> float:
+        """The earliest timer of the queues (lock held), at most RECHECK after ``now``."""
+        soonest = INF
+        for q in self.queues:
+            try:
+                soonest = min(soonest, q.next_deadline())
+            except Exception:
+                logger.exception("%s: the timers of queue %r raised", self.name, q.name)
+        return soonest if soonest == INF else min(soonest, now + RECHECK)
 
     # --- workers --------------------------------------------------------------------------
 

@@ -7,6 +7,9 @@ with the pool lock held except where said:
 
 * housekeeping: join retired workers; retire if the pool has more workers
   than its target;
+* ``_expire``: unless paused, when ``deadline_hint`` says a queue's timer is
+  due, take the expired items off the queues, hand them to the queues'
+  ``on_expire`` without the lock and run their finish steps with it;
 * ``_pick``: unless paused, try the queues round-robin starting after the
   queue served last, and dequeue one unit;
 * ``_run``: without the lock, reset the heartbeat with the queue's grace and
@@ -28,7 +31,7 @@ Everything shared lives in the pool's ``PoolState`` (``state.py``, where
 each field's locking rule is stated) and in the queues, which the worker
 drives through their public protocol (``queue_base``). The worker keeps only
 what is its own: its condition, its heartbeat handle, and ``serving``, the
-slot of the queue whose unit it holds.
+queue whose unit it holds (read under the lock, to count units in flight).
 """
 
 from __future__ import annotations
@@ -42,12 +45,12 @@ from typing import TYPE_CHECKING, Any
 import lockdep
 
 from . import _osthread
-from .heartbeat import HeartbeatHandle, TPHandle
+from .heartbeat import INF, HeartbeatHandle, TPHandle
 from .queue_base import NOTHING
 
 if TYPE_CHECKING:
     from .queue_base import BaseWorkQueue
-    from .state import PoolState, Slot
+    from .state import PoolState
 
 logger = logging.getLogger("threadpool")
 
@@ -88,7 +91,7 @@ class Worker:
         self.ident = 0
         self.hb: HeartbeatHandle | None = None
         self.handle = TPHandle(state.heartbeat_map, None, self.name)
-        self.serving: Slot | None = None
+        self.serving: BaseWorkQueue | None = None
         self.broken = False  # a dequeue raised: sleep rather than spin on it
         self.thread = threading.Thread(target=self._main, name=self.name, daemon=True)
 
@@ -97,8 +100,8 @@ class Worker:
 
     def describe(self) -> str:
         """The worker's name and the queue of the unit it holds, if any (pool lock held)."""
-        slot = self.serving
-        return self.name if slot is None else f"{self.name} (queue {slot.queue.name!r})"
+        q = self.serving
+        return self.name if q is None else f"{self.name} (queue {q.name!r})"
 
     def _main(self) -> None:
         self._setup_os_thread()
@@ -145,6 +148,11 @@ class Worker:
                     st.retire(self)
                     return
                 if not st.pause:
+                    if st.deadline_hint != INF:
+                        now = monotonic()
+                        if st.deadline_hint <= now:
+                            self._expire(st, now)
+                            continue
                     unit = self._pick(st)
                     if unit is not NOTHING:
                         self._run(st, unit)
@@ -168,33 +176,67 @@ class Worker:
     def _pick(self, st: PoolState) -> Any:
         """Dequeue the next unit, round-robin from the queue after the one served last, and
         count it in flight (lock held). NOTHING if no queue has one."""
-        slots = st.slots
-        n = len(slots)
+        queues = st.queues
+        n = len(queues)
         i = st.last
         self.broken = False
         for _ in range(n):
             i += 1
             if i >= n:
                 i = 0
-            slot = slots[i]
+            q = queues[i]
             try:
-                unit = slot.queue.dequeue_unit()
+                unit = q.dequeue_unit()
             except Exception as exc:
-                self._log_failure(slot.queue, "dequeue", exc)
+                self._log_failure(q, "dequeue", exc)
                 self.broken = True
                 continue
             if unit is not NOTHING:
                 st.last = i
                 st.processing += 1
-                slot.in_flight += 1
-                self.serving = slot
+                self.serving = q
                 return unit
         return NOTHING
 
+    def _expire(self, st: PoolState, now: float) -> None:
+        """The expiry step (lock held): for each queue with items whose deadline passed,
+        hand them over without the lock and finish them with it, counted in flight."""
+        st.deadline_hint = INF  # before looking: a lowering meanwhile is kept (state.py)
+        for q in st.queues:
+            try:
+                items = q.take_expired(now)
+            except Exception as exc:
+                self._log_failure(q, "expiry", exc)
+                continue
+            if not items:
+                continue
+            st.processing += 1
+            self.serving = q
+            st.owner = 0
+            st.lock.unlock()
+            try:
+                if self.hb is not None:
+                    grace, suicide = q.limits
+                    self.hb.reset_at(st.clock(), grace, suicide)
+                q.hand_expired(items)
+            finally:
+                if not st.lock.try_lock():
+                    self._relock()
+                st.owner = self.ident
+            try:
+                q.finish_expired(items)
+            except Exception as exc:
+                self._log_failure(q, "expired finish", exc)
+            self.serving = None
+            st.processing -= 1
+            st.unit_done(q)
+        due = st.next_deadline(monotonic())
+        if due < st.deadline_hint:
+            st.deadline_hint = due
+
     def _run(self, st: PoolState, unit: Any) -> None:
         """Process ``unit`` without the lock, then finish and account for it with the lock."""
-        slot: Slot = self.serving  # type: ignore[assignment]  # set by _pick
-        q = slot.queue
+        q: BaseWorkQueue = self.serving  # type: ignore[assignment]  # set by _pick
         lock = st.lock
         clock = st.clock
         st.owner = 0
@@ -225,9 +267,8 @@ class Worker:
         q.account(unit, error is not None, end - now)
         self.serving = None
         st.processing -= 1
-        slot.in_flight -= 1
-        if (st.pause or st.draining) and slot.in_flight == 0:
-            st.cond.notify_all()
+        if st.pause or st.draining:
+            st.unit_done(q)
 
     def _idle(self, since: float) -> bool:
         """Nothing to do, or paused (lock held), since ``since`` (monotonic): sleep until
@@ -242,6 +283,11 @@ class Worker:
                 return False
             hb.reset_at(now, st.idle_grace, 0.0)
         wait = st.idle_wait
+        if st.deadline_hint != INF:  # a timer is due, or will be: look at it then
+            left = st.deadline_hint - monotonic()
+            if left <= 0 and not st.pause:
+                return False
+            wait = min(wait, max(left, 0.0) or wait)
         if st.elastic:
             left = since + st.idle_timeout - monotonic()
             if left <= 0:
