@@ -11,7 +11,6 @@ put them back later with ``requeue_front`` / ``requeue_back``. See
 from __future__ import annotations
 
 from collections.abc import Callable
-from time import monotonic
 from typing import Any
 
 from .heartbeat import TPHandle
@@ -40,7 +39,10 @@ class PointerWQ(Storage):
     RuntimeError.
     """
 
+    __slots__ = ("_processing",)
+
     kind = "pointer"
+    refs = True
     _storage_hooks = ()
 
     def __init__(
@@ -80,20 +82,6 @@ class PointerWQ(Storage):
     @property
     def processing(self) -> int:
         return self._processing
-
-    def queue(self, item: Any, *, deadline: float | None = None) -> None:
-        """Queue a reference at the back; a sleeping worker is woken for it."""
-        check_reference(self, item)
-        if self._lockfree and deadline is None:
-            if self._stamped:
-                self._items.append((monotonic(), item))
-            else:
-                self._items.append(item)
-            st = self._state
-            if st is not None and (st.idle or st.can_grow):
-                st.item_queued()
-        else:
-            self._put(item, deadline)
 
     def requeue_front(self, item: Any) -> None:
         """Undo a dequeue: the item is no longer processing and is queued first."""

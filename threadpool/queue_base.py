@@ -140,6 +140,20 @@ class BaseWorkQueue:
     ``clear``.
     """
 
+    __slots__ = (
+        "_busy_seconds",
+        "_duration",
+        "_failed",
+        "_name",
+        "_processed",
+        "_state",
+        "_suicide_timeout",
+        "_timeout",
+        "_wait",
+        "error",
+        "limits",
+    )
+
     kind: ClassVar[str] = "base"
     batch: ClassVar[bool] = False  # units are lists of items
     # The storage hooks; a subclass overriding any of them gets the locked queue().

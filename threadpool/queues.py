@@ -39,7 +39,6 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from time import monotonic
 from typing import Any
 
 from .heartbeat import TPHandle
@@ -48,7 +47,6 @@ from .queue_base import (
     NOTHING,
     FinishFn,
     ProcessFn,
-    check_reference,
     resolve_handlers,
     run_finish,
 )
@@ -66,6 +64,11 @@ class WorkQueueVal(Storage):
     complete (which, with several workers, need not be the order they started).
     Any value may be queued, None included.
     """
+
+    __slots__ = (
+        "_to_finish",
+        "_to_process",
+    )
 
     kind = "value"
     _storage_hooks = ("_enqueue", "_enqueue_front", "_dequeue", "_empty", "_clear")
@@ -105,20 +108,6 @@ class WorkQueueVal(Storage):
         self._to_process: deque[Any] = deque()
         self._to_finish: deque[tuple[Any, BaseException | None]] = deque()
 
-    def queue(self, item: Any, *, deadline: float | None = None) -> None:
-        """Queue a value at the back; a sleeping worker is woken for it. ``deadline``:
-        seconds from now (see the module docstring)."""
-        if self._lockfree and deadline is None:  # the hot path: no lock (see storage)
-            if self._stamped:
-                self._items.append((monotonic(), item))
-            else:
-                self._items.append(item)
-            st = self._state
-            if st is not None and (st.idle or st.can_grow):
-                st.item_queued()
-        else:
-            self._put(item, deadline)
-
     def queue_front(self, item: Any, *, deadline: float | None = None) -> None:
         """Queue a value at the front (next to be taken)."""
         self._put(item, deadline, front=True)
@@ -152,8 +141,8 @@ class WorkQueueVal(Storage):
 
     # protocol
     def dequeue_unit(self) -> Any:
+        items = self._items
         if self._plain:
-            items = self._items
             if not items:
                 return NOTHING
             u = items.popleft()
@@ -192,6 +181,8 @@ class WorkQueueVal(Storage):
 
 class _RefQueue(Storage):
     """What WorkQueue and BatchWorkQueue share: take back a queued item, clear."""
+
+    __slots__ = ()
 
     def dequeue(self, item: Any) -> bool:
         """Take back a queued item (the first occurrence, by identity); whether it was queued."""
@@ -232,7 +223,10 @@ class _RefQueue(Storage):
 class WorkQueue(_RefQueue):
     """Object references (Ceph's ``WorkQueue``); ``dequeue(item)`` takes one back."""
 
+    __slots__ = ()
+
     kind = "workqueue"
+    refs = True
     _storage_hooks = ("_enqueue", "_dequeue", "_remove", "_empty", "_clear")
 
     def __init__(
@@ -268,21 +262,6 @@ class WorkQueue(_RefQueue):
         )
         self._proc, self._fin = resolve_handlers(self, WorkQueue, process, finish, "item")
 
-    def queue(self, item: Any, *, deadline: float | None = None) -> bool:
-        """Queue a reference at the back; returns what ``_enqueue`` returned (True), or
-        False if the producer ran it (``caller_runs``)."""
-        check_reference(self, item)
-        if self._lockfree and deadline is None:
-            if self._stamped:
-                self._items.append((monotonic(), item))
-            else:
-                self._items.append(item)
-            st = self._state
-            if st is not None and (st.idle or st.can_grow):
-                st.item_queued()
-            return True
-        return self._put(item, deadline)
-
     def _dequeue(self) -> Any:
         """The next item, or None if there is none."""
         return self._items.popleft() if self._items else None
@@ -311,6 +290,8 @@ class BatchWorkQueue(_RefQueue):
     counters count items; the duration histogram times whole batches. Expired
     items are finished as one list per expiry step.
     """
+
+    __slots__ = ("_batch_size",)
 
     kind = "batch"
     batch = True
@@ -363,20 +344,6 @@ class BatchWorkQueue(_RefQueue):
         if value < 1:
             raise ValueError(f"batch_size must be an int >= 1, got {value!r}")
         self._batch_size = value
-
-    def queue(self, item: Any, *, deadline: float | None = None) -> bool:
-        """Queue an item at the back; returns what ``_enqueue`` returned (True), or False
-        if the producer ran it (``caller_runs``)."""
-        if self._lockfree and deadline is None:
-            if self._stamped:
-                self._items.append((monotonic(), item))
-            else:
-                self._items.append(item)
-            st = self._state
-            if st is not None and (st.idle or st.can_grow):
-                st.item_queued()
-            return True
-        return self._put(item, deadline)
 
     def _dequeue(self, max_items: int) -> list[Any]:
         """Up to max_items items, oldest first (an empty list when there are none)."""

@@ -54,6 +54,11 @@ re-check before anything is decided on it):
                     ``RECHECK`` seconds ahead, which bounds how late a
                     lowering lost to a race between two producers can make an
                     expiry.
+    ``now``         a reading of ``time.monotonic`` by the worker that holds
+                    the lock, taken at the end of its last process step, when
+                    it woke, or when it began: what the queues compare
+                    deadlines with when they hand out an item (at most one
+                    finish step old; one clock reading per item fewer).
     ``pause``       pause depth; ``draining``: drain() callers waiting.
     ``stop``        the workers are to exit; ``running``: started, not stopped.
     ``owner``       ident of the worker holding ``lock`` (0: none, or not a
@@ -89,6 +94,42 @@ RECHECK = 0.1  # seconds: the most deadline_hint lies ahead while timers are pen
 
 class PoolState:
     """The shared state of one pool; see the module docstring for every field's rule."""
+
+    __slots__ = (
+        "can_grow",
+        "clock",
+        "cond",
+        "cpus",
+        "deadline_hint",
+        "draining",
+        "elastic",
+        "heartbeat_map",
+        "idents",
+        "idle",
+        "idle_grace",
+        "idle_timeout",
+        "idle_wait",
+        "ioprio",
+        "last",
+        "lock",
+        "locked_paths",
+        "max_threads",
+        "min_threads",
+        "name",
+        "now",
+        "num_threads",
+        "os_warned",
+        "owner",
+        "pause",
+        "pool",
+        "processing",
+        "queues",
+        "retired",
+        "running",
+        "stop",
+        "thread_name",
+        "threads",
+    )
 
     def __init__(
         self,
@@ -133,6 +174,7 @@ class PoolState:
         self.idle: deque[Worker] = deque()
         self.processing = 0
         self.deadline_hint = INF
+        self.now = monotonic()
         self.pause = 0
         self.draining = 0
         self.stop = False

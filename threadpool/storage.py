@@ -6,11 +6,13 @@ is fixed when it is made:
 * the item itself: the plain case;
 * ``(since, item)`` with ``histograms=True`` (``since``: when it was queued,
   for the queue-wait histogram);
-* ``[expires, item]`` (or ``[expires, item, since]``) in a queue that takes
+* ``(expires, item)`` (or ``(expires, item, since)``) in a queue that takes
   deadlines (made with ``deadline=`` or ``deadlines=True``); ``expires`` is
-  ``inf`` for an item without one. An entry whose item slot holds ``GONE``
-  has left the queue logically (taken, expired, dropped) while something
-  still refers to it.
+  ``inf`` for an item without one. An entry that is also on the heap is a
+  list instead, so that it can be marked: one whose item slot holds ``GONE``
+  has left the queue (taken, expired, dropped) while the heap or the deque
+  still refers to it. (Tuples, not lists, for the rest: the garbage collector
+  stops tracking a tuple of untracked things, never a list.)
 
 Deadlines (PVFS2's job time manager). An item whose deadline passes before a
 worker takes it is not processed: it is finished with ``DeadlineExpired`` as
@@ -29,7 +31,8 @@ never touches the heap: a deadline costs a clock reading and a list.
 Bound (``max_items``). A bounded queue holds a deque of tokens, one per free
 place: ``queue()`` takes one before it appends (``deque.pop`` is atomic, so the
 bound is strict however many producers there are), and the item gives it
-back when it leaves the queue. A full queue follows its policy (``limits``).
+back when it leaves the queue. Free places become tokens ``REFILL`` at a time,
+from a reserve counted under ``guard``. A full queue follows its policy (``limits``).
 Lowering ``max_items`` below what is queued leaves a debt that items pay
 back as they leave; changing the bound while producers run may let the
 items in transit past the new bound once.
@@ -71,7 +74,7 @@ from .limits import (
     check_optional_seconds,
     check_policy,
 )
-from .queue_base import NOTHING, BaseWorkQueue
+from .queue_base import NOTHING, BaseWorkQueue, check_reference
 from .state import RECHECK
 
 if TYPE_CHECKING:
@@ -95,6 +98,7 @@ _ADMITTED = object()  # queue() may append
 _RUN_HERE = object()  # caller_runs: the producer runs the item
 _CALLER = TPHandle(None, None, "the producer (caller_runs)")
 _seq = itertools.count()  # tie-breaker of heap entries: items need not be comparable
+REFILL = 1024  # free places made tokens at a time
 
 
 class Storage(BaseWorkQueue):
@@ -105,10 +109,43 @@ class Storage(BaseWorkQueue):
     TypeError at construction.
     """
 
+    __slots__ = (
+        "_block_timeout",
+        "_dead",
+        "_deadline",
+        "_debt",
+        "_dropped",
+        "_expired",
+        "_expiring",
+        "_fast",
+        "_fin",
+        "_guard",
+        "_heap",
+        "_items",
+        "_locked",
+        "_lockfree",
+        "_max_items",
+        "_on_drop",
+        "_on_expire",
+        "_plain",
+        "_policy",
+        "_proc",
+        "_quick",
+        "_rejected",
+        "_reserve",
+        "_space",
+        "_space_waiters",
+        "_stamped",
+        "_tail",
+        "_timed",
+        "_tokens",
+    )
+
     # The process and finish callables (set by the subclasses).
     _proc: Callable[[Any, TPHandle], object]
     _fin: Callable[[Any], object] | None
     _storage_hooks: ClassVar[tuple[str, ...]] = ()
+    refs: ClassVar[bool] = False  # items are object references: None is refused
 
     def __init__(
         self,
@@ -155,6 +192,7 @@ class Storage(BaseWorkQueue):
         self._space_waiters = 0
         self._max_items: int | None = None
         self._tokens: deque[None] | None = None
+        self._reserve = 0  # free places not made tokens yet (guard)
         self._debt = 0
         self._heap: list[tuple[float, int, list[Any]]] = []
         self._tail = -INF  # expiry of the last in-order entry (hint; reset when empty)
@@ -233,23 +271,48 @@ class Storage(BaseWorkQueue):
         old, self._max_items = self._max_items, value
         if value is None:
             self._tokens = None
-            self._debt = 0
+            self._reserve = self._debt = 0
         elif old is None or self._tokens is None:
             free = value - (self._size() or 0)
-            self._tokens = deque([None] * max(free, 0))
+            self._tokens = deque()
+            self._reserve = max(free, 0)
             self._debt = max(-free, 0)
         elif value > old:
             more = value - old
             repaid = min(more, self._debt)
             self._debt -= repaid
-            self._tokens.extend([None] * (more - repaid))
+            self._reserve += more - repaid
         else:
-            for _ in range(old - value):
+            fewer = old - value
+            from_reserve = min(fewer, self._reserve)
+            self._reserve -= from_reserve
+            fewer -= from_reserve
+            while fewer:
                 try:
                     self._tokens.pop()
                 except IndexError:
-                    self._debt += 1
+                    break
+                fewer -= 1
+            self._debt += fewer
         self._space.notify_all()
+
+    def _take_place(self) -> bool:
+        """Take a free place, a token or one from the reserve (guard held). The reserve
+        becomes tokens REFILL at a time: a bound of a million costs no million tokens."""
+        tokens = self._tokens
+        if tokens is None:
+            return True
+        try:
+            tokens.pop()
+            return True
+        except IndexError:
+            pass
+        if self._reserve:
+            n = min(self._reserve, REFILL)
+            self._reserve -= n
+            tokens.extend([None] * (n - 1))
+            return True
+        return False
 
     def attach(self, state: PoolState) -> None:
         super().attach(state)
@@ -265,6 +328,7 @@ class Storage(BaseWorkQueue):
         simple = self._fast and self._tokens is None and not self._timed
         self._lockfree = simple and not locked
         self._plain = simple and not self._stamped  # dequeue may just popleft()
+        self._quick = self._fast and not self._stamped and not locked  # queue()'s inline cases
         self._locked = locked
 
     def _pool_locked(self) -> AbstractContextManager[None]:
@@ -273,9 +337,61 @@ class Storage(BaseWorkQueue):
 
     # --- producers -------------------------------------------------------------------
 
+    def queue(self, item: Any, *, deadline: float | None = None) -> bool:
+        """Queue ``item`` at the back; a sleeping worker is woken for it. ``deadline``:
+        seconds from now, on a queue that takes deadlines (default: its own).
+
+        Returns True, or False when the producer ran the item itself (``caller_runs``
+        on a full queue) or a storage hook of the queue's own refused it. QueueFull
+        when a full queue refuses it (``reject``, or ``block`` past its timeout).
+        """
+        if item is None and self.refs:
+            check_reference(self, item)
+        if self._lockfree and deadline is None:  # the hot path: no lock at all
+            if self._stamped:
+                self._items.append((monotonic(), item))
+            else:
+                self._items.append(item)
+            st = self._state
+            if st is not None and (st.idle or st.can_grow):
+                st.item_queued()
+            return True
+        if self._quick:  # bounded or timed, lock-free: the usual cases, inline too
+            tokens = self._tokens
+            if tokens is not None:
+                try:
+                    tokens.pop()
+                except IndexError:
+                    return self._put_full(item, deadline, False)
+            if self._timed:
+                if deadline is None:
+                    deadline = self._deadline
+                elif not (
+                    (type(deadline) is float or type(deadline) is int) and 0 < deadline < INF
+                ):
+                    deadline = check_deadline(deadline)
+                if deadline is not None:
+                    expires = monotonic() + deadline
+                    if expires >= self._tail:  # in order: no timer of its own
+                        self._tail = expires
+                        self._items.append((expires, item))
+                        st = self._state
+                        if st is not None and (st.idle or st.can_grow):
+                            st.item_queued()
+                        return True
+                self._place(item, deadline, False)
+                return True
+            if deadline is not None:
+                self._no_deadlines()
+            self._items.append(item)
+            st = self._state
+            if st is not None and (st.idle or st.can_grow):
+                st.item_queued()
+            return True
+        return self._put(item, deadline)
+
     def _put(self, item: Any, deadline: float | None = None, front: bool = False) -> bool:
-        """queue() off the lock-free fast path. Returns True if the item was queued, False
-        if the caller ran it (``caller_runs``); QueueFull if it was refused."""
+        """queue() and queue_front() off their inline paths (see queue)."""
         if not self._fast:
             if deadline is not None:
                 raise TypeError(f"{self!r} keeps items in storage of its own: no deadlines")
@@ -283,19 +399,44 @@ class Storage(BaseWorkQueue):
             return self._queue_locked(hook, item) is not False
         if deadline is not None:
             if not self._timed:
-                raise TypeError(
-                    f"queue() of {self!r} with a deadline: the queue was made without "
-                    f"deadlines (give it deadline= or deadlines=True)"
-                )
+                self._no_deadlines()
             deadline = check_deadline(deadline)
-        victim: Any = NOTHING
         if self._tokens is not None:
-            ticket = self._admit()
-            if ticket is _RUN_HERE:
-                self._run_here(item)
-                return False
-            if ticket is not _ADMITTED:
-                victim = ticket
+            try:
+                self._tokens.pop()
+            except IndexError:
+                return self._put_full(item, deadline, front)
+        self._place(item, deadline, front)
+        return True
+
+    def _no_deadlines(self) -> None:
+        raise TypeError(
+            f"queue() of {self!r} with a deadline: the queue was made without deadlines "
+            f"(give it deadline= or deadlines=True)"
+        )
+
+    def _kick(self) -> None:
+        """After a lock-free append: wake an idle worker, or let an elastic pool grow."""
+        st = self._state
+        if st is not None and (st.idle or st.can_grow):
+            st.item_queued()
+
+    def _put_full(self, item: Any, deadline: float | None, front: bool) -> bool:
+        """queue() found no place: the policy (see limits)."""
+        if deadline is not None:
+            deadline = check_deadline(deadline)
+        ticket = self._admit()
+        if ticket is _RUN_HERE:
+            self._run_here(item)
+            return False
+        self._place(item, deadline, front)
+        if ticket is not _ADMITTED:
+            self._dropped_one(ticket)
+        return True
+
+    def _place(self, item: Any, deadline: float | None, front: bool) -> None:
+        """Append an admitted item: its entry (see the module docstring), on the heap too
+        if it is not in order, under the pool lock on the locked paths."""
         heaped = False
         entry: Any
         if self._timed:
@@ -303,13 +444,16 @@ class Storage(BaseWorkQueue):
             if deadline is None:
                 deadline = self._deadline
             expires = INF if deadline is None else now + deadline
-            entry = [expires, item, now] if self._stamped else [expires, item]
-            if front:
-                heaped = expires != INF
-            elif expires < self._tail:
+            if expires == INF:
+                entry = (INF, item, now) if self._stamped else (INF, item)
+                if not front:
+                    self._tail = INF  # what comes behind it is not in order
+            elif front or expires < self._tail:
+                entry = [expires, item, now] if self._stamped else [expires, item]
                 heaped = True
             else:
-                self._tail = expires  # in order (inf: what comes behind it is not)
+                self._tail = expires
+                entry = (expires, item, now) if self._stamped else (expires, item)
         elif self._stamped:
             entry = (monotonic(), item)
         else:
@@ -321,11 +465,7 @@ class Storage(BaseWorkQueue):
                 st.item_queued_locked()
         else:
             self._append(entry, heaped, front)
-            if st is not None and (st.idle or st.can_grow):
-                st.item_queued()
-        if victim is not NOTHING:
-            self._dropped_one(victim)
-        return True
+            self._kick()
 
     def _append(self, entry: Any, heaped: bool, front: bool) -> None:
         if heaped:
@@ -353,6 +493,10 @@ class Storage(BaseWorkQueue):
             return _ADMITTED
         except IndexError:
             pass
+        if self._reserve:
+            with self._guard:
+                if self._take_place():
+                    return _ADMITTED
         policy = self._policy
         if policy == "block":
             return self._wait_for_room()
@@ -381,14 +525,8 @@ class Storage(BaseWorkQueue):
             self._space_waiters += 1  # before looking for a token: see the module docstring
             try:
                 while True:
-                    tokens = self._tokens
-                    if tokens is None:
+                    if self._take_place():
                         return _ADMITTED
-                    try:
-                        tokens.pop()
-                        return _ADMITTED
-                    except IndexError:
-                        pass
                     remaining = None if end is None else end - monotonic()
                     if remaining is not None and remaining <= 0:
                         self._rejected += 1
@@ -403,10 +541,12 @@ class Storage(BaseWorkQueue):
                 self._space_waiters -= 1
 
     def _make_room(self) -> Any:
-        """drop_oldest: take the oldest live item off the queue; the new item takes its
-        token. If the queue emptied meanwhile, take a freed token instead."""
+        """drop_oldest: a place freed meanwhile, or else the oldest live item's: it leaves
+        the queue (returned, for on_drop) and the new item takes its token."""
         while True:
             with self._pool_locked() if self._locked else nullcontext(), self._guard:
+                if self._take_place():
+                    return _ADMITTED
                 items = self._items
                 while True:
                     try:
@@ -419,21 +559,14 @@ class Storage(BaseWorkQueue):
                         continue
                     self._dropped += 1
                     return item
-                tokens = self._tokens
-                if tokens is None:
-                    return _ADMITTED
-                try:
-                    tokens.pop()
-                    return _ADMITTED
-                except IndexError:
-                    pass
             sleep(0)  # another producer holds a token it has not used yet: let it
 
     def _unwrap(self, entry: Any) -> Any:
-        """The item of a storage entry, GONE if it left already; marks it gone."""
+        """The item of a storage entry, GONE if it left already; marks a heap entry gone."""
         if self._timed:
             item = entry[1]
-            entry[1] = GONE
+            if type(entry) is list:
+                entry[1] = GONE
             return item
         return entry[1] if self._stamped else entry
 
@@ -485,7 +618,8 @@ class Storage(BaseWorkQueue):
         """The next live item (its place given back), or NOTHING; expired items met on
         the way are set aside for the expiry step."""
         items = self._items
-        now = 0.0
+        st = self._state
+        now = monotonic() if st is None else st.now  # see PoolState.now
         while True:
             try:
                 entry = items.popleft()
@@ -495,16 +629,15 @@ class Storage(BaseWorkQueue):
                 return NOTHING
             if self._timed:
                 item = entry[1]
-                if item is GONE:
-                    with self._guard:
-                        self._dead -= 1
-                    continue
-                entry[1] = GONE
-                if entry[0] != INF:
-                    now = now or monotonic()
-                    if entry[0] <= now:
-                        self._found_expired(item)
+                if type(entry) is list:  # also on the heap: mark it taken, or skip it
+                    if item is GONE:
+                        with self._guard:
+                            self._dead -= 1
                         continue
+                    entry[1] = GONE
+                if entry[0] <= now:
+                    self._found_expired(item)
+                    continue
                 if self._stamped:
                     self._wait.observe(monotonic() - entry[2])  # type: ignore[union-attr]
             elif self._stamped:
@@ -512,8 +645,16 @@ class Storage(BaseWorkQueue):
                 self._wait.observe(monotonic() - since)  # type: ignore[union-attr]
             else:
                 item = entry
-            if self._tokens is not None:
-                self._give_back()
+            tokens = self._tokens
+            if tokens is not None:  # _give_back(), inline for its usual case
+                if self._debt or self._locked:
+                    with self._guard:
+                        self._give_back_guarded()
+                else:
+                    tokens.append(None)
+                    if self._space_waiters:
+                        with self._guard:
+                            self._space.notify()
             return item
 
     def _found_expired(self, item: Any) -> None:
@@ -652,7 +793,7 @@ class Storage(BaseWorkQueue):
             for i, entry in enumerate(list(self._items)):
                 if self._item_of(entry) is item:
                     del self._items[i]
-                    if self._timed:
+                    if self._timed and type(entry) is list:
                         entry[1] = GONE
                     if self._tokens is not None:
                         self._give_back_guarded()
@@ -678,7 +819,7 @@ class Storage(BaseWorkQueue):
         full bound if need be (it owes its place back then)."""
         entry: Any
         if self._timed:
-            entry = [INF, item, monotonic()] if self._stamped else [INF, item]
+            entry = (INF, item, monotonic()) if self._stamped else (INF, item)
             if not front:
                 self._tail = INF
         elif self._stamped:
@@ -687,9 +828,7 @@ class Storage(BaseWorkQueue):
             entry = item
         if self._tokens is not None:
             with self._guard:
-                try:
-                    self._tokens.pop()
-                except IndexError:
+                if not self._take_place():
                     self._debt += 1
         if front:
             self._items.appendleft(entry)

@@ -137,6 +137,7 @@ class Worker:
         ident = self.ident = threading.get_ident()
         lock.lock()
         st.owner = ident
+        st.now = monotonic()
         st.worker_started(ident)
         idle_since = monotonic()
         worked = False
@@ -202,6 +203,7 @@ class Worker:
         """The expiry step (lock held): for each queue with items whose deadline passed,
         hand them over without the lock and finish them with it, counted in flight."""
         st.deadline_hint = INF  # before looking: a lowering meanwhile is kept (state.py)
+        st.now = now
         for q in st.queues:
             try:
                 items = q.take_expired(now)
@@ -223,6 +225,7 @@ class Worker:
                 if not st.lock.try_lock():
                     self._relock()
                 st.owner = self.ident
+                st.now = monotonic()
             try:
                 q.finish_expired(items)
             except Exception as exc:
@@ -257,6 +260,7 @@ class Worker:
         if not lock.try_lock():
             self._relock()
         st.owner = self.ident
+        st.now = end if clock is monotonic else monotonic()
 
         try:
             q.finish_unit(unit, error)
@@ -316,6 +320,7 @@ class Worker:
         finally:
             st.lock.lock()
             st.owner = self.ident
+            st.now = monotonic()
 
     def _relock(self) -> None:
         """Take the pool lock after a failed try.
@@ -343,6 +348,7 @@ class Worker:
         st.owner = 0
         self.cond.wait(timeout)
         st.owner = self.ident
+        st.now = monotonic()
 
     def _log_failure(self, q: BaseWorkQueue, step: str, exc: BaseException) -> None:
         logger.error(

@@ -290,3 +290,22 @@ def test_storage_of_ones_own_cannot_be_bounded() -> None:
     q = OwnStorage("own", process=lambda item, handle: None)
     with pytest.raises(TypeError, match="cannot be bounded"):
         q.max_items = 3
+
+
+def test_a_huge_bound_costs_no_memory_up_front(tp: Harness) -> None:
+    seen: list[int] = []
+    pool = tp.pool("huge", 2)
+    q = WorkQueueVal("q", process=recorder(seen), max_items=10**12)
+    pool.add_work_queue(q)
+    pool.start()
+    for i in range(5000):  # through a few refills of the tokens
+        q.queue(i)
+    assert pool.drain(timeout=JOIN)
+    assert sorted(seen) == list(range(5000))
+    q.max_items = 3
+    pool.pause()
+    for i in range(3):
+        q.queue(i)
+    with pytest.raises(QueueFull):
+        q.queue(3)
+    pool.unpause()
