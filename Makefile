@@ -1,10 +1,10 @@
 # `make run` runs the project; `make test` runs every check. Both set up .venv first.
 PYTHON ?= python3
-VENV := .venv
+VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest cpython-clean bench clean
+.PHONY: run test lint typecheck pytest cpython-clean versions thirdparty bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/python -m threadpool serve --config config.yaml
 
-test: lint typecheck pytest cpython-clean
+test: lint typecheck pytest cpython-clean versions
 
 lint: $(STAMP)
 	$(BIN)/ruff check lockdep threadpool tests benchmarks examples
@@ -28,10 +28,41 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/python -m pytest -p lockdep.pytest_plugin
 
-# CPython's threading, queue and logging suites under `python -m lockdep run`:
+# CPython's threading, queue, logging and asyncio-locks suites under `python -m lockdep run`:
 # false positives are bugs (needs the interpreter's test package).
 cpython-clean: $(STAMP)
-	$(BIN)/python -m lockdep run --suppress tests/cpython.suppress -m test test_threading test_queue test_logging
+	$(BIN)/python -m lockdep run --suppress tests/cpython.suppress -m test test_threading test_queue test_logging test_asyncio.test_locks
+
+# The test suites of cachetools, fasteners, filelock and prometheus_client (their sdists,
+# pinned in tests/thirdparty/run.py) under `pytest --lockdep`, in a venv of their own.
+# About four minutes (filelock's own suite takes three): not part of `make test`.
+# SUITES="cachetools fasteners" runs some of them; PLAIN=1 runs them without lockdep.
+TP_VENV := .venv-thirdparty
+TP_STAMP := $(TP_VENV)/.installed
+
+$(TP_STAMP): pyproject.toml tests/thirdparty/requirements.txt
+	$(PYTHON) -m venv $(TP_VENV)
+	$(TP_VENV)/bin/python -m pip install --quiet -e . -r tests/thirdparty/requirements.txt
+	touch $(TP_STAMP)
+
+thirdparty: $(TP_STAMP)
+	$(TP_VENV)/bin/python tests/thirdparty/run.py $(if $(PLAIN),--plain) $(SUITES)
+
+# The other CPythons the package supports (the main one is $(PYTHON)): each in its
+# own virtual environment (.venv-X.Y), the suite and CPython's threading, queue,
+# logging and asyncio-locks suites of that version. A version not on the machine is
+# skipped with a message, except when CI is set: then it fails the run.
+OTHER_VERSIONS ?= 3.10 3.12 3.13
+
+versions:
+	@for v in $(OTHER_VERSIONS); do \
+	    py=$$(.ci/find-python $$v) || { \
+	        if [ -n "$${CI:-}" ]; then echo "CPython $$v is not on this machine (CI needs it)" >&2; exit 1; fi; \
+	        echo "CPython $$v is not on this machine: skipped (CI fails instead)"; continue; }; \
+	    start=$$(date +%s); \
+	    $(MAKE) --no-print-directory pytest cpython-clean PYTHON=$$py VENV=.venv-$$v || exit 1; \
+	    echo "CPython $$v: passed in $$(( $$(date +%s) - start )) s"; \
+	done
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/lockdep_bench.py
@@ -40,4 +71,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/scrape_bench.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .venv-* .thirdparty .pytest_cache .mypy_cache .ruff_cache .hypothesis

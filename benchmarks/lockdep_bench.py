@@ -112,7 +112,7 @@ def new_edge_cost(classes: int, rng: random.Random, edges: int) -> float:
     """Median seconds of an acquisition that adds a new, cycle-free edge."""
     lockdep.reset()
     locks, order = build_graph(classes, rng)
-    graph = lockdep.tracker.LOCKDEP.graph
+    graph = lockdep.tracker.LOCKDEP.checker.classes.graph
     times = []
     attempts = 0
     while len(times) < edges and attempts < edges * 50:

@@ -25,11 +25,13 @@ from .errors import LockdepError, LockOrderError, RecursiveLockError, UnlockErro
 from .instrument import install, installed, uninstall
 from .mutex import Mutex, check_name
 from .persist import save
-from .report import HeldLock, Site, Violation
 from .shared_mutex import SharedMutex
-from .tracker import LOCKDEP, RESPONSES
+from .tracker import LOCKDEP
+from .values import KINDS, RESPONSES, HeldLock, Site, Violation
 
 __all__ = [
+    "KINDS",
+    "RESPONSES",
     "Cond",
     "HeldLock",
     "LockOrderError",

@@ -26,9 +26,10 @@ import threading
 import traceback
 from collections.abc import Sequence
 
-from . import configure, install, persist
-from .report import Violation
+from . import configure, install, persist, report
 from .suppress import SuppressionError, Suppressions
+from .values import Violation
+from .violations import Once
 
 EXIT_VIOLATION = 66
 USAGE = __doc__.split("\n\n")[1] if __doc__ else ""
@@ -41,7 +42,7 @@ class _Printer:
         import _thread
 
         self._lock = _thread.allocate_lock()  # not tracked
-        self._seen: set[tuple[str, frozenset[str]]] = set()
+        self._once = Once()
         self._suppressions = suppressions
         self.suppressed: dict[tuple[str, frozenset[str]], str] = {}
         self._stream = sys.__stderr__ or sys.stderr
@@ -54,15 +55,14 @@ class _Printer:
                 self.suppressed.setdefault(violation.key, rule)
                 return
             self.total += 1
-            if violation.key in self._seen:
-                return
-            self._seen.add(violation.key)
+        if not self._once.first(violation):
+            return
         self._stream.write(violation.report + "\n")
         self._stream.flush()
 
     @property
     def distinct(self) -> int:
-        return len(self._seen)
+        return len(self._once)
 
 
 def _exit_status(code: object) -> int:
@@ -169,7 +169,7 @@ def merge(paths: Sequence[str]) -> int:
     if not cycles:
         print(f"lockdep merge: no cycle ({summary})")
         return 0
-    print(persist.format_cycles(cycles, truncated))
+    print(report.format_cycles(cycles, truncated))
     print(f"lockdep merge: {len(cycles)} cycle(s) ({summary})")
     return 1
 

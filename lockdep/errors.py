@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .report import Violation
+    from .values import Violation
 
 
 class LockdepError(RuntimeError):

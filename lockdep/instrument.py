@@ -3,30 +3,34 @@
 After ``install()``, ``threading.Lock()``, ``threading.RLock()`` and
 ``threading.Condition()`` (and therefore ``queue``, ``concurrent.futures``,
 ``logging``, ... whenever they make a lock) create tracked locks whose class is
-the allocation site: the file and line that asked for the lock. A lock made
-inside the standard library has its class there (every ``queue.Queue`` mutex is
-one class), which is what the ordering between library and program needs.
-``asyncio.Lock`` is tracked too, per task (see ``aio``). ``uninstall()`` puts
-the originals back; tracked locks made meanwhile keep working.
+their role: the allocation site, refined by the object the lock is made for
+(see ``roles``). ``asyncio.Lock`` is tracked too, per task (see ``aio``).
+``uninstall()`` puts the originals back; tracked locks made meanwhile keep
+working. Locks the standard library made before ``install()`` are adopted
+where that is safe (see ``adopt``).
+
+Instances of one class held inside each other (per-object locks, lock arrays,
+``transfer(a, b)``) are ordered among themselves: a cycle among them is an
+order violation, consistent orders are not (see ``tracker``).
 
 The tracked locks keep the standard library's semantics exactly:
 
-* a ``Lock`` may be taken again by its holder and released by another thread
-  (a binary semaphore): no violation, and lockdep moves a lock released on
-  another thread's behalf off that thread's held stack;
-* instances of one class held inside each other (a logging handler flushing
-  into another) are nested by depth, as a ``nested(n)`` annotation would do,
-  instead of being reported as recursion: code nobody annotated cannot say
-  that it means it, and false positives are bugs;
+* a ``Lock`` may be released by another thread (a binary semaphore): lockdep
+  moves it off its taker's held stack and remembers its class as a semaphore;
+  a blocking acquire of a ``Lock`` its thread holds is a self-deadlock,
+  reported before it blocks, unless its class was seen used as a semaphore;
+  ``acquire(timeout=0)`` never waits, so it is a trylock;
 * ``RLock`` counts re-entries, is owner-checked by the interpreter, and has the
   private methods ``threading.Condition`` uses (``_is_owned``,
-  ``_release_save``, ``_acquire_restore``, ``_recursion_count``);
-* ``_at_fork_reinit`` and ``locked`` exist where the originals have them, and
-  ``repr`` shows the state.
+  ``_release_save``, ``_acquire_restore``, ``_recursion_count`` where the
+  interpreter's has it);
+* ``_at_fork_reinit`` and ``locked`` exist, ``repr`` shows the state, and from
+  3.13 ``threading.Lock`` is a type, as there.
 
-Order violations between site classes are reported like any other. A site
-class is registered once and kept (a program has finitely many sites), so
-making a tracked lock costs a frame lookup and a dict lookup.
+Sites. An acquisition records the line of the code that asked for it: frames
+of the standard library's thin wrappers (``Condition.__enter__`` and
+``wait_for``, ``Handler.acquire``, ``queue.Queue.get``, ``Future.result``, ...)
+are skipped, so that reports name the user's line.
 """
 
 from __future__ import annotations
@@ -36,18 +40,21 @@ import os
 import sys
 import threading
 from collections.abc import Callable, Sequence
-from types import CodeType, FrameType, ModuleType
+from types import FrameType, ModuleType
 from typing import TYPE_CHECKING, Any
 
-from .held import CLASS_STRIDE
+from .keys import CLASS_STRIDE
 from .mutex import MODES, Mutex
-from .report import site_of
-from .tracker import LOCKDEP
+from .roles import class_tkey
+from .tracker import BINARY, INSTANCES, LOCKDEP
 
 if TYPE_CHECKING:
     from importlib.machinery import ModuleSpec
 
 _getframe = sys._getframe
+_get_ident = _thread.get_ident
+_local = LOCKDEP.local
+_tracker_acquire = LOCKDEP.acquire
 
 _ORIGINALS: dict[str, Any] = {
     "Lock": threading.Lock,
@@ -55,64 +62,45 @@ _ORIGINALS: dict[str, Any] = {
     "Condition": threading.Condition,
 }
 
-# (code, instruction offset) of an allocation -> class id; sites are finite.
-_site_ids: dict[tuple[CodeType, int], int] = {}
+# Up to 3.12 threading.Lock is a factory function and its type cannot be
+# instantiated; from 3.13 threading.Lock is the type itself (``Lock | None``,
+# ``Lock()``). The tracked lock follows whichever the interpreter does.
+LOCK_IS_TYPE = isinstance(_ORIGINALS["Lock"], type)
+
+# --- the sites of acquisitions ------------------------------------------------------
+
+_STDLIB = os.path.dirname(os.path.abspath(os.__file__))
+# File -> the thin wrappers in it whose frames an acquisition site skips (None: all).
+THIN_WRAPPERS: dict[str, frozenset[str] | None] = {
+    os.path.abspath(threading.__file__ or "threading.py"): None,
+    os.path.join(_STDLIB, "queue.py"): None,
+    os.path.join(_STDLIB, "concurrent", "futures", "_base.py"): None,
+    os.path.join(_STDLIB, "logging", "__init__.py"): frozenset({"acquire", "_acquireLock"}),
+}
+_NOT_THIN = frozenset[str]()
 
 
-_prefixes: list[tuple[str, str]] = []
-
-
-def _path_prefixes() -> list[tuple[str, str]]:
-    """Where site-packages and the standard library are (computed once, when needed)."""
-    if not _prefixes:
-        import sysconfig
-
-        paths = sysconfig.get_paths()
-        for key in ("purelib", "platlib"):
-            _prefixes.append((os.path.normpath(paths[key]) + os.sep, "<site-packages>/"))
-        for key in ("stdlib", "platstdlib"):
-            _prefixes.append((os.path.normpath(paths[key]) + os.sep, "<stdlib>/"))
-    return _prefixes
-
-
-def site_name(code: CodeType, lasti: int) -> str:
-    """A site class's name: the file, shortened when in the stdlib, site-packages or the
-    current directory (so that saved graphs match across machines), and the line."""
-    site = site_of(code, lasti)
-    path = site.file
-    for prefix, label in _path_prefixes():
-        if path.startswith(prefix):
-            path = label + path[len(prefix) :]
-            break
-    else:
-        try:
-            relative = os.path.relpath(path)
-            if not relative.startswith(os.pardir):
-                path = relative
-        except ValueError:
-            pass  # another drive
-    return f"{path}:{site.line}"
-
-
-def site_tkey(frame: FrameType) -> int | None:
-    """The tkey for a lock allocated at frame's current instruction (None: untracked)."""
-    key = (frame.f_code, frame.f_lasti)
-    cid = _site_ids.get(key)
-    if cid is None:
-        cid = LOCKDEP.register(site_name(*key))  # a reference kept for good
-        _site_ids[key] = cid
-    return cid * CLASS_STRIDE if cid >= 0 else None
+def user_frame(frame: FrameType) -> FrameType:
+    """frame, or the first caller outside the standard library's thin wrappers."""
+    while True:
+        code = frame.f_code
+        names = THIN_WRAPPERS.get(code.co_filename, _NOT_THIN)
+        if names is _NOT_THIN or (names is not None and code.co_name not in names):
+            return frame
+        back = frame.f_back
+        if back is None:
+            return frame
+        frame = back
 
 
 class TrackedLock(Mutex):
-    """``threading.Lock()`` after ``install()``: a lock whose class is its allocation site.
+    """``threading.Lock()`` after ``install()``: a lock whose class is its role.
 
-    Made by ``threading.Lock()`` only: like ``_thread.lock``, the type itself
-    cannot be instantiated.
+    Made by ``threading.Lock()`` only: like ``_thread.lock`` up to 3.12, the
+    type itself cannot be instantiated (from 3.13, see ``_InstalledLock``).
     """
 
     __slots__ = ()
-    _NEST = True
 
     def __new__(cls, *args: object, **kwargs: object) -> TrackedLock:
         raise TypeError(f"cannot create '{cls.__module__}.{cls.__qualname__}' instances")
@@ -123,16 +111,32 @@ class TrackedLock(Mutex):
     @classmethod
     def _make(cls, frame: FrameType) -> TrackedLock:
         lock = object.__new__(cls)
-        lock._init_tracked(_thread.allocate_lock(), frame, False)
+        lock._init_tracked(_thread.allocate_lock(), class_tkey(frame), False)
         return lock
 
-    def _init_tracked(self, raw: Any, frame: FrameType, recursive: bool) -> None:
-        # Mutex.__init__ registers a named class; a site class is registered once, here.
+    @classmethod
+    def adopting(cls, tkey: int | None) -> TrackedLock:
+        """A new tracked lock of class tkey, to stand for one made before install()."""
+        lock = object.__new__(cls)
+        lock._init_tracked(
+            _thread.RLock() if cls is TrackedRLock else _thread.allocate_lock(),
+            tkey,
+            cls is TrackedRLock,
+        )
+        return lock
+
+    def _init_tracked(self, raw: Any, tkey: int | None, recursive: bool) -> None:
+        # Mutex.__init__ registers a named class; a role class is registered once,
+        # by roles, and kept.
         self._id = -1  # no reference of its own to drop
+        self._owner = 0
+        self._lockdep_node = 0
+        self._lockdep_pos = 0
         self._lock = raw
         self._recursive = recursive
+        self._policy = INSTANCES if recursive else BINARY
         self._backtrace = False
-        self._tkey = self._fkey = site_tkey(frame)
+        self._tkey = self._fkey = tkey
         self._name = ""  # the class name is looked up when needed (see name)
 
     @property
@@ -142,9 +146,41 @@ class TrackedLock(Mutex):
 
     def __repr__(self) -> str:
         state = "locked" if self.is_locked() else "unlocked"
-        return (
-            f"<{state} lockdep.{type(self).__name__} object (class {self.name}) at {id(self):#x}>"
-        )
+        return f"<{state} lockdep.TrackedLock object (class {self.name}) at {id(self):#x}>"
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        """threading.Lock.acquire (the fast version: see _use_mode)."""
+        if blocking is True and timeout == -1:
+            held = _local.held
+            key = self._fkey
+            nxt = held[-1][2].get(key)
+            f = _getframe(1)
+            if f.f_code.co_filename in THIN_WRAPPERS:
+                f = user_frame(f)
+            if nxt is not None:
+                self._lock.acquire()
+                held.append((self, key, nxt, f.f_code, f.f_lasti, None))  # type: ignore[arg-type]
+                return True
+            # Not cached (a class the thread holds already, say): to the tracker at once.
+            got = _tracker_acquire(
+                self,
+                self._lock.acquire,
+                self._tkey,
+                True,
+                -1.0,
+                f,
+                policy=self._policy,
+                recursive=self._recursive,
+            )
+            if got and held[-1][0] is not self:
+                self._owner = _get_ident()  # taken untracked
+            return got
+        return self._acquire_args(blocking, timeout, _getframe(1))
+
+    __enter__ = acquire  # type: ignore[assignment]
+
+    def _site_frame(self, frame: FrameType) -> FrameType:
+        return user_frame(frame)
 
     def _is_owned(self) -> bool:
         # What threading.Condition would find out with acquire(False) and
@@ -152,11 +188,14 @@ class TrackedLock(Mutex):
         return bool(self._lock.locked())
 
     def _release_slow(self, frame: FrameType | None) -> None:
-        # Not owner-checked: a lock released by another thread leaves its holder's stack.
+        # Not owner-checked: a lock released by another thread leaves its holder's
+        # stack, and its class is known from then on as a binary semaphore.
         tracker = LOCKDEP
+        self._owner = 0
         if tracker.pop_entry(self) is None and self._tkey is not None and tracker.tracking:
             for state, _entry in tracker.find_holders(self):
                 tracker.remove_from(state, self)
+                tracker.note_semaphore(self._tkey)
                 break
         self._lock.release()
 
@@ -164,6 +203,7 @@ class TrackedLock(Mutex):
         if LOCKDEP.tracking:
             while LOCKDEP.pop_entry(self) is not None:
                 pass
+        self._owner = 0
         self._lock._at_fork_reinit()
 
 
@@ -176,7 +216,7 @@ class TrackedRLock(TrackedLock):
         return object.__new__(cls)
 
     def __init__(self, frame: FrameType | None = None) -> None:
-        self._init_tracked(_thread.RLock(), frame or _getframe(1), True)
+        self._init_tracked(_thread.RLock(), class_tkey(frame or _getframe(1)), True)
 
     def __repr__(self) -> str:
         # The interpreter's repr knows the owner and count, also of another thread.
@@ -187,20 +227,23 @@ class TrackedRLock(TrackedLock):
 
     def _release_slow(self, frame: FrameType | None) -> None:
         # The interpreter checks the owner (RuntimeError for another thread).
-        if LOCKDEP.tracking:
+        if LOCKDEP.mode != "plain":
             LOCKDEP.pop_entry(self)
         self._lock.release()
 
     def _is_owned(self) -> bool:
         return bool(self._lock._is_owned())
 
-    def _recursion_count(self) -> int:
-        return int(self._lock._recursion_count())
+    if hasattr(_thread.RLock(), "_recursion_count"):  # 3.11+, as the interpreter's RLock
+
+        def _recursion_count(self) -> int:
+            return int(self._lock._recursion_count())
 
 
 class TrackedCondition(threading.Condition):
     """``threading.Condition()`` after ``install()``: without a lock, its RLock's class is
-    the Condition's allocation site (not a line inside threading.py shared by all)."""
+    the role of the code making the Condition (not a line inside threading.py shared
+    by all)."""
 
     def __init__(self, lock: Any = None) -> None:
         if lock is None:
@@ -214,17 +257,48 @@ class _InstalledCondition(TrackedCondition):
     __module__ = "threading"
 
 
+class _InstalledLock(TrackedLock):
+    """TrackedLock as ``threading.Lock`` where that is a type (3.13+): instantiable,
+    final, and passing for threading's own name (its ``__all__`` test checks)."""
+
+    __slots__ = ()
+    __module__ = "threading"
+
+    def __new__(cls, *args: object, **kwargs: object) -> _InstalledLock:
+        if args or kwargs:
+            raise TypeError("lock() takes no arguments")
+        return cls._make(_getframe(1))  # type: ignore[return-value]
+
+    def __init__(self) -> None:
+        pass  # made by __new__
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        raise TypeError("type 'lock' is not an acceptable base type")
+
+
 # What install() puts in threading. They pass for threading's own names there
 # (its __all__ test checks that they belong to the module).
 
 
 def Lock() -> TrackedLock:
-    """A new tracked lock, of the class of the calling line."""
+    """A new tracked lock, of the class of the calling code's role."""
     return TrackedLock._make(_getframe(1))
 
 
+# 3.13+ warns when arguments are passed to threading.RLock (gh-102029).
+_RLOCK_WARNS = sys.version_info >= (3, 13)
+
+
 def RLock(*args: object, **kwargs: object) -> TrackedRLock:
-    """A new tracked re-entrant lock, of the class of the calling line."""
+    """A new tracked re-entrant lock, of the class of the calling code's role."""
+    if _RLOCK_WARNS and (args or kwargs):
+        import warnings  # imported at start-up: no lock made here
+
+        warnings.warn(
+            "Passing arguments to RLock is deprecated and will be removed in 3.15",
+            DeprecationWarning,
+            stacklevel=2,
+        )
     return TrackedRLock(_getframe(1))
 
 
@@ -276,14 +350,21 @@ _installed = False
 def install() -> None:
     """Make ``threading.Lock/RLock/Condition`` (and ``asyncio.Lock``) tracked. Idempotent.
 
-    Locks made before, and names imported with ``from threading import Lock``
-    before, stay untracked.
+    Locks made before stay untracked, except the standard library's that can
+    be adopted (``logging``'s module lock and its handlers' locks, see
+    ``adopt``); so do names imported with ``from threading import Lock`` before.
+    Call it early, before the program starts its threads.
     """
     global _installed
     if _installed:
         return
     _installed = True
-    _replace(Lock=Lock, RLock=RLock, Condition=_InstalledCondition)
+    _replace(
+        Lock=_InstalledLock if LOCK_IS_TYPE else Lock, RLock=RLock, Condition=_InstalledCondition
+    )
+    from .adopt import adopt
+
+    adopt()
     if "asyncio" in sys.modules:
         from . import aio
 
@@ -316,10 +397,15 @@ def installed() -> bool:
     return _installed
 
 
+_FAST_ACQUIRE = TrackedLock.acquire
+
+
 def _use_mode(mode: str) -> None:
-    # threading's locks return True from __enter__: it is their acquire().
-    enter: Callable[..., Any] = MODES[mode]["acquire"]
-    setattr(TrackedLock, "__enter__", enter)  # noqa: B010 - a method swapped per mode
+    # threading's locks return True from __enter__: it is their acquire(). The
+    # fast one skips thin wrappers' frames; the others do it in _site_frame.
+    acquire: Callable[..., Any] = _FAST_ACQUIRE if mode == "fast" else MODES[mode]["acquire"]
+    for name in ("acquire", "__enter__"):
+        setattr(TrackedLock, name, acquire)
 
 
 LOCKDEP.add_mode_listener(_use_mode)

@@ -1,4 +1,5 @@
-"""Per-class lock statistics (Linux's ``lock_stat``), kept per thread and merged on read.
+"""Per-class lock statistics (Linux's ``lock_stat``), kept per thread and merged on read;
+and the watch for long waits (``wait_timeout``).
 
 Each thread counts into its own records, so counting takes no shared lock and
 loses nothing; ``merge`` adds the records of every thread (and of threads that
@@ -10,7 +11,7 @@ Only the tracker's checked path counts, so with statistics off nothing is paid.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from time import perf_counter
+from time import monotonic, perf_counter
 from typing import Any
 
 ACQUISITIONS, CONTENTIONS, WAIT_TOTAL, WAIT_MAX, HOLD_TOTAL, HOLD_MAX = range(6)
@@ -84,3 +85,22 @@ def summarize(merged: dict[int, Record], names: Iterable[tuple[int, str]]) -> di
             "hold_seconds_max": record[HOLD_MAX],
         }
     return out
+
+
+def watched(
+    acquire: Callable[[bool, float], bool], limit: float, on_long_wait: Callable[[float], None]
+) -> Callable[[bool, float], bool]:
+    """acquire, calling on_long_wait(seconds waited) once a blocking wait passes limit;
+    the wait then goes on (for what is left of its own timeout)."""
+
+    def watching(blocking: bool, timeout: float) -> bool:
+        if not blocking or 0 <= timeout <= limit:
+            return acquire(blocking, timeout)
+        start = monotonic()
+        if acquire(True, limit):
+            return True
+        on_long_wait(monotonic() - start)
+        remaining = -1.0 if timeout < 0 else max(0.0, timeout - (monotonic() - start))
+        return acquire(True, remaining)
+
+    return watching

@@ -18,8 +18,10 @@ mode, installed on the class when the configuration changes:
 Swapping methods rather than testing the mode on every call is what keeps the
 disabled lock within 1.5x of ``threading.Lock``.
 
-With lockdep off, ownership is not tracked: ``is_locked_by_me()`` then answers
-whether the mutex is locked at all (recursive mutexes always know their owner).
+Ownership. A tracked acquisition is on its thread's held stack; one lockdep
+does not track (lockdep off, a ``lockdep=False`` instance, the class limit
+reached) records its owner in ``_owner`` instead, so ``is_locked_by_me()`` tells
+the truth in every mode (recursive mutexes: the interpreter's RLock knows).
 """
 
 from __future__ import annotations
@@ -30,10 +32,13 @@ from collections.abc import Callable
 from types import FrameType, TracebackType
 from typing import Any
 
-from .held import CLASS_STRIDE, READ, SUBCLASS_STRIDE, SUBCLASSES, TKEY, TRY, Entry
-from .tracker import LOCKDEP
+from . import chains
+from .held import TKEY, Entry
+from .keys import CLASS_STRIDE, READ, SUBCLASS_STRIDE, SUBCLASSES, TRY
+from .tracker import INSTANCES, LOCKDEP, STRICT
 
 _getframe = sys._getframe
+_get_ident = _thread.get_ident
 TIMEOUT_MAX = _thread.TIMEOUT_MAX
 _local = LOCKDEP.local
 
@@ -76,10 +81,18 @@ def check_acquire_args(blocking: object, timeout: object) -> float:
 class Mutex:
     """A mutual-exclusion lock whose acquisitions lockdep validates.
 
-    ``Mutex(name, recursive=False, lockdep=True, backtrace=False)``. ``name`` is
-    the lock class. A recursive mutex may be re-entered by its owner. With
-    ``lockdep=False`` this instance is never tracked; with ``backtrace=True``
-    each acquisition records its full stack for reports.
+    ``Mutex(name, recursive=False, lockdep=True, backtrace=False,
+    instance_order=False)``. ``name`` is the lock class. A recursive mutex may
+    be re-entered by its owner. With ``lockdep=False`` this instance is never
+    tracked; with ``backtrace=True`` each acquisition records its full stack for
+    reports.
+
+    Two instances of one class nested in each other are recursion (Linux's
+    rule; a subclass, ``nested(n)``, says the nesting is intended), unless
+    ``instance_order=True``: then lockdep keeps an order between the live
+    instances of the class, as for ``threading`` locks under ``install()``, and
+    reports a cycle among them (``transfer(a, b)`` here, ``transfer(b, a)``
+    there) while consistent orders (by index, by ``id()``) pass.
 
     Thread-safe. Only the owner may release it: a release by another thread
     is an ``unlock`` violation.
@@ -91,19 +104,32 @@ class Mutex:
         "_fkey",
         "_id",
         "_lock",
+        "_lockdep_node",
+        "_lockdep_pos",
         "_name",
+        "_owner",
+        "_policy",
         "_recursive",
         "_tkey",
     )
 
     def __init__(
-        self, name: str, recursive: bool = False, lockdep: bool = True, backtrace: bool = False
+        self,
+        name: str,
+        recursive: bool = False,
+        lockdep: bool = True,
+        backtrace: bool = False,
+        instance_order: bool = False,
     ) -> None:
         self._id = -1
+        self._owner = 0  # ident of an untracked holder (see the module docstring)
+        self._lockdep_node = 0  # the tracker's: instance number (see tracker)
+        self._lockdep_pos = 0  # the tracker's: where on the held stack (see held)
         self._name = check_name("Mutex", name)
         self._recursive = check_flag("recursive", recursive)
         check_flag("lockdep", lockdep)
         self._backtrace = check_flag("backtrace", backtrace)
+        self._policy = INSTANCES if check_flag("instance_order", instance_order) else STRICT
         self._lock: Any = _thread.RLock() if recursive else _thread.allocate_lock()
         if lockdep:
             self._id = LOCKDEP.register(name)
@@ -138,6 +164,8 @@ class Mutex:
         try:
             if self._id >= 0:
                 LOCKDEP.unregister_later(self._id)
+            if self._lockdep_node:
+                LOCKDEP.forget_instance_later(self._lockdep_node)
         except Exception:
             pass  # interpreter shutdown
 
@@ -201,8 +229,9 @@ class Mutex:
     def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
         """threading.Lock-compatible: returns whether the mutex was taken.
 
-        A non-blocking acquire is a trylock (no ordering check); an acquire with
-        a timeout is a blocking acquisition for ordering.
+        A non-blocking acquire is a trylock (no ordering check), and so is
+        ``timeout=0``, which never waits; an acquire with any other timeout is a
+        blocking acquisition for ordering.
         """
         if blocking is True and timeout == -1:
             held = _local.held
@@ -250,29 +279,24 @@ class Mutex:
     locked = is_locked
 
     def is_locked_by_me(self) -> bool:
-        """Whether the calling thread holds the mutex.
-
-        With lockdep off (or for a ``lockdep=False`` instance) a non-recursive
-        mutex does not track its owner, to stay as cheap as a bare lock: this
-        then answers whether the mutex is locked at all, which is enough for
-        assertions but not to decide whether to take it (Ceph's release
-        builds answer "true"). Code that must know should record the owner
-        itself, or use a recursive mutex, which always knows.
-        """
+        """Whether the calling thread holds the mutex, in every mode."""
         if self._recursive:
             return bool(self._lock._is_owned())
-        if not LOCKDEP.tracking or self._tkey is None:
-            return bool(self._lock.locked())
+        if self._owner == _get_ident():
+            return True
         return any(entry[0] is self for entry in _local.held)
 
     # --- slow paths -------------------------------------------------------------
 
-    # Subclasses for code nobody annotated set this: see Lockdep.will_lock.
-    _NEST = False
-
     def _acquire_args(self, blocking: bool, timeout: float, frame: FrameType) -> bool:
         timeout = check_acquire_args(blocking, timeout)
+        if timeout == 0:
+            return self._acquire_slow(0, False, -1.0, frame)  # never waits: a trylock
         return self._acquire_slow(0, bool(blocking), timeout, frame)
+
+    def _site_frame(self, frame: FrameType) -> FrameType:
+        """The frame whose line an acquisition records (install()'s locks skip wrappers)."""
+        return frame
 
     def _acquire_slow(
         self, subclass: int, blocking: bool, timeout: float, frame: FrameType
@@ -280,21 +304,25 @@ class Mutex:
         tkey = self._tkey
         if tkey is not None and subclass:
             tkey += subclass * SUBCLASS_STRIDE
-        return LOCKDEP.acquire(
+        got = LOCKDEP.acquire(
             self,
             self._lock.acquire,
             tkey,
             blocking,
             timeout,
-            frame,
-            self._recursive,
-            self._backtrace,
-            self._NEST,
+            self._site_frame(frame),
+            recursive=self._recursive,
+            backtrace=self._backtrace,
+            policy=self._policy,
         )
+        if got and _local.held[-1][0] is not self:
+            self._owner = _get_ident()  # taken untracked
+        return got
 
     def _release_slow(self, frame: FrameType | None) -> None:
         tracker = LOCKDEP
         lock = self._lock
+        self._owner = 0
         if (
             tracker.pop_entry(self) is not None
             or self._tkey is None
@@ -327,6 +355,7 @@ class Mutex:
         if LOCKDEP.tracking:
             while (entry := LOCKDEP.pop_entry(self)) is not None:
                 entries.append(entry)
+        self._owner = 0
         if self._recursive:
             return entries, self._lock._release_save()
         self._lock.release()
@@ -340,12 +369,12 @@ class Mutex:
         frame: the site to record, by default the caller's caller (the code that
         called wait, when threading.Condition calls this).
         """
-        if frame is None:
-            frame = _getframe(2)
+        frame = self._site_frame(frame if frame is not None else _getframe(2))
         entries, raw_state = saved
         restore = self._raw_restore(raw_state)
         if not entries or not LOCKDEP.tracking:
             restore(True, -1.0)
+            self._owner = _get_ident()  # taken untracked
             return
         first = True
         for entry in reversed(entries):
@@ -358,16 +387,17 @@ class Mutex:
                     True,
                     -1.0,
                     frame,
-                    self._recursive,
-                    self._backtrace,
-                    self._NEST,
+                    recursive=self._recursive,
+                    backtrace=self._backtrace,
+                    policy=self._policy,
                 )
             except BaseException:
                 if first:
                     # The caller expects to hold the mutex after a wait, whatever
                     # lockdep said: take it, and record it on a detached chain.
                     restore(True, -1.0)
-                    LOCKDEP.locked(LOCKDEP.local.held, self, tkey, {}, frame)
+                    held = LOCKDEP.local.held
+                    LOCKDEP.locked(held, self, tkey, chains.advance(held[-1][2], tkey), frame)
                 raise
             first = False
             if not self._recursive:
@@ -407,7 +437,7 @@ class _Nested:
         if LOCKDEP.tracking:
             mutex._acquire_slow(self._subclass, True, -1.0, _getframe(1))
         else:
-            mutex._lock.acquire()
+            _plain_enter(mutex)
         return mutex
 
     def __exit__(self, *exc: object) -> None:
@@ -415,7 +445,7 @@ class _Nested:
         if LOCKDEP.tracking:
             mutex._release_slow(_getframe(1))
         else:
-            mutex._lock.release()
+            _plain_exit(mutex, None, None, None)
 
 
 # --- the other modes' methods ---------------------------------------------------
@@ -426,7 +456,10 @@ def _checked_try_lock(self: Mutex) -> bool:
 
 
 def _plain_try_lock(self: Mutex) -> bool:
-    return bool(self._lock.acquire(False))
+    if self._lock.acquire(False):
+        self._owner = _get_ident()
+        return True
+    return False
 
 
 def _checked_lock(self: Mutex, subclass: int = 0) -> None:
@@ -452,26 +485,38 @@ def _checked_acquire(self: Mutex, blocking: bool = True, timeout: float = -1) ->
     return self._acquire_args(blocking, timeout, _getframe(1))
 
 
+# Plain mode records the owner (is_locked_by_me). A recursive mutex's RLock
+# knows its owner, so its _owner is never read: it is written anyway, which is
+# cheaper than testing whether to.
+
+
 def _plain_acquire(self: Mutex, blocking: bool = True, timeout: float = -1) -> bool:
-    return bool(self._lock.acquire(blocking, timeout))
+    if self._lock.acquire(blocking, timeout):
+        self._owner = _get_ident()
+        return True
+    return False
 
 
 def _plain_lock(self: Mutex, subclass: int = 0) -> None:
     if subclass:
         check_subclass(subclass)
     self._lock.acquire()
+    self._owner = _get_ident()
 
 
 def _plain_unlock(self: Mutex) -> None:
+    self._owner = 0
     self._lock.release()
 
 
 def _plain_enter(self: Mutex) -> Mutex:
     self._lock.acquire()
+    self._owner = _get_ident()
     return self
 
 
 def _plain_exit(self: Mutex, exc_type: object, exc: object, tb: object) -> None:
+    self._owner = 0
     self._lock.release()
 
 
@@ -507,6 +552,13 @@ MODES: dict[str, dict[str, Callable[..., Any]]] = {
 
 
 def _use_mode(mode: str) -> None:
+    if mode == "plain":
+        # The tracker forgets the held stacks next: their mutexes keep their owner.
+        for state in LOCKDEP.states():
+            for entry in state.held[1:]:
+                lock = entry[0]
+                if isinstance(lock, Mutex) and not lock._recursive:
+                    lock._owner = state.ident
     for name, method in MODES[mode].items():
         setattr(Mutex, name, method)
 

@@ -243,31 +243,6 @@ def _simple_cycles(succ: dict[Node, list[Node]], component: list[Node]) -> Itera
                 on_path.discard(path.pop())
 
 
-def format_cycles(cycles: list[list[dict[str, Any]]], truncated: bool) -> str:
-    lines = []
-    for number, cycle in enumerate(cycles, 1):
-        names = [_label(e["from"], e["from_subclass"]) for e in cycle]
-        lines.append(f"cycle {number}: {' -> '.join([*names, names[0]])}")
-        for edge in cycle:
-            source = _label(edge["from"], edge["from_subclass"])
-            target = _label(edge["to"], edge["to_subclass"])
-            lines.append(f"  {source} -> {target}")
-            lines.append(
-                f"      first seen in {edge.get('run', 'an unnamed run')}, "
-                f"thread '{edge.get('thread', '?')}':"
-            )
-            lines.append(f"        {source} taken at {edge.get('from_site', '?')}")
-            lines.append(f"        then {target} taken at {edge.get('to_site', '?')}")
-        lines.append("")
-    if truncated:
-        lines.append(f"(stopped after {len(cycles)} cycles)")
-    return "\n".join(lines)
-
-
-def _label(name: str, subclass: int) -> str:
-    return name if subclass == 0 else f"{name}/{subclass}"
-
-
 # --- LOCKDEP_GRAPH ----------------------------------------------------------------
 
 

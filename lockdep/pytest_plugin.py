@@ -1,10 +1,14 @@
 """A pytest plugin: the whole session runs under ``lockdep.install()``.
 
 Enable it with ``pytest -p lockdep.pytest_plugin`` or ``pytest --lockdep`` (the
-option exists whenever this package is installed). A violation, in any thread,
-fails the test during which it happened, with the report; one outside any test
-(collection, session fixtures) fails the session. ``--lockdep-graph FILE`` also
-saves the learned graph at the end, merged with the file (see ``persist``).
+option exists whenever this package is installed). lockdep is installed before
+``conftest.py`` files are loaded, so the locks of what they import are tracked,
+and ``install()`` adopts the standard library's older locks (``logging``'s). A
+violation, in any thread, fails the test during which it happened, with the
+report; one outside any test (collection, session fixtures) fails the session.
+Every distinct violation is also listed in the terminal summary, whatever the
+capture mode. ``--lockdep-graph FILE`` also saves the learned graph at the end,
+merged with the file (see ``persist``).
 
 A test that calls ``lockdep.configure(on_violation=...)`` itself takes over the
 response while it runs; restoring the plugin's setting afterwards is its job.
@@ -20,6 +24,7 @@ import pytest
 import lockdep
 from lockdep import persist
 from lockdep.suppress import SuppressionError, Suppressions
+from lockdep.violations import Once
 
 PLUGIN = "lockdep.pytest_plugin"
 
@@ -53,19 +58,24 @@ class _Collector:
 
         self._suppressions = suppressions
         self._lock = _thread.allocate_lock()  # not tracked
+        self._once = Once()  # one report per distinct violation, in the test that met it
         self.current: list[lockdep.Violation] = []
         self.outside: list[lockdep.Violation] = []
-        self.in_test = False
-        self._seen: set[tuple[str, frozenset[str]]] = set()
+        self.all: list[tuple[str, lockdep.Violation]] = []  # (where, violation)
+        self.where: str | None = None  # the running test's id, and phase
+        self.suppressed = 0
 
     def __call__(self, violation: lockdep.Violation) -> None:
         if self._suppressions.match(violation) is not None:
+            with self._lock:
+                self.suppressed += 1
+            return
+        if not self._once.first(violation):
             return
         with self._lock:
-            if violation.key in self._seen:
-                return  # one report per distinct violation, in the test that first met it
-            self._seen.add(violation.key)
-            (self.current if self.in_test else self.outside).append(violation)
+            where = self.where
+            (self.current if where is not None else self.outside).append(violation)
+            self.all.append((where or "outside any test", violation))
 
     def take(self) -> list[lockdep.Violation]:
         with self._lock:
@@ -74,25 +84,53 @@ class _Collector:
 
 
 def _enabled(config: pytest.Config) -> bool:
+    namespace = getattr(config, "known_args_namespace", None)
+    if namespace is not None:
+        plugins = getattr(namespace, "plugins", None) or []
+        if getattr(namespace, "lockdep", False) or PLUGIN in plugins:
+            return True
     plugins = config.getoption("plugins", default=None) or []
     return bool(config.getoption("lockdep", default=False)) or PLUGIN in plugins
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    if not _enabled(config):
+def _option(config: pytest.Config, name: str, default: Any) -> Any:
+    namespace = getattr(config, "known_args_namespace", None)
+    value = getattr(namespace, name, None) if namespace is not None else None
+    return value if value is not None else config.getoption(name, default=default)
+
+
+def _start(config: pytest.Config) -> None:
+    """Install lockdep for the session (once): before conftest.py files are loaded when
+    pytest lets plugins run that early, else at configure."""
+    if config.stash.get(_KEY, None) is not None:
         return
     try:
-        suppressions = Suppressions.load(config.getoption("lockdep_suppress", default=[]) or [])
+        suppressions = Suppressions.load(_option(config, "lockdep_suppress", []) or [])
     except SuppressionError as exc:
         raise pytest.UsageError(str(exc)) from exc
     collector = _Collector(suppressions)
     config.stash[_KEY] = collector
     lockdep.configure(on_violation=collector)
     lockdep.install()
-    graph = config.getoption("lockdep_graph", default=None)
+    graph = _option(config, "lockdep_graph", None)
     if graph:
         persist.save_at_exit(graph)
-    config.addinivalue_line("markers", "lockdep: the session runs under lockdep")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(
+    early_config: pytest.Config, parser: pytest.Parser, args: list[str]
+) -> None:
+    # Called for plugins loaded by entry point or -p, before conftest.py files (and
+    # what they import) are loaded: their locks made at import are then tracked.
+    if _enabled(early_config):
+        _start(early_config)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if _enabled(config):
+        _start(config)
+        config.addinivalue_line("markers", "lockdep: the session runs under lockdep")
 
 
 _KEY = pytest.StashKey[_Collector]()
@@ -102,12 +140,12 @@ _KEY = pytest.StashKey[_Collector]()
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None]:
     collector = item.config.stash.get(_KEY, None)
     if collector is not None:
-        collector.in_test = True
+        collector.where = item.nodeid
     try:
         yield
     finally:
         if collector is not None:
-            collector.in_test = False
+            collector.where = None
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -135,17 +173,30 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     collector = session.config.stash.get(_KEY, None)
     if collector is None:
         return
-    outside = collector.outside + collector.take()
-    if outside:
-        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-        text = "\n\n".join(v.report for v in outside)
-        if reporter is not None:
-            reporter.write_sep(
-                "=", f"lockdep: {len(outside)} violation(s) outside any test", red=True
-            )
-            reporter.write_line(text)
-        if session.exitstatus == 0:
-            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    if (collector.outside or collector.take()) and session.exitstatus == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    """Every distinct violation in the terminal, whatever the capture mode: a line each,
+    and the whole report of those met outside any test (collection, session
+    fixtures); a test's own are in its failure report."""
+    collector = config.stash.get(_KEY, None)
+    if collector is None:
+        return
+    suppressed = f", {collector.suppressed} suppressed" if collector.suppressed else ""
+    if not collector.all:
+        terminalreporter.write_line(f"lockdep: no violation{suppressed}")
+        return
+    terminalreporter.write_sep(
+        "=", f"lockdep: {len(collector.all)} violation(s){suppressed}", red=True
+    )
+    for where, violation in collector.all:
+        classes = " -> ".join(violation.classes)
+        terminalreporter.write_line(f"{violation.kind}: {classes}  (in {where})")
+    for violation in collector.outside:
+        terminalreporter.write_line("")
+        terminalreporter.write_line(violation.report)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -1,199 +1,18 @@
-"""Violation objects, their text reports, and the configured response to them.
+"""The text of lockdep's reports: violations, the class limit, and merged-graph cycles.
 
-Detection (``tracker``) decides *that* something is wrong and gathers the facts;
-this module turns the facts into a report that reads like Linux's lockdep and
-delivers it: raise, log once per distinct violation, abort, or hand it to a
-callable. Formatting never raises into the host program: a failure while
-building a report yields a shorter report that says so.
+Text only: detection (``tracker``) gathers the facts and ``violations`` builds
+and delivers the ``Violation``; this module turns facts into reports that read
+like Linux's lockdep. Formatting never raises into the host program: a
+failure while building a report yields a shorter report that says so
+(``safe_format``).
 """
 
 from __future__ import annotations
 
-import os
-import sys
 from collections.abc import Callable, Sequence
-from types import CodeType
-from typing import Any, NamedTuple
+from typing import Any
 
-from .errors import EXCEPTIONS
-
-LOGGER = "lockdep"
-
-KINDS = ("recursive", "order", "unlock", "wait_timeout")
-
-
-class Site(NamedTuple):
-    """Where a lock was taken: file, line, function."""
-
-    file: str
-    line: int
-    function: str
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.line} in {self.function}"
-
-
-UNKNOWN_SITE = Site("<unknown>", 0, "<unknown>")
-
-
-def site_of(code: CodeType | None, lasti: int | None) -> Site:
-    """The site of the instruction at byte offset lasti of code."""
-    if code is None or lasti is None:
-        return UNKNOWN_SITE
-    line = code.co_firstlineno
-    for start, end, lineno in code.co_lines():
-        if start <= lasti < end:
-            if lineno is not None:
-                line = lineno
-            break
-    return Site(code.co_filename, line, code.co_name)
-
-
-def label(name: str, subclass: int) -> str:
-    """A class as shown in reports: its name, with ``/subclass`` when not 0."""
-    return name if subclass == 0 else f"{name}/{subclass}"
-
-
-class HeldLock(NamedTuple):
-    """One entry of a thread's held stack, as returned by ``lockdep.held_locks``."""
-
-    name: str
-    subclass: int
-    lock: object
-    mode: str  # "write" or "read"
-    trylock: bool
-    site: Site
-    stack: tuple[str, ...] | None = None
-    reentry: bool = False
-
-    @property
-    def label(self) -> str:
-        return label(self.name, self.subclass)
-
-    def describe(self) -> str:
-        how = []
-        if self.mode == "read":
-            how.append("read")
-        if self.trylock:
-            how.append("trylock")
-        if self.reentry:
-            how.append("re-entered")
-        extra = f" ({', '.join(how)})" if how else ""
-        return f'"{self.label}"{extra} at {self.site}'
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "class": self.name,
-            "subclass": self.subclass,
-            "mode": self.mode,
-            "trylock": self.trylock,
-            "reentry": self.reentry,
-            "site": str(self.site),
-            "stack": list(self.stack) if self.stack is not None else None,
-        }
-
-
-class EdgeInfo:
-    """What lockdep keeps about a dependency A -> B: where it was first seen, and a count.
-
-    ``count`` counts validations: the chain cache makes one per distinct held
-    chain that leads to the edge, not one per acquisition.
-    """
-
-    __slots__ = ("count", "from_site", "from_stack", "thread", "to_site", "to_stack")
-
-    def __init__(
-        self,
-        thread: str,
-        from_site: Site,
-        to_site: Site,
-        from_stack: tuple[str, ...] | None = None,
-        to_stack: tuple[str, ...] | None = None,
-    ) -> None:
-        self.thread = thread
-        self.from_site = from_site
-        self.to_site = to_site
-        self.from_stack = from_stack
-        self.to_stack = to_stack
-        self.count = 1
-
-    def __repr__(self) -> str:
-        return f"<EdgeInfo {self.from_site} -> {self.to_site} in {self.thread!r} x{self.count}>"
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "count": self.count,
-            "thread": self.thread,
-            "from_site": str(self.from_site),
-            "to_site": str(self.to_site),
-            "from_stack": list(self.from_stack) if self.from_stack is not None else None,
-            "to_stack": list(self.to_stack) if self.to_stack is not None else None,
-        }
-
-
-class ChainLink(NamedTuple):
-    """One edge of an existing dependency chain, for an order report."""
-
-    source: str
-    target: str
-    info: EdgeInfo | None
-
-
-class Violation:
-    """A lockdep violation: what the response (raise, log, abort, callable) receives.
-
-    ``kind`` is "recursive", "order", "unlock" or "wait_timeout"; ``classes``
-    names the classes involved (for ``order``, the whole cycle in order,
-    starting with the class being taken); ``held`` is what the thread (or
-    asyncio task) held; ``chain`` the existing dependency chain of an order
-    violation; ``report`` the full text.
-    """
-
-    __slots__ = ("chain", "classes", "held", "kind", "report", "task", "thread_id", "thread_name")
-
-    def __init__(
-        self,
-        kind: str,
-        classes: tuple[str, ...],
-        thread_name: str,
-        thread_id: int,
-        held: list[HeldLock],
-        task: str | None = None,
-    ) -> None:
-        self.kind = kind
-        self.classes = classes
-        self.thread_name = thread_name
-        self.thread_id = thread_id
-        self.held = held
-        self.task = task
-        self.report = ""
-        self.chain: list[ChainLink] = []
-
-    def __repr__(self) -> str:
-        return (
-            f"<lockdep.Violation {self.kind} {' -> '.join(self.classes)} in {self.thread_name!r}>"
-        )
-
-    @property
-    def key(self) -> tuple[str, frozenset[str]]:
-        """Violations with equal keys are the same violation (reported once when logging)."""
-        return self.kind, frozenset(self.classes)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "classes": list(self.classes),
-            "thread": self.thread_name,
-            "thread_id": self.thread_id,
-            "task": self.task,
-            "held": [h.as_dict() for h in self.held],
-            "chain": [
-                {"from": c.source, "to": c.target, **(c.info.as_dict() if c.info else {})}
-                for c in self.chain
-            ],
-            "report": self.report,
-        }
-
+from .values import ChainLink, HeldLock, Site, Violation, label
 
 # --- text -------------------------------------------------------------------
 
@@ -260,7 +79,15 @@ def format_recursive(v: Violation, taking: HeldLock, earlier: HeldLock, same_ins
 
 
 def format_order(v: Violation, taking: HeldLock, holding: HeldLock) -> str:
-    lines = _header("possible circular locking dependency detected")
+    title = "possible circular locking dependency detected"
+    if v.instances:
+        depends = [
+            "which lock already depends on the new lock: the two are instances of one class",
+            f'("{taking.label}") that were taken in the opposite order before.',
+        ]
+    else:
+        depends = ["which lock already depends on the new lock."]
+    lines = _header(title)
     lines += [
         f"{_thread(v)} is trying to acquire lock:",
         f"  {taking.describe()}",
@@ -270,7 +97,7 @@ def format_order(v: Violation, taking: HeldLock, holding: HeldLock) -> str:
         f"  {holding.describe()}",
         *_indent_stack(holding.stack, "      "),
         "",
-        "which lock already depends on the new lock.",
+        *depends,
         "",
         "The existing dependency chain is:",
     ]
@@ -283,20 +110,26 @@ def format_order(v: Violation, taking: HeldLock, holding: HeldLock) -> str:
             lines.extend(_indent_stack(info.from_stack, "          "))
             lines.append(f"        then {link.target} taken at {info.to_site}")
             lines.extend(_indent_stack(info.to_stack, "          "))
+    held_name, taking_name = _plain(holding.instance_label), _plain(taking.instance_label)
     lines += [
         "and this acquisition would add:",
-        f"  #{len(v.chain)}: {holding.label} -> {taking.label}",
-        f"        {holding.label} taken at {holding.site}",
-        f"        then {taking.label} being taken at {taking.site}",
+        f"  #{len(v.chain)}: {held_name} -> {taking_name}",
+        f"        {held_name} taken at {holding.site}",
+        f"        then {taking_name} being taken at {taking.site}",
         "",
         "Possible unsafe locking scenario:",
         "",
     ]
-    lines += _scenario(holding.label, taking.label, v.chain)
+    lines += _scenario(held_name, taking_name, v.chain)
     lines += ["", " *** DEADLOCK ***"]
     lines += _held_section(v)
     lines.append(_RULE)
     return "\n".join(lines)
+
+
+def _plain(instance_label: str) -> str:
+    """An instance label without the quotes around its class: a"#2 -> a#2."""
+    return instance_label.replace('"', "")
 
 
 def _scenario(holding: str, taking: str, chain: list[ChainLink]) -> list[str]:
@@ -375,42 +208,26 @@ def safe_format(v: Violation, render: Callable[[], str]) -> str:
         )
 
 
-# --- delivery -----------------------------------------------------------------
+# --- merged graphs (python -m lockdep merge) ------------------------------------
 
 
-def deliver(v: Violation, response: str | Callable[[Violation], object]) -> None:
-    """Carry out the configured response; only "raise" lets an exception out."""
-    if response == "raise" and v.kind in EXCEPTIONS:
-        raise EXCEPTIONS[v.kind](v)
-    if response == "abort":
-        try:
-            sys.stderr.write(v.report + "\n")
-            sys.stderr.flush()
-        finally:
-            os.abort()
-    if callable(response):
-        try:
-            response(v)
-        except Exception:
-            import traceback
-
-            log_safely("lockdep: the on_violation callable failed:\n" + traceback.format_exc())
-        return
-    log_safely(v.report)  # "log", and "raise" for kinds that never raise
-
-
-def log_safely(text: str) -> None:
-    """Log text at ERROR on the ``lockdep`` logger; stderr if logging itself fails.
-
-    logging is imported here, when first needed, so that ``install()`` done
-    before the program imports logging also tracks logging's module lock.
-    """
-    try:
-        import logging
-
-        logging.getLogger(LOGGER).error("%s", text)
-    except Exception:
-        try:
-            sys.stderr.write(text + "\n")
-        except Exception:
-            pass
+def format_cycles(cycles: list[list[dict[str, Any]]], truncated: bool) -> str:
+    """The cycles of a merged graph, each edge with the run and sites it was seen in."""
+    lines = []
+    for number, cycle in enumerate(cycles, 1):
+        names = [label(e["from"], e["from_subclass"]) for e in cycle]
+        lines.append(f"cycle {number}: {' -> '.join([*names, names[0]])}")
+        for edge in cycle:
+            source = label(edge["from"], edge["from_subclass"])
+            target = label(edge["to"], edge["to_subclass"])
+            lines.append(f"  {source} -> {target}")
+            lines.append(
+                f"      first seen in {edge.get('run', 'an unnamed run')}, "
+                f"thread '{edge.get('thread', '?')}':"
+            )
+            lines.append(f"        {source} taken at {edge.get('from_site', '?')}")
+            lines.append(f"        then {target} taken at {edge.get('to_site', '?')}")
+        lines.append("")
+    if truncated:
+        lines.append(f"(stopped after {len(cycles)} cycles)")
+    return "\n".join(lines)

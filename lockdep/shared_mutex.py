@@ -18,7 +18,7 @@ import sys
 import threading
 from types import FrameType, TracebackType
 
-from .held import CLASS_STRIDE, READ
+from .keys import CLASS_STRIDE, READ
 from .mutex import check_acquire_args, check_flag, check_name
 from .tracker import LOCKDEP
 
@@ -41,6 +41,8 @@ class SharedMutex:
         "_backtrace",
         "_cond",
         "_id",
+        "_lockdep_node",
+        "_lockdep_pos",
         "_name",
         "_readers",
         "_tkey",
@@ -50,6 +52,8 @@ class SharedMutex:
 
     def __init__(self, name: str, lockdep: bool = True, backtrace: bool = False) -> None:
         self._id = -1
+        self._lockdep_node = 0  # the tracker's (see tracker, held)
+        self._lockdep_pos = 0
         self._name = check_name("SharedMutex", name)
         check_flag("lockdep", lockdep)
         self._backtrace = check_flag("backtrace", backtrace)
@@ -159,8 +163,7 @@ class SharedMutex:
             blocking,
             timeout,
             frame,
-            False,
-            self._backtrace,
+            backtrace=self._backtrace,
         )
 
     def _give(self, read: bool, frame: FrameType | None) -> None:

@@ -1,22 +1,27 @@
 """Suppressions: known violations in code you do not own, listed so they do not fail a run.
 
 Like a sanitizer's suppression file. Each line names a violation kind and the
-classes involved, as shell-style patterns; ``#`` starts a comment::
+classes involved, as shell-style patterns, words split and quoted as a shell
+does; ``#`` starts a comment::
 
     # CPython's logging: dictConfig() vs FileHandler.close() (see the analysis)
-    order  <stdlib>/logging/__init__.py:*  <stdlib>/logging/__init__.py:*
+    order  "<stdlib>/logging/__init__.py:* in <module>"  "<stdlib>/logging/*createLock*"
 
 A violation is suppressed when its kind matches and every one of its classes
-matches one of the line's patterns. Suppressed violations are still counted and
-named in a one-line summary, so a suppression never hides that it applies.
+matches one of the line's patterns. Match allocation-site classes
+(``install()``) by module and function, with ``*`` for the line: line numbers
+change between versions of the code, the function does not. Suppressed
+violations are still counted and named in a one-line summary, so a
+suppression never hides that it applies.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import shlex
 from collections.abc import Iterable
 
-from .report import KINDS, Violation
+from .values import KINDS, Violation
 
 
 class SuppressionError(ValueError):
@@ -39,7 +44,10 @@ class Suppressions:
             except OSError as exc:
                 raise SuppressionError(f"{path}: cannot read: {exc.strerror or exc}") from exc
             for number, text in enumerate(lines, 1):
-                words = text.split("#", 1)[0].split()
+                try:
+                    words = shlex.split(text, comments=True)
+                except ValueError as exc:
+                    raise SuppressionError(f"{path}:{number}: {exc}") from exc
                 if not words:
                     continue
                 kind, patterns = words[0], tuple(words[1:])

@@ -1,50 +1,48 @@
-"""The lock tracker: the chain cache and the checks made before a lock is taken.
+"""The lock tracker: Ceph's ``lockdep_will_lock`` / ``lockdep_locked`` /
+``lockdep_will_unlock`` for Python, as one façade over lockdep's parts.
 
-Ceph's ``lockdep_will_lock`` / ``lockdep_locked`` / ``lockdep_will_unlock`` for
-Python. There is one tracker per process (``LOCKDEP``); it owns the class
-registry, the dependency graph, the chain cache, the threads' held stacks
-(``held``), statistics (``lockstats``), the violations seen (``violations``)
-and the configuration; ``reset()`` returns the learned state to the start.
+There is one tracker per process (``LOCKDEP``). It owns the configuration and
+the learned state, each part in its own module: the class ``registry``, the
+checks and what they learn (``checks``: the chain cache, the orders between
+classes and between instances), the threads' held stacks (``threads``,
+``held``), statistics (``lockstats``) and the violations seen
+(``violations``). It takes a lock through the checks, turns what they find
+into violations and delivers them, pushes and pops held entries, and answers
+queries (``queries``). ``reset()`` returns the learned state to the start.
 
-Chain cache. A trie of dicts keyed by ``tkey``: the node reached from the root
-through the keys of a held stack stands for that stack, and a child under key
-k exists only once taking k on top of that stack was validated (every edge from
-a held class to k exists and none closes a cycle). A lock whose next node is
-already there is taken with no graph work and no shared lock: that is the fast
-path the lock types inline. Everything else comes here.
-
-Concurrency. One raw ``_thread`` lock (never itself tracked) guards the graph,
+Concurrency. One raw ``_thread`` lock (never itself tracked) guards the orders,
 the registry and the cache's mutations; reads of the cache are plain dict
 reads. No report, log call or user callback runs while it is held, and a thread
 inside lockdep treats its own further acquisitions as untracked, so lockdep
 cannot deadlock on itself, even when logging uses tracked locks. Work that may
-arrive from a finalizer (a collected lock unregistering, a thread exiting) is
-queued and done when the lock is next free.
+arrive from a finalizer (a collected lock, a thread exiting) is queued and done
+when the lock is next free.
 """
 
 from __future__ import annotations
 
 import _thread
 import os
-import sys
 import threading
-import weakref
 from collections.abc import Callable
-from itertools import pairwise
-from time import monotonic, perf_counter
+from time import perf_counter
 from types import FrameType
 from typing import Any
 
 from . import held as hs
-from . import lockstats, report, violations
-from .graph import DependencyGraph
-from .held import CHAIN, EXTRA, LOCK, TKEY, TRY, Entry, Extra, ThreadState, Token
+from . import lockstats, queries, report, violations
+from .chains import Chain
+from .checks import BINARY, INSTANCES, STRICT, Checker, Fact
+from .held import CHAIN, EXTRA, LOCK, TKEY, Entry, Extra
+from .keys import READ, TRY, class_id, class_of_key, subclass_of_key
 from .registry import ClassRegistry
-from .report import ChainLink, EdgeInfo, HeldLock, Violation, label
+from .threads import Threads, ThreadState
+from .values import HeldLock, Violation, label
+
+__all__ = ["BINARY", "INSTANCES", "LOCKDEP", "STRICT", "Lockdep", "capture"]
 
 DEFAULT_MAX_CLASSES = 131072
 STACK_LIMIT = 32
-RESPONSES = ("raise", "log", "abort")
 
 RawAcquire = Callable[[bool, float], bool]
 
@@ -52,37 +50,16 @@ RawAcquire = Callable[[bool, float], bool]
 class _Local(threading.local):
     held: list[Entry]
     state: ThreadState
-    token: Token
 
     def __init__(self) -> None:
-        LOCKDEP._attach_thread(self)
+        LOCKDEP.threads.attach(self, [LOCKDEP.sentinel])
 
 
-def _capture(frame: FrameType | None) -> tuple[str, ...]:
+def capture(frame: FrameType | None) -> tuple[str, ...]:
+    """A backtrace from frame, for reports."""
     import traceback
 
     return tuple(traceback.format_stack(frame, limit=STACK_LIMIT)) if frame is not None else ()
-
-
-def _nest(held: list[Entry], lock: object, tkey: int) -> tuple[int, bool]:
-    """An unannotated acquisition's tkey, subclassed by how many other instances of its
-    class are held; and whether it is plain (neither nested nor a re-acquisition)."""
-    cid = hs.class_id(tkey)
-    depth = 0
-    again = False
-    for i in range(1, len(held)):
-        entry = held[i]
-        if entry[LOCK] is lock:
-            again = True
-        elif hs.class_id(entry[TKEY]) == cid:
-            depth += 1
-    if depth:
-        tkey = cid * hs.CLASS_STRIDE + min(depth, hs.SUBCLASSES - 1) * hs.SUBCLASS_STRIDE
-    return tkey, not (depth or again)
-
-
-def _thread_names() -> dict[int | None, str]:
-    return {t.ident: t.name for t in threading.enumerate()}
 
 
 class Lockdep:
@@ -92,11 +69,11 @@ class Lockdep:
         # Re-entrant only for the sake of fork (see _before_fork); nothing else
         # takes it twice, and _defer never runs queued work inside it.
         self._mutex: Any = _thread.RLock()
-        self.root: dict[Any, Any] = {}
-        self.sentinel: Entry = (None, -1, self.root, None, -1, None)
-        self.graph = DependencyGraph()
+        self.checker = Checker(self._mutex, self._run_pending)
+        self.sentinel: Entry = hs.sentinel(self.checker.root)
         self.registry = ClassRegistry(DEFAULT_MAX_CLASSES, self._forget_class)
         self.violations = violations.ViolationLog()
+        self.threads = Threads(lambda state: self._defer(lambda: self._retire(state)))
         # configuration
         self.enabled = True
         self.on_violation: str | Callable[[Violation], object] = "raise"
@@ -106,40 +83,24 @@ class Lockdep:
         # state
         self.mode = "fast"  # "fast", "checked" (stats, backtraces, wait timeouts) or "plain"
         self.exhausted = False
-        self.checks = 0
-        self.cache_hits = 0
         self._mode_listeners: list[Callable[[str], None]] = []
-        self._threads: dict[int, ThreadState] = {}
         self._retired_stats: dict[int, lockstats.Record] = {}
         self._pending: list[Callable[[], None]] = []
         self.local: _Local  # set right after construction (its __init__ needs LOCKDEP)
 
-    # --- threads ----------------------------------------------------------------
-
-    def _attach_thread(self, local: _Local) -> None:
-        held: list[Entry] = [self.sentinel]
-        state = ThreadState(_thread.get_ident(), held)
-        token = Token()
-        state.token_ref = weakref.ref(token, lambda _ref: self._defer(lambda: self._retire(state)))
-        local.held = held
-        local.state = state
-        local.token = token
-        self._threads[state.ident] = state
+    # --- threads, and work deferred from finalizers ------------------------------
 
     def _retire(self, state: ThreadState) -> None:
-        if self._threads.get(state.ident) is state:
-            del self._threads[state.ident]
-        lockstats.merge(self._retired_stats, state.stats)
+        if self.threads.drop(state):
+            lockstats.merge(self._retired_stats, state.stats)
 
     def thread_state(self, ident: int) -> ThreadState | None:
         if ident == _thread.get_ident():
             return self.local.state
-        return self._threads.get(ident)
+        return self.threads.get(ident)
 
     def states(self) -> list[ThreadState]:
-        return list(self._threads.values())
-
-    # --- deferred work (from finalizers) ----------------------------------------
+        return self.threads.states()
 
     def _defer(self, action: Callable[[], None]) -> None:
         self._pending.append(action)
@@ -157,7 +118,7 @@ class Lockdep:
             except Exception:
                 import traceback
 
-                report.log_safely(
+                violations.log_safely(
                     "lockdep: internal error in deferred work:\n" + traceback.format_exc()
                 )
 
@@ -169,6 +130,7 @@ class Lockdep:
         listener(self.mode)
 
     def update_mode(self) -> None:
+        self.checker.count_hits = self.stats_enabled
         if not self.enabled or self.exhausted:
             mode = "plain"
         elif self.stats_enabled or self.backtrace or self.wait_timeout is not None:
@@ -177,20 +139,24 @@ class Lockdep:
             mode = "fast"
         if mode == self.mode:
             return
-        if self.mode == "plain":
-            # Entries pushed before the plain period may have been released
-            # untracked since: forget them; locks still held count as untracked.
-            for state in self.states():
-                del state.held[1:]
+        leaving_plain = self.mode == "plain"
         self.mode = mode
         for listener in self._mode_listeners:
             listener(mode)
+        if mode == "plain" or leaving_plain:
+            # Entering: nothing is pushed or popped while plain, so the stacks
+            # would go stale (the lock types' listeners have taken what they
+            # need from them). Leaving: a thread that was half-way through a
+            # push when the mode changed may have left an entry. Locks still
+            # held count as untracked.
+            for state in self.states():
+                del state.held[1:]
 
     @property
     def tracking(self) -> bool:
         return self.mode != "plain"
 
-    # --- registry -----------------------------------------------------------------
+    # --- classes and instances ------------------------------------------------------
 
     def register(self, name: str) -> int:
         """Take a reference to name's class; -1 when the class limit is reached."""
@@ -203,7 +169,7 @@ class Lockdep:
             self.exhausted = True
             limit, count = self.registry.max_classes, len(self.registry)
         if newly:
-            report.log_safely(report.format_limit(limit, count, name))
+            violations.log_safely(report.format_limit(limit, count, name))
             self.update_mode()
         return -1
 
@@ -216,6 +182,10 @@ class Lockdep:
         """unregister() for finalizers: never blocks."""
         self._defer(lambda: self.registry.unregister(class_id))
 
+    def forget_instance_later(self, number: int) -> None:
+        """A lock with an instance number is gone (from its finalizer): never blocks."""
+        self._defer(lambda: self.checker.instances.remove(number))
+
     def set_max_classes(self, limit: int) -> None:
         with self._mutex:
             self.registry.max_classes = limit
@@ -227,22 +197,10 @@ class Lockdep:
 
     def _forget_class(self, class_id: int) -> None:
         # Called by the registry, under the mutex, before an id is reused.
-        base = class_id * hs.SUBCLASSES
-        for key in range(base, base + hs.SUBCLASSES):
-            self.graph.remove_node(key)
-        self._clear_chains()
+        self.checker.forget_class(class_id)
         self._retired_stats.pop(class_id, None)
         for state in self.states():
             state.stats.pop(class_id, None)
-
-    def _clear_chains(self) -> None:
-        # Clear every node in place: threads holding locks keep pointing into the
-        # trie, and must find nothing cached there that involved the old class.
-        todo = [self.root]
-        while todo:
-            node = todo.pop()
-            todo.extend(node.values())
-            node.clear()
 
     def name_of(self, class_id: int) -> str:
         try:
@@ -251,11 +209,18 @@ class Lockdep:
             return f"<forgotten class {class_id}>"
 
     def class_label(self, key: int) -> str:
-        """The label of a graph node (class_id * 8 + subclass)."""
-        return label(self.name_of(key // hs.SUBCLASSES), key % hs.SUBCLASSES)
+        """The label of a graph key (class_id * 8 + subclass)."""
+        return label(self.name_of(class_of_key(key)), subclass_of_key(key))
 
     def describe(self, entry: Entry) -> HeldLock:
-        return hs.describe(entry, self.name_of(hs.class_id(entry[TKEY])))
+        lock = entry[LOCK]
+        return hs.describe(
+            entry, self.name_of(class_id(entry[TKEY])), getattr(lock, "_lockdep_node", 0)
+        )
+
+    def note_semaphore(self, tkey: int) -> None:
+        """A lock of this class was released by a thread other than its taker."""
+        self.checker.semaphores.add(class_id(tkey))
 
     # --- acquisition ----------------------------------------------------------------
 
@@ -267,28 +232,54 @@ class Lockdep:
         blocking: bool,
         timeout: float,
         frame: FrameType | None,
+        *,
         recursive: bool = False,
         backtrace: bool = False,
-        nest: bool = False,
+        policy: int = STRICT,
     ) -> bool:
         """Check and take a tracked lock (the lock types' checked path).
 
         ``raw_acquire(blocking, timeout)`` takes the underlying lock; its result
-        is returned. tkey None means an untracked lock. Violations are
-        delivered before blocking; with ``on_violation="raise"`` the exception
-        propagates and nothing is taken. ``nest``: see will_lock.
+        is returned. tkey None means an untracked lock; a non-blocking acquire
+        is a trylock. Violations are delivered before blocking; with
+        ``on_violation="raise"`` the exception propagates and nothing is taken.
         """
         local = self.local
-        state = local.state
-        if tkey is None or self.mode == "plain" or state.busy:
+        mode = self.mode
+        if tkey is None or mode == "plain" or local.state.busy:
             return raw_acquire(blocking, timeout)
         held = local.held
         if not blocking:
             tkey |= TRY
-        stack = _capture(frame) if backtrace or self.backtrace else None
-        chain, tkey, reentry = self.will_lock(lock, tkey, held, frame, stack, recursive, nest)
+        if mode == "fast" and not backtrace:  # what lock types miss their cache for
+            node = held[-1][CHAIN]
+            key = tkey >> 2
+            if key in node.classes:  # the checker's second case, directly
+                node, reentry, fact = self.checker.again(
+                    lock, tkey, key, held, node, frame, None, local.state, recursive, policy
+                )
+                if fact is not None:
+                    self._report(fact, lock, tkey, held, frame, None)
+            else:
+                node, reentry = self.will_lock(
+                    lock, tkey, held, frame, None, recursive=recursive, policy=policy
+                )
+            if not raw_acquire(blocking, timeout):
+                return False
+            lock._lockdep_pos = len(held)  # type: ignore[attr-defined]
+            extra = Extra(None, 0.0, True) if reentry else None
+            if frame is None:
+                held.append((lock, tkey, node, None, -1, extra))
+            else:
+                held.append((lock, tkey, node, frame.f_code, frame.f_lasti, extra))
+            return True
+        state = local.state
+        stack = capture(frame) if backtrace or self.backtrace else None
+        node, reentry = self.will_lock(
+            lock, tkey, held, frame, stack, recursive=recursive, policy=policy
+        )
         if self.stats_enabled:
-            record = lockstats.record_for(state.stats, hs.class_id(tkey))
+            record = lockstats.record_for(state.stats, class_id(tkey))
             got = lockstats.timed_acquire(
                 record, self._watched(lock, raw_acquire, tkey, frame), blocking, timeout
             )
@@ -297,7 +288,7 @@ class Lockdep:
         else:
             got = raw_acquire(blocking, timeout)
         if got:
-            self.locked(held, lock, tkey, chain, frame, stack, reentry)
+            self.locked(held, lock, tkey, node, frame, stack, reentry=reentry)
         return got
 
     def will_lock(
@@ -307,182 +298,71 @@ class Lockdep:
         held: list[Entry],
         frame: FrameType | None,
         stack: tuple[str, ...] | None,
-        recursive: bool,
-        nest: bool = False,
-    ) -> tuple[dict[Any, Any], int, bool]:
-        """Check an acquisition of tkey on top of held, before blocking.
-
-        Returns the chain node and the tkey to push with it, and whether it
-        re-enters a recursive lock its owner holds. A trylock (tkey has TRY) is
-        not checked: it cannot deadlock, and gets no edge into its class.
-
-        ``nest`` is for locks of code nobody annotated (``install()``), which
-        keep the standard library's semantics: a ``threading.Lock`` may be
-        taken again by its holder and released by another thread (a binary
-        semaphore), so that is no violation; and instances of one class nested
-        in each other (a logging handler flushing into another) get increasing
-        subclasses by depth, as a ``nested(n)`` annotation would give them.
-        """
-        chain = held[-1][CHAIN]
-        if recursive and hs.holds(held, lock):
-            return chain, tkey, True
-        if tkey & TRY:
-            nxt = chain.get(tkey)
-            return (nxt if nxt is not None else chain.setdefault(tkey, {})), tkey, False
-        nxt = chain.get(tkey)
-        if nxt is not None:
-            if self.stats_enabled:
-                self.cache_hits += 1
-            return nxt, tkey, False
-        hs.prune_abandoned(held)
-        if nest:
-            tkey, plain = _nest(held, lock, tkey)
-            if not plain:
-                return self._validate(lock, tkey, held, frame, stack, nested=True), tkey, False
-        return self._validate(lock, tkey, held, frame, stack), tkey, False
+        *,
+        recursive: bool = False,
+        policy: int = STRICT,
+    ) -> tuple[Chain, bool]:
+        """Check an acquisition of tkey on top of held, before blocking, and report
+        what is wrong (see ``checks``). Returns the chain node to push with it, and
+        whether it re-enters a recursive lock its owner holds."""
+        node, reentry, fact = self.checker.will_lock(
+            lock, tkey, held, frame, stack, self.local.state, recursive=recursive, policy=policy
+        )
+        if fact is not None:
+            self._report(fact, lock, tkey, held, frame, stack)
+        return node, reentry
 
     def locked(
         self,
         held: list[Entry],
-        lock: object,
+        lock: Any,
         tkey: int,
-        chain: dict[Any, Any],
+        node: Chain,
         frame: FrameType | None,
         stack: tuple[str, ...] | None = None,
+        *,
         reentry: bool = False,
     ) -> None:
         """Push an acquisition that will_lock allowed, once the lock is taken."""
         extra = None
         if stack is not None or reentry or self.stats_enabled:
             extra = Extra(stack, perf_counter(), reentry)
+        lock._lockdep_pos = len(held)  # held's hint (see held)
         if frame is None:
-            held.append((lock, tkey, chain, None, -1, extra))
+            held.append((lock, tkey, node, None, -1, extra))
         else:
-            held.append((lock, tkey, chain, frame.f_code, frame.f_lasti, extra))
+            held.append((lock, tkey, node, frame.f_code, frame.f_lasti, extra))
 
     def _watched(
         self, lock: object, raw_acquire: RawAcquire, tkey: int, frame: FrameType | None
     ) -> RawAcquire:
         """raw_acquire, reporting a blocking wait longer than wait_timeout (then waiting on)."""
-        limit = self.wait_timeout
-        if limit is None:
+        if self.wait_timeout is None:
             return raw_acquire
-
-        def acquire(blocking: bool, timeout: float) -> bool:
-            if not blocking or 0 <= timeout <= limit:
-                return raw_acquire(blocking, timeout)
-            start = monotonic()
-            if raw_acquire(True, limit):
-                return True
-            self._report_wait(lock, tkey, frame, monotonic() - start)
-            remaining = -1.0 if timeout < 0 else max(0.0, timeout - (monotonic() - start))
-            return raw_acquire(True, remaining)
-
-        return acquire
-
-    def _validate(
-        self,
-        lock: object,
-        tkey: int,
-        held: list[Entry],
-        frame: FrameType | None,
-        stack: tuple[str, ...] | None,
-        nested: bool = False,
-    ) -> dict[Any, Any]:
-        """The slow path of a blocking acquisition: recursion, then order.
-
-        Returns the chain node to push. A violation, or a nested acquisition
-        (see will_lock; not checked for recursion), gives a detached node, so
-        that the transition is checked again next time.
-        """
-        key = hs.graph_key(tkey)
-        if not nested:
-            for i in range(len(held) - 1, 0, -1):
-                if hs.graph_key(held[i][TKEY]) == key:
-                    self._report_recursive(lock, tkey, frame, stack, held, held[i])
-                    return {}  # reported but not raised: go on, uncached
-        cache = not nested
-        state = self.local.state
-        state.busy = True
-        try:
-            with self._mutex:
-                self._run_pending()
-                self.checks += 1
-                chain = held[-1][CHAIN]
-                cached: dict[Any, Any] | None = chain.get(tkey) if cache else None
-                if cached is not None:
-                    return cached
-                violation = self._add_edges(lock, tkey, held, frame, stack)
-                if violation is None:
-                    return chain.setdefault(tkey, {}) if cache else {}
-            self.violations.deliver(violation, self.on_violation)
-        finally:
-            state.busy = False
-        return {}  # reported but not raised: go on, uncached
-
-    def _add_edges(
-        self,
-        lock: object,
-        tkey: int,
-        held: list[Entry],
-        frame: FrameType | None,
-        stack: tuple[str, ...] | None,
-    ) -> Violation | None:
-        # Under the mutex. An edge from every held class, not only the innermost:
-        # an out-of-order release or a trylock leaves no transitive path to rely
-        # on. Edges into the new class never change what it reaches, so checking
-        # and adding one held class at a time equals checking them all first.
-        key = hs.graph_key(tkey)
-        graph = self.graph
-        first: Violation | None = None
-        to_site = None
-        done = set()
-        for i in range(len(held) - 1, 0, -1):
-            entry = held[i]
-            source = hs.graph_key(entry[TKEY])
-            if source in done or source == key:  # the same key: a nested re-acquisition
-                continue
-            done.add(source)
-            if graph.has_edge(source, key):
-                graph.edge_data(source, key).count += 1
-                continue
-            if to_site is None:
-                to_site = hs.frame_site(frame)
-            extra = entry[EXTRA]
-            info = EdgeInfo(
-                thread=threading.current_thread().name,
-                from_site=hs.entry_site(entry),
-                to_site=to_site,
-                from_stack=extra.stack if extra is not None else None,
-                to_stack=stack,
-            )
-            cycle = graph.add_edge(source, key, info)
-            if cycle is not None and first is None:
-                chain = [
-                    ChainLink(self.class_label(a), self.class_label(b), graph.edge_data(a, b))
-                    for a, b in pairwise(cycle)
-                ]
-                first = violations.order(
-                    [self.describe(e) for e in held[1:]],
-                    self._taking(lock, tkey, frame, stack),
-                    self.describe(entry),
-                    [self.class_label(k) for k in cycle],
-                    chain,
-                )
-        return first
+        return lockstats.watched(
+            raw_acquire,
+            self.wait_timeout,
+            lambda waited: self._report_wait(lock, tkey, frame, waited),
+        )
 
     # --- release --------------------------------------------------------------------
 
     def pop_entry(self, lock: object, read: bool = False) -> Entry | None:
         """Take this thread's most recent entry for lock off its stack (any position)."""
         held = self.local.held
-        index = hs.find(held, lock, read)
-        if not index:
-            return None
-        entry = held.pop() if index == len(held) - 1 else hs.remove_at(held, index)
+        index = getattr(lock, "_lockdep_pos", 0)  # hs.find's hint, inline
+        if not (
+            0 < index < len(held)
+            and held[index][LOCK] is lock
+            and bool(held[index][TKEY] & READ) == read
+        ):
+            index = hs.find(held, lock, read)
+            if not index:
+                return None
+        entry = hs.remove_at(held, index)
         extra = entry[EXTRA]
         if extra is not None and self.stats_enabled and not extra.reentry:
-            record = lockstats.record_for(self.local.state.stats, hs.class_id(entry[TKEY]))
+            record = lockstats.record_for(self.local.state.stats, class_id(entry[TKEY]))
             lockstats.count_hold(record, perf_counter() - extra.since)
         return entry
 
@@ -513,26 +393,15 @@ class Lockdep:
             return []
         if ident == _thread.get_ident():
             hs.prune_abandoned(state.held)
-        return [self.describe(e) for e in list(state.held)[1:]]
+        return self._held(list(state.held))
+
+    def _held(self, held: list[Entry]) -> list[HeldLock]:
+        return [self.describe(e) for e in hs.live(held)]
 
     def graph_data(self) -> dict[str, Any]:
         with self._mutex:
             self._run_pending()
-            classes = [
-                {"id": cid, "name": name, "references": refs} for cid, name, refs in self.registry
-            ]
-            edges = []
-            for source, target, info in self.graph.edges():
-                edges.append(
-                    {
-                        "from": self.name_of(source // hs.SUBCLASSES),
-                        "from_subclass": source % hs.SUBCLASSES,
-                        "to": self.name_of(target // hs.SUBCLASSES),
-                        "to_subclass": target % hs.SUBCLASSES,
-                        **info.as_dict(),
-                    }
-                )
-        return {"classes": classes, "edges": edges}
+            return queries.graph(self.registry, self.checker, self.class_label)
 
     def stats_data(self) -> dict[str, Any]:
         with self._mutex:
@@ -541,30 +410,21 @@ class Lockdep:
             lockstats.merge(merged, self._retired_stats)
             for state in self.states():
                 lockstats.merge(merged, state.stats)
-            locks = lockstats.summarize(merged, ((cid, name) for cid, name, _ in self.registry))
             return {
                 "enabled": self.enabled,
                 "mode": self.mode,
                 "validating": self.tracking,
-                "classes": len(self.registry),
-                "max_classes": self.registry.max_classes,
-                "edges": self.graph.edge_count(),
-                "checks": self.checks,
-                "cache_hits": self.cache_hits if self.stats_enabled else None,
+                **queries.counts(self.registry, self.checker, merged, stats=self.stats_enabled),
                 "violations": self.violations.total(),
                 "violations_by_kind": dict(self.violations.counts),
-                "threads": len(self._threads),
-                "locks": locks,
+                "threads": len(self.threads),
             }
 
     def reset(self) -> None:
         with self._mutex:
             self._run_pending()
-            self.graph.clear()
-            self._clear_chains()
+            self.checker.clear()
             self.registry.forget_unused()
-            self.checks = 0
-            self.cache_hits = 0
             self._retired_stats.clear()
             for state in self.states():
                 state.stats.clear()
@@ -579,9 +439,8 @@ class Lockdep:
         self, lock: object, tkey: int, frame: FrameType | None, stack: tuple[str, ...] | None
     ) -> HeldLock:
         extra = Extra(stack, 0.0, False)
-        if frame is None:
-            return self.describe((lock, tkey, self.root, None, -1, extra))
-        return self.describe((lock, tkey, self.root, frame.f_code, frame.f_lasti, extra))
+        code, lasti = (frame.f_code, frame.f_lasti) if frame is not None else (None, -1)
+        return self.describe((lock, tkey, self.checker.root, code, lasti, extra))
 
     def _deliver(self, build: Callable[[], Violation]) -> None:
         """Build and deliver a violation with this thread marked as inside lockdep."""
@@ -592,64 +451,40 @@ class Lockdep:
         finally:
             state.busy = busy
 
-    def _report_recursive(
+    def _report(
         self,
+        fact: Fact,
         lock: object,
         tkey: int,
+        held: list[Entry],
         frame: FrameType | None,
         stack: tuple[str, ...] | None,
-        held: list[Entry],
-        earlier: Entry,
     ) -> None:
-        self._deliver(
-            lambda: violations.recursive(
-                [self.describe(e) for e in held[1:]],
-                self._taking(lock, tkey, frame, stack),
-                self.describe(earlier),
-                earlier[LOCK] is lock,
-            )
-        )
+        """Turn what the checks found into a violation, and deliver it."""
+        taking = self._taking(lock, tkey, frame, stack)
+        self._deliver(lambda: violations.from_fact(fact, self, self._held(held), taking, lock))
 
     def report_unlock(self, lock: object, tkey: int, frame: FrameType | None) -> None:
         """An owner-checked lock released by a thread that does not hold it."""
-
-        def build() -> Violation:
-            holder = None
-            holders = self.find_holders(lock)
-            if holders:
-                other, entry = holders[0]
-                name = _thread_names().get(other.ident, "?")
-                holder = f"thread '{name}' (ident {other.ident}) since {hs.entry_site(entry)}"
-            return violations.unlock(
+        self._deliver(
+            lambda: violations.unlock(
                 self.held_locks(_thread.get_ident()),
-                self.class_label(hs.graph_key(tkey)),
+                self.class_label(tkey >> 2),
                 hs.frame_site(frame),
-                holder,
+                violations.holders(self, self.find_holders(lock))[:1],
             )
-
-        self._deliver(build)
+        )
 
     def _report_wait(self, lock: object, tkey: int, frame: FrameType | None, waited: float) -> None:
-        def build() -> Violation:
-            import traceback
-
-            names = _thread_names()
-            frames = sys._current_frames()
-            holders: list[tuple[str, HeldLock | None, list[str]]] = []
-            for other, entry in self.find_holders(lock):
-                where = frames.get(other.ident)
-                stack = traceback.format_stack(where) if where is not None else []
-                who = f"thread '{names.get(other.ident, '?')}' (ident {other.ident})"
-                holders.append((who, self.describe(entry), stack))
-            return violations.wait_timeout(
+        self._deliver(
+            lambda: violations.wait_timeout(
                 self.held_locks(_thread.get_ident()),
-                self.class_label(hs.graph_key(tkey)),
+                self.class_label(tkey >> 2),
                 hs.frame_site(frame),
                 waited,
-                holders,
+                violations.holders(self, self.find_holders(lock), stacks=True),
             )
-
-        self._deliver(build)
+        )
 
 
 LOCKDEP = Lockdep()
@@ -672,10 +507,8 @@ def _after_fork_in_child() -> None:
     tracker = LOCKDEP
     tracker._mutex.release()
     tracker.violations.after_fork()
-    me = _thread.get_ident()
-    for ident in list(tracker._threads):
-        if ident != me:  # threads that do not exist in the child
-            lockstats.merge(tracker._retired_stats, tracker._threads.pop(ident).stats)
+    for state in tracker.threads.keep_only(_thread.get_ident()):  # threads gone in the child
+        lockstats.merge(tracker._retired_stats, state.stats)
 
 
 if hasattr(os, "register_at_fork"):

@@ -121,3 +121,16 @@ def test_asyncio_imported_after_install_is_tracked() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "ok"
+
+
+def test_tracked_lock_reads_as_asyncio_lock_in_type_errors() -> None:
+    async def main() -> str:
+        lock = asyncio.Lock()
+        assert isinstance(lock, TrackedAsyncLock)
+        try:
+            await lock  # type: ignore[misc]
+        except TypeError as exc:
+            return str(exc)
+        return "no error"
+
+    assert asyncio.run(main()) == "object Lock can't be used in 'await' expression"

@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import _thread
 import logging
 import logging.handlers
+import os
 import queue
+import subprocess
 import sys
+import textwrap
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
 import lockdep
 from lockdep.instrument import TrackedCondition, TrackedLock, TrackedRLock
 from tests.conftest import run_in_thread
+
+ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.usefixtures("installed")
 
@@ -27,10 +34,12 @@ def test_factories_make_tracked_locks_named_by_site() -> None:
     assert isinstance(cond, TrackedCondition)
     with lock:
         (held,) = lockdep.held_locks()
-    assert held.name == f"tests/lockdep/test_instrument.py:{line + 1}"
+    expected = f"tests/lockdep/test_instrument.py:{line + 1} in "
+    assert held.name.startswith(expected), "the import path, the line, the function"
+    assert held.name.endswith("test_factories_make_tracked_locks_named_by_site")
     with cond:
         (held,) = lockdep.held_locks()
-    assert held.name.endswith(f":{line + 3}"), "a Condition's own RLock: its site"
+    assert f":{line + 3} in " in held.name, "a Condition's own RLock: its site"
 
 
 def test_abba_between_stdlib_locks_is_found() -> None:
@@ -62,26 +71,66 @@ def test_lock_released_by_another_thread_leaves_the_holders_stack() -> None:
     assert not lock.locked()
 
 
-def test_lock_retaken_by_its_holder_waits_for_another_thread() -> None:
-    """A Lock as a binary semaphore: no recursion report."""
+def test_lock_retaken_by_its_holder_is_a_self_deadlock_reported_before_blocking() -> None:
     lock = threading.Lock()
-    lock.acquire()
-    releaser = threading.Timer(0.01, lock.release)
+    with lock:
+        with pytest.raises(lockdep.RecursiveLockError) as raised:
+            lock.acquire(timeout=30)  # would wait its full timeout for itself
+        assert lock.locked() and len(lockdep.held_locks()) == 1
+    assert "the same lock" in raised.value.violation.report
+
+
+def test_first_wait_for_a_workers_signal_is_not_a_self_deadlock() -> None:
+    done = threading.Lock()
+    done.acquire()  # an acquire() call, not a with block: maybe a semaphore
+    worker = threading.Thread(target=done.release)
+    worker.start()
+    assert done.acquire(timeout=30)  # waits for the worker, whoever runs first
+    worker.join(10)
+    done.release()
+    assert lockdep.stats()["violations"] == 0
+
+
+def test_timeout_zero_never_waits_so_it_is_a_trylock() -> None:
+    lock = threading.Lock()
+    with lock:
+        assert lock.acquire(timeout=0) is False
+        assert lock.acquire(False) is False
+    assert lockdep.stats()["violations"] == 0
+
+
+def test_lock_seen_as_a_binary_semaphore_may_be_retaken_by_its_holder() -> None:
+    def semaphore() -> threading.Lock:
+        return threading.Lock()  # one class for both uses below (a helper's caller)
+
+    locks = [semaphore() for _ in range(2)]
+    first, second = locks
+    first.acquire()
+    run_in_thread(first.release)  # released by another thread: a binary semaphore
+    second.acquire()
+    releaser = threading.Timer(0.01, second.release)
     releaser.start()
-    assert lock.acquire(timeout=30)  # blocks until the other thread lets go
-    releaser.join(10)
-    lock.release()
+    try:
+        assert second.acquire(timeout=30)  # waits for the other thread: no report
+    finally:
+        releaser.join(10)
+    second.release()
+    assert lockdep.stats()["violations"] == 0
     assert lockdep.held_locks() == []
 
 
-def test_instances_of_one_site_nested_are_not_recursion() -> None:
-    def make() -> threading.Lock:
-        return threading.Lock()  # one site for both
-
-    outer, inner = make(), make()
+def test_instances_of_one_class_nested_are_ordered_not_recursion() -> None:
+    outer, inner = [threading.Lock() for _ in range(2)]  # one class
     with outer, inner:
-        assert [h.subclass for h in lockdep.held_locks()] == [0, 1]
-    assert lockdep.stats()["violations"] == 0
+        held = lockdep.held_locks()
+    assert held[0].name == held[1].name
+    assert held[0].instance and held[1].instance and held[0].instance != held[1].instance
+    with outer, inner:  # the same order again: nothing to report
+        pass
+    with pytest.raises(lockdep.LockOrderError) as raised:
+        with inner, outer:
+            pass
+    assert raised.value.violation.instances
 
 
 def test_memory_handler_flushing_into_another_handler() -> None:
@@ -145,11 +194,17 @@ def test_rlock_semantics() -> None:
     r = threading.RLock()
     r.acquire()
     r.acquire()
-    assert r._recursion_count() == 2 and r._is_owned()
-    with pytest.raises(RuntimeError):
-        run_in_thread(r.release)  # owner-checked by the interpreter, as in the stdlib
-    r.release()
-    r.release()
+    try:
+        assert r._is_owned()
+        # _recursion_count exists where the interpreter's RLock has it (3.11+).
+        assert hasattr(r, "_recursion_count") == hasattr(_thread.RLock(), "_recursion_count")
+        if hasattr(r, "_recursion_count"):
+            assert r._recursion_count() == 2
+        with pytest.raises(RuntimeError):
+            run_in_thread(r.release)  # owner-checked by the interpreter, as in the stdlib
+    finally:
+        r.release()
+        r.release()
     with pytest.raises(RuntimeError):
         r.release()
     assert "count=0" in repr(r) and "unlocked" in repr(r)
@@ -193,3 +248,103 @@ def test_install_is_idempotent() -> None:
     lockdep.install()
     lockdep.install()
     assert lockdep.installed()
+
+
+def test_lock_type_follows_the_interpreter() -> None:
+    lock = threading.Lock()
+    if lockdep.instrument.LOCK_IS_TYPE:  # 3.13+: threading.Lock is the type
+        assert sys.version_info >= (3, 13)
+        assert isinstance(lock, threading.Lock)
+        assert (threading.Lock | None).__args__[0] is threading.Lock
+        again = type(lock)()
+        assert isinstance(again, TrackedLock) and again is not lock
+        with pytest.raises(TypeError):
+            type("MyLock", (threading.Lock,), {})
+        with pytest.raises(TypeError):
+            threading.Lock(1)
+    else:  # a factory function; its type cannot be instantiated, as _thread.lock
+        with pytest.raises(TypeError):
+            type(lock)()
+
+
+def test_rlock_arguments_warn_where_the_interpreter_does() -> None:
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        rlock = threading.RLock(1)
+    assert isinstance(rlock, TrackedRLock)
+    warned = any(issubclass(w.category, DeprecationWarning) for w in caught)
+    assert warned == (sys.version_info >= (3, 13))
+
+
+def test_install_adopts_the_stdlib_locks_made_before_it(tmp_path: Path) -> None:
+    program = textwrap.dedent(
+        """
+        import logging, threading, lockdep
+        handler = logging.StreamHandler()  # its lock is made now, untracked
+        logging.getLogger("early").addHandler(handler)
+        lockdep.install()
+        from lockdep.instrument import TrackedRLock
+        assert isinstance(logging._lock, TrackedRLock), type(logging._lock)
+        assert isinstance(handler.lock, TrackedRLock), type(handler.lock)
+        print(handler.lock.name)
+        mine = threading.Lock()
+        with handler.lock:
+            with mine:
+                pass
+        lockdep.configure(on_violation="raise")
+        try:
+            with mine:
+                with handler.lock:
+                    pass
+        except lockdep.LockOrderError:
+            print("inversion found")
+        """
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", program],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    name, verdict = proc.stdout.split("\n")[:2]
+    assert name.startswith("<stdlib>/logging/__init__.py:")
+    assert "Handler.createLock" in name or "createLock for StreamHandler" in name
+    assert name.endswith("for StreamHandler")
+    assert verdict == "inversion found"
+
+
+def test_a_held_stdlib_lock_is_not_adopted() -> None:
+    from lockdep.adopt import MODULE_LOCKS, adopt
+
+    assert ("logging", "_lock") in MODULE_LOCKS
+    original = logging._lock
+    raw = _thread.RLock()
+    logging._lock = raw  # as if logging were imported before install()
+    try:
+        with raw:  # held by this thread
+            adopt()
+            assert logging._lock is raw
+        taken, release = threading.Event(), threading.Event()
+
+        def hold() -> None:
+            with raw:
+                taken.set()
+                release.wait(10)
+
+        holder = threading.Thread(target=hold)
+        holder.start()
+        try:
+            assert taken.wait(10)
+            adopt()
+            assert logging._lock is raw, "held by another thread: left alone"
+        finally:
+            release.set()
+            holder.join(10)
+        adopt()
+        assert isinstance(logging._lock, TrackedRLock), "free: adopted"
+    finally:
+        logging._lock = original

@@ -16,7 +16,7 @@ def test_disabled_checks_nothing_and_locks_still_work() -> None:
         pass
     lockdep.configure(enabled=False)
     with b, a:
-        assert a.is_locked_by_me()  # without tracking: "locked", documented
+        assert a.is_locked_by_me()
     assert lockdep.held_locks() == []
     assert lockdep.stats()["mode"] == "plain"
 
@@ -105,3 +105,70 @@ def test_unlock_violation_in_log_mode_releases_for_the_owner() -> None:
     done.set()
     t.join(10)
     assert run_in_thread(lambda: a.acquire(False)) is True
+
+
+@pytest.mark.parametrize("how", ["disabled", "untracked instance"])
+def test_is_locked_by_me_tells_the_truth_without_tracking(how: str) -> None:
+    if how == "disabled":
+        lockdep.configure(enabled=False)
+        m = lockdep.Mutex("m")
+    else:
+        m = lockdep.Mutex("m", lockdep=False)
+    taken, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with m:
+            taken.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert taken.wait(10)
+        assert m.is_locked() and not m.is_locked_by_me(), "another thread holds it"
+    finally:
+        release.set()
+        holder.join(10)
+    assert not holder.is_alive()
+    for take, drop in ((m.lock, m.unlock), (m.__enter__, lambda: m.__exit__(None, None, None))):
+        take()
+        assert m.is_locked_by_me()
+        drop()
+        assert not m.is_locked_by_me()
+    assert m.try_lock() and m.is_locked_by_me()
+    m.unlock()
+    assert m.acquire(timeout=1) and m.is_locked_by_me()
+    m.release()
+    with m.nested(1):
+        assert m.is_locked_by_me()
+    assert not m.is_locked_by_me() and not m.is_locked()
+
+
+def test_is_locked_by_me_across_a_switch_of_mode() -> None:
+    m = lockdep.Mutex("m")
+    m.lock()
+    lockdep.configure(enabled=False)
+    assert m.is_locked_by_me(), "taken tracked, still held once untracked"
+    assert run_in_thread(m.is_locked_by_me) is False
+    lockdep.configure(enabled=True)
+    assert m.is_locked_by_me(), "taken tracked, held through the plain period"
+    m.unlock()
+    assert not m.is_locked_by_me()
+    lockdep.configure(enabled=False)
+    m.lock()
+    lockdep.configure(enabled=True)
+    assert m.is_locked_by_me(), "taken untracked"
+    assert run_in_thread(m.is_locked_by_me) is False
+    m.unlock()
+    assert not m.is_locked_by_me() and not m.is_locked()
+
+
+def test_cond_wait_keeps_ownership_when_disabled() -> None:
+    lockdep.configure(enabled=False)
+    m = lockdep.Mutex("m")
+    cond = lockdep.Cond(m)
+    with m:
+        assert cond.wait(0.01) is False
+        assert m.is_locked_by_me()
+        cond.notify()  # owner-checked: must not raise
+    assert not m.is_locked_by_me()

@@ -1,0 +1,234 @@
+"""The class of a lock made by code nobody annotated: its role (SPEC 3.1).
+
+A ``Mutex`` is told its class. A ``threading.Lock()`` made under ``install()``
+is not, and one allocation site may make locks with different roles; so the
+class is the allocation site, refined:
+
+* by the code object and instruction, not the file and line: ``a, b = Lock(),
+  Lock()`` makes two classes;
+* by the type of the object the lock is made for (``self`` of the allocating
+  method): the lock a base class makes is one class per subclass, and every
+  ``logging.Handler`` type gets its own;
+* where the site is a generic helper (a plain function that returns the lock
+  it makes, such as ``make_lock()``, or a ``lambda``) or generated code (a
+  ``dataclasses`` ``default_factory`` runs in a generated ``__init__``), by the
+  first caller outside it, and the object that caller works for.
+
+Comprehensions are transparent (``[Lock() for _ in range(5)]`` belongs to the
+function that holds it, on every Python version). Instances of one class are
+then ordered among themselves by the tracker.
+
+Names are portable (module import paths, see ``naming``), one per class:
+``bank/accounts.py:12 in Account.__init__``, ``... for SavingsAccount``,
+``util.py:3 in make_lock via bank/accounts.py:12 in Account.__init__``. Two
+sites whose names would be equal (two locks made on one line) are told apart
+by the column of the call.
+
+A site is analysed once and kept, with a reference to its code object (so the
+code's ``id`` is never reused under it); a program has finitely many sites and
+roles. Making a lock then costs a frame lookup and one or two dict lookups.
+"""
+
+from __future__ import annotations
+
+from types import CodeType, FrameType
+from typing import Final
+
+from .keys import CLASS_STRIDE
+from .naming import function_name, module_path
+from .tracker import LOCKDEP
+from .values import site_of
+
+PLAIN: Final = 0  # module level, class body, a function keeping its lock: the site is the class
+METHOD: Final = 1  # refined by type(self)
+HELPER: Final = 2  # refined by the first caller outside, and the object it works for
+GENERATED: Final = 3  # generated code: the same, skipping generated frames
+
+_CO_OPTIMIZED: Final = 0x0001  # a function's code (not a module or class body)
+_COMPREHENSIONS: Final = frozenset({"<listcomp>", "<setcomp>", "<dictcomp>", "<genexpr>"})
+_CALLS: Final = frozenset({"PRECALL", "CALL", "CALL_METHOD", "CALL_FUNCTION", "CALL_KW"})
+
+Role = tuple["type | None", int, int]  # (type made for, id(caller code), caller lasti)
+
+
+class _Site:
+    """An allocation site: how its locks get their class, and the classes made so far."""
+
+    __slots__ = ("code", "kind", "owner", "roles", "tkey")
+
+    def __init__(self, code: CodeType, kind: int, owner: CodeType) -> None:
+        self.code = code  # kept alive: its id is part of the key
+        self.owner = owner  # the code whose function the lock belongs to
+        self.kind = kind
+        self.tkey: int | None = None  # PLAIN: the class
+        self.roles: dict[Role, int | None] = {}
+
+
+# (id(code), instruction offset) -> _Site. Code objects hash slowly (their
+# contents, each time): ids are cheap, and _Site keeps the code alive.
+_sites: dict[tuple[int, int], _Site] = {}
+_names: dict[str, object] = {}  # class name -> the key that took it
+
+
+def class_tkey(frame: FrameType) -> int | None:
+    """The tkey for a lock allocated at frame's current instruction (None: untracked)."""
+    code = frame.f_code
+    site = _sites.get((id(code), frame.f_lasti))
+    if site is None:
+        site = _sites[(id(code), frame.f_lasti)] = _analyse(frame)
+    if site.kind == PLAIN:
+        if site.tkey is None:
+            site.tkey = _register((id(code), frame.f_lasti), _where(frame, site.owner), frame)
+        return site.tkey
+    owner = _owner_frame(frame)
+    caller = None
+    if site.kind == METHOD:
+        made_for = _self_type(owner)
+    else:
+        caller, made_for = _outside(owner)
+    role = (made_for, id(caller.f_code), caller.f_lasti) if caller else (made_for, 0, 0)
+    tkey = site.roles.get(role, -1)
+    if tkey == -1:
+        name = _role_name(frame, owner, site, made_for, caller)
+        tkey = site.roles[role] = _register((id(code), frame.f_lasti, role), name, frame)
+    return tkey
+
+
+def _owner_frame(frame: FrameType) -> FrameType:
+    """The frame whose function the lock belongs to: comprehensions are transparent."""
+    while frame.f_code.co_name in _COMPREHENSIONS and frame.f_back is not None:
+        frame = frame.f_back
+    return frame
+
+
+def _analyse(frame: FrameType) -> _Site:
+    owner = _owner_frame(frame).f_code
+    if owner.co_filename.startswith("<"):
+        kind = GENERATED
+    elif not owner.co_flags & _CO_OPTIMIZED:
+        kind = PLAIN
+    elif owner.co_argcount >= 1 and owner.co_varnames[0] == "self":
+        kind = METHOD
+    elif _returns_what_it_makes(frame.f_code, frame.f_lasti):
+        kind = HELPER
+    else:
+        kind = PLAIN  # main(), a thread's target, a test: the lock is its own
+    return _Site(frame.f_code, kind, owner)
+
+
+def _returns_what_it_makes(code: CodeType, lasti: int) -> bool:
+    """Whether the call at lasti is returned at once: ``return Lock()``, or
+    ``lock = Lock(); return lock``."""
+    import dis  # imports no module that makes a lock while it is imported
+
+    instructions = list(dis.get_instructions(code))
+    # The instruction running at lasti (f_lasti may point into its inline caches).
+    here = max((i for i, x in enumerate(instructions) if x.offset <= lasti), default=-1)
+    following = instructions[here + 1 :]
+    while following and following[0].opname in _CALLS:
+        following = following[1:]
+    names = [x.opname for x in following[:3]]
+    if names[:1] == ["RETURN_VALUE"]:
+        return True
+    return (
+        len(names) == 3
+        and names[0] == "STORE_FAST"
+        and names[1].startswith("LOAD_FAST")
+        and names[2] == "RETURN_VALUE"
+        and following[0].argval == following[1].argval
+    )
+
+
+def _self_type(frame: FrameType) -> type | None:
+    code = frame.f_code
+    if code.co_flags & _CO_OPTIMIZED and code.co_argcount >= 1 and code.co_varnames[0] == "self":
+        try:
+            return type(frame.f_locals["self"])
+        except KeyError:  # deleted
+            return None
+    return None
+
+
+def _outside(owner: FrameType) -> tuple[FrameType | None, type | None]:
+    """For a helper or generated code: the first caller outside it (generated frames
+    skipped), and the type of the object the lock is made for (the first self on
+    the way, the caller's included)."""
+    made_for = _self_type(owner)
+    caller = owner.f_back
+    while caller is not None and caller.f_code.co_filename.startswith("<"):
+        if made_for is None:
+            made_for = _self_type(caller)
+        caller = caller.f_back
+    if caller is None:
+        return None, made_for
+    caller = _owner_frame(caller)
+    if made_for is None:
+        made_for = _self_type(caller)
+    return caller, made_for
+
+
+def _where(frame: FrameType, code: CodeType | None = None) -> str:
+    """``module/path.py:line in function``: frame's current line, in code's function
+    (the owner of a comprehension)."""
+    code = code or frame.f_code
+    line = site_of(frame.f_code, frame.f_lasti).line
+    return f"{module_path(code, frame.f_globals)}:{line} in {function_name(code)}"
+
+
+def _role_name(
+    frame: FrameType,
+    owner: FrameType,
+    site: _Site,
+    made_for: type | None,
+    caller: FrameType | None,
+) -> str:
+    if site.kind == GENERATED and made_for is not None:
+        name = f"{made_for.__module__}.{made_for.__qualname__}.{owner.f_code.co_name} (generated)"
+        named_type = True
+    else:
+        name = _where(frame, site.owner)
+        named_type = False
+    last = owner
+    if caller is not None:
+        name += f" via {_where(caller)}"
+        last = caller
+    if not named_type:
+        name += _made_for(made_for, last.f_code)
+    return name
+
+
+def _made_for(made_for: type | None, code: CodeType) -> str:
+    """`` for Type``, unless code is Type's own method (its name says it already)."""
+    if made_for is None or made_for.__qualname__ == function_name(code).rpartition(".")[0]:
+        return ""
+    return f" for {made_for.__qualname__}"
+
+
+def adopted_tkey(
+    code: CodeType, line: int, module_globals: dict[str, object], made_for: type | None
+) -> int | None:
+    """The tkey of the class a lock made at ``line`` of ``code`` (a module's top level,
+    or a method, for an object of type ``made_for``) has: for a lock made before
+    ``install()`` and adopted later (see ``adopt``). The same name, so the same class,
+    as the locks made there once installed."""
+    name = f"{module_path(code, module_globals)}:{line} in {function_name(code)}"
+    cid = LOCKDEP.register(name + _made_for(made_for, code))  # a reference kept for good
+    return cid * CLASS_STRIDE if cid >= 0 else None
+
+
+def _register(key: object, name: str, frame: FrameType) -> int | None:
+    taken = _names.get(name)
+    if taken is not None and taken != key:
+        name = f"{name} (column {_column(frame)})"
+    _names[name] = key
+    cid = LOCKDEP.register(name)  # a reference kept for good
+    return cid * CLASS_STRIDE if cid >= 0 else None
+
+
+def _column(frame: FrameType) -> str:
+    positions = getattr(frame.f_code, "co_positions", None)
+    if positions is not None:  # 3.11+
+        for i, position in enumerate(positions()):
+            if i * 2 == frame.f_lasti and position[2] is not None:
+                return str(position[2] + 1)
+    return f"@{frame.f_lasti}"

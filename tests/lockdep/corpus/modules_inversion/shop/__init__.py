@@ -1,0 +1,1 @@
+"""A small shop: stock and customer accounts."""
