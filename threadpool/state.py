@@ -61,10 +61,6 @@ re-check before anything is decided on it):
                     finish step old; one clock reading per item fewer).
     ``pause``       pause depth; ``draining``: drain() callers waiting.
     ``stop``        the workers are to exit; ``running``: started, not stopped.
-    ``owner``       ident of the worker holding ``lock`` (0: none, or not a
-                    worker): how a finish step that queues more work knows it
-                    holds the lock already. Written by whoever takes or drops
-                    the lock as a worker.
     ``os_warned``   OS settings (thread name, affinity, I/O priority) already
                     warned about.
 """
@@ -72,7 +68,6 @@ re-check before anything is decided on it):
 from __future__ import annotations
 
 import logging
-import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -119,7 +114,6 @@ class PoolState:
         "now",
         "num_threads",
         "os_warned",
-        "owner",
         "pause",
         "pool",
         "processing",
@@ -179,7 +173,6 @@ class PoolState:
         self.draining = 0
         self.stop = False
         self.running = False
-        self.owner = 0
         self.os_warned: set[str] = set()
 
     def __repr__(self) -> str:
@@ -188,11 +181,13 @@ class PoolState:
     # --- the lock, for code that may already hold it -----------------------------------
 
     def lock_unless_held(self) -> bool:
-        """Take the pool lock unless this thread is a worker holding it (a finish step or
-        storage hook queueing more work). Returns whether it was taken."""
-        if self.owner == threading.get_ident():
+        """Take the pool lock unless this thread holds it (a worker's finish step or
+        storage hook queueing more work). Returns whether it was taken. A lock nobody
+        holds is not asked whose it is (is_locked() is the cheaper question)."""
+        lock = self.lock
+        if lock.is_locked() and lock.is_locked_by_me():
             return False
-        self.lock.lock()
+        lock.lock()
         return True
 
     @contextmanager

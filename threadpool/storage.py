@@ -54,7 +54,6 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
-import threading
 from collections import deque
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -510,7 +509,7 @@ class Storage(BaseWorkQueue):
 
     def _wait_for_room(self) -> Any:
         st = self._state
-        if st is not None and st.owner == threading.get_ident():
+        if st is not None and st.lock.is_locked_by_me():
             with self._guard:
                 self._rejected += 1
             raise QueueFull(

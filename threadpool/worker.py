@@ -136,7 +136,6 @@ class Worker:
         lock = st.lock
         ident = self.ident = threading.get_ident()
         lock.lock()
-        st.owner = ident
         st.now = monotonic()
         st.worker_started(ident)
         idle_since = monotonic()
@@ -167,11 +166,9 @@ class Worker:
         except Exception:  # a bug, or a lockdep report: the pool carries on without us
             logger.exception("%s: %s died", st.name, self.name)
         finally:
-            if st.owner != ident:  # left the loop without the lock
+            if not lock.is_locked_by_me():  # left the loop without the lock
                 lock.lock()
-                st.owner = ident
             st.worker_exited(self)
-            st.owner = 0
             lock.unlock()
 
     def _pick(self, st: PoolState) -> Any:
@@ -214,7 +211,6 @@ class Worker:
                 continue
             st.processing += 1
             self.serving = q
-            st.owner = 0
             st.lock.unlock()
             try:
                 if self.hb is not None:
@@ -224,7 +220,6 @@ class Worker:
             finally:
                 if not st.lock.try_lock():
                     self._relock()
-                st.owner = self.ident
                 st.now = monotonic()
             try:
                 q.finish_expired(items)
@@ -242,7 +237,6 @@ class Worker:
         q: BaseWorkQueue = self.serving  # type: ignore[assignment]  # set by _pick
         lock = st.lock
         clock = st.clock
-        st.owner = 0
         lock.unlock()
 
         now = clock()
@@ -259,7 +253,6 @@ class Worker:
         end = clock()
         if not lock.try_lock():
             self._relock()
-        st.owner = self.ident
         st.now = end if clock is monotonic else monotonic()
 
         try:
@@ -313,13 +306,11 @@ class Worker:
     def _unlocked(self, fn: Callable[..., object], *args: Any) -> None:
         """fn(*args) with the pool lock dropped for the call."""
         st = self.state
-        st.owner = 0
         st.lock.unlock()
         try:
             fn(*args)
         finally:
             st.lock.lock()
-            st.owner = self.ident
             st.now = monotonic()
 
     def _relock(self) -> None:
@@ -345,9 +336,7 @@ class Worker:
     def _sleep(self, timeout: float) -> None:
         """Wait on this worker's condition (pool lock held; released while waiting)."""
         st = self.state
-        st.owner = 0
         self.cond.wait(timeout)
-        st.owner = self.ident
         st.now = monotonic()
 
     def _log_failure(self, q: BaseWorkQueue, step: str, exc: BaseException) -> None:
