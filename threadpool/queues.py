@@ -147,9 +147,17 @@ class WorkQueueVal(Storage):
                 return NOTHING
             u = items.popleft()
         elif self._fast:
-            u = self.take_next()
-            if u is NOTHING:
-                return NOTHING
+            if (
+                self._peek_in_order
+                and items
+                and items[0].__class__ is tuple
+                and items[0][0] > self._state.now  # type: ignore[union-attr]
+            ):
+                u = items.popleft()[1]  # in order, not expired: take_next's usual case
+            else:
+                u = self.take_next()
+                if u is NOTHING:
+                    return NOTHING
         else:
             if self._empty():
                 return NOTHING

@@ -126,6 +126,7 @@ class Storage(BaseWorkQueue):
         "_max_items",
         "_on_drop",
         "_on_expire",
+        "_peek_in_order",
         "_plain",
         "_policy",
         "_proc",
@@ -328,6 +329,10 @@ class Storage(BaseWorkQueue):
         self._lockfree = simple and not locked
         self._plain = simple and not self._stamped  # dequeue may just popleft()
         self._quick = self._fast and not self._stamped and not locked  # queue()'s inline cases
+        # Attached, timed, unbounded, no stamps: only workers pop, with the pool lock, so
+        # a worker may look at the front before it takes it (dequeue_unit's inline case).
+        self._peek_in_order = st is not None and self._timed and self._tokens is None
+        self._peek_in_order = self._peek_in_order and not self._stamped
         self._locked = locked
 
     def _pool_locked(self) -> AbstractContextManager[None]:

@@ -252,3 +252,32 @@ def test_deadline_expired_says_which_queue() -> None:
     exc = DeadlineExpired("ops")
     assert isinstance(exc, TimeoutError) and exc.queue == "ops"
     assert "queue 'ops'" in str(exc)
+
+
+def test_an_item_taken_before_its_timer_is_due_is_never_also_expired(tp: Harness) -> None:
+    # Queued at the front, an item with a deadline has a timer on the heap; taken and
+    # processed first, its timer must come due and find it gone.
+    rec = Record()
+    pool = tp.pool("front", 1)
+    q = rec.make(WorkQueueVal, deadlines=True)
+    pool.add_work_queue(q)
+    pool.start()
+    q.queue_front("first", deadline=0.05)
+    assert pool.drain(timeout=JOIN)
+    let_pass(0.05)
+    q.queue("later")  # a worker comes by, the timer is due
+    assert pool.drain(timeout=JOIN)
+    done = threading.Event()
+
+    def timers_gone() -> None:
+        end = time.monotonic() + JOIN
+        while time.monotonic() < end and q.stats()["timers"]:
+            time.sleep(0.01)
+        done.set()
+
+    checker = threading.Thread(target=timers_gone)
+    checker.start()
+    join(checker)
+    assert q.stats()["timers"] == 0
+    assert rec.processed == ["first", "later"] and rec.expired == []
+    assert q.stats()["expired"] == 0 and q.stats()["processed"] == 2
