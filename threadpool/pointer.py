@@ -10,12 +10,10 @@ put them back later with ``requeue_front`` / ``requeue_back``. See
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .heartbeat import TPHandle
 from .queue_base import (
-    DEFAULT_TIMEOUT,
     NOTHING,
     FinishFn,
     ProcessFn,
@@ -23,7 +21,10 @@ from .queue_base import (
     resolve_handlers,
     run_finish,
 )
-from .storage import Storage
+from .storage import Options, Storage
+
+if TYPE_CHECKING:
+    from typing import Unpack
 
 
 class PointerWQ(Storage):
@@ -50,32 +51,9 @@ class PointerWQ(Storage):
         name: str,
         process: ProcessFn | None = None,
         finish: FinishFn | None = None,
-        *,
-        timeout: float = DEFAULT_TIMEOUT,
-        suicide_timeout: float = 0.0,
-        histograms: bool = False,
-        max_items: int | None = None,
-        policy: str = "reject",
-        block_timeout: float | None = None,
-        on_drop: Callable[[Any], object] | None = None,
-        deadline: float | None = None,
-        deadlines: bool = False,
-        on_expire: Callable[[Any], object] | None = None,
+        **options: Unpack[Options],
     ) -> None:
-        super().__init__(
-            name,
-            owner=PointerWQ,
-            timeout=timeout,
-            suicide_timeout=suicide_timeout,
-            histograms=histograms,
-            max_items=max_items,
-            policy=policy,
-            block_timeout=block_timeout,
-            on_drop=on_drop,
-            deadline=deadline,
-            deadlines=deadlines,
-            on_expire=on_expire,
-        )
+        super().__init__(name, owner=PointerWQ, **options)
         self._proc, self._fin = resolve_handlers(self, PointerWQ, process, finish, "item")
         self._processing = 0
 

@@ -38,21 +38,20 @@ policy of a full queue waits for room; ``caller_runs`` runs the item).
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .heartbeat import TPHandle
 from .queue_base import (
-    DEFAULT_TIMEOUT,
     NOTHING,
     FinishFn,
     ProcessFn,
     resolve_handlers,
     run_finish,
 )
-from .storage import Storage
+from .storage import Options, Storage
 
-Hook = Callable[[Any], object] | None
+if TYPE_CHECKING:
+    from typing import Unpack
 
 
 class WorkQueueVal(Storage):
@@ -78,32 +77,9 @@ class WorkQueueVal(Storage):
         name: str,
         process: ProcessFn | None = None,
         finish: FinishFn | None = None,
-        *,
-        timeout: float = DEFAULT_TIMEOUT,
-        suicide_timeout: float = 0.0,
-        histograms: bool = False,
-        max_items: int | None = None,
-        policy: str = "reject",
-        block_timeout: float | None = None,
-        on_drop: Hook = None,
-        deadline: float | None = None,
-        deadlines: bool = False,
-        on_expire: Hook = None,
+        **options: Unpack[Options],
     ) -> None:
-        super().__init__(
-            name,
-            owner=WorkQueueVal,
-            timeout=timeout,
-            suicide_timeout=suicide_timeout,
-            histograms=histograms,
-            max_items=max_items,
-            policy=policy,
-            block_timeout=block_timeout,
-            on_drop=on_drop,
-            deadline=deadline,
-            deadlines=deadlines,
-            on_expire=on_expire,
-        )
+        super().__init__(name, owner=WorkQueueVal, **options)
         self._proc, self._fin = resolve_handlers(self, WorkQueueVal, process, finish, "item")
         self._to_process: deque[Any] = deque()
         self._to_finish: deque[tuple[Any, BaseException | None]] = deque()
@@ -242,32 +218,9 @@ class WorkQueue(_RefQueue):
         name: str,
         process: ProcessFn | None = None,
         finish: FinishFn | None = None,
-        *,
-        timeout: float = DEFAULT_TIMEOUT,
-        suicide_timeout: float = 0.0,
-        histograms: bool = False,
-        max_items: int | None = None,
-        policy: str = "reject",
-        block_timeout: float | None = None,
-        on_drop: Hook = None,
-        deadline: float | None = None,
-        deadlines: bool = False,
-        on_expire: Hook = None,
+        **options: Unpack[Options],
     ) -> None:
-        super().__init__(
-            name,
-            owner=WorkQueue,
-            timeout=timeout,
-            suicide_timeout=suicide_timeout,
-            histograms=histograms,
-            max_items=max_items,
-            policy=policy,
-            block_timeout=block_timeout,
-            on_drop=on_drop,
-            deadline=deadline,
-            deadlines=deadlines,
-            on_expire=on_expire,
-        )
+        super().__init__(name, owner=WorkQueue, **options)
         self._proc, self._fin = resolve_handlers(self, WorkQueue, process, finish, "item")
 
     def _dequeue(self) -> Any:
@@ -312,31 +265,9 @@ class BatchWorkQueue(_RefQueue):
         finish: FinishFn | None = None,
         *,
         batch_size: int = 64,
-        timeout: float = DEFAULT_TIMEOUT,
-        suicide_timeout: float = 0.0,
-        histograms: bool = False,
-        max_items: int | None = None,
-        policy: str = "reject",
-        block_timeout: float | None = None,
-        on_drop: Hook = None,
-        deadline: float | None = None,
-        deadlines: bool = False,
-        on_expire: Hook = None,
+        **options: Unpack[Options],
     ) -> None:
-        super().__init__(
-            name,
-            owner=BatchWorkQueue,
-            timeout=timeout,
-            suicide_timeout=suicide_timeout,
-            histograms=histograms,
-            max_items=max_items,
-            policy=policy,
-            block_timeout=block_timeout,
-            on_drop=on_drop,
-            deadline=deadline,
-            deadlines=deadlines,
-            on_expire=on_expire,
-        )
+        super().__init__(name, owner=BatchWorkQueue, **options)
         self.batch_size = batch_size
         self._proc, self._fin = resolve_handlers(self, BatchWorkQueue, process, finish, "items")
 

@@ -58,7 +58,7 @@ from collections import deque
 from collections.abc import Callable
 from contextlib import nullcontext
 from time import monotonic, sleep
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypedDict
 
 import lockdep
 
@@ -73,7 +73,7 @@ from .limits import (
     check_optional_seconds,
     check_policy,
 )
-from .queue_base import NOTHING, BaseWorkQueue, check_reference
+from .queue_base import DEFAULT_TIMEOUT, NOTHING, BaseWorkQueue, check_reference
 from .state import RECHECK
 
 if TYPE_CHECKING:
@@ -82,6 +82,21 @@ if TYPE_CHECKING:
     from .state import PoolState
 
 logger = logging.getLogger("threadpool")
+
+
+class Options(TypedDict, total=False):
+    """The keyword options every ready-made queue takes (see ``queues``)."""
+
+    timeout: float
+    suicide_timeout: float
+    histograms: bool
+    max_items: int | None
+    policy: str
+    block_timeout: float | None
+    on_drop: Callable[[Any], object] | None
+    deadline: float | None
+    deadlines: bool
+    on_expire: Callable[[Any], object] | None
 
 
 class _Gone:
@@ -152,16 +167,16 @@ class Storage(BaseWorkQueue):
         name: str,
         *,
         owner: type,
-        timeout: float,
-        suicide_timeout: float,
-        histograms: bool,
-        max_items: int | None,
-        policy: str,
-        block_timeout: float | None,
-        on_drop: Callable[[Any], object] | None,
-        deadline: float | None,
-        deadlines: bool,
-        on_expire: Callable[[Any], object] | None,
+        timeout: float = DEFAULT_TIMEOUT,
+        suicide_timeout: float = 0.0,
+        histograms: bool = False,
+        max_items: int | None = None,
+        policy: str = "reject",
+        block_timeout: float | None = None,
+        on_drop: Callable[[Any], object] | None = None,
+        deadline: float | None = None,
+        deadlines: bool = False,
+        on_expire: Callable[[Any], object] | None = None,
     ) -> None:
         super().__init__(
             name, timeout=timeout, suicide_timeout=suicide_timeout, histograms=histograms
