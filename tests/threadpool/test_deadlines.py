@@ -20,7 +20,7 @@ from threadpool import (
     WorkQueueVal,
 )
 
-from .conftest import JOIN, Harness, join, wait
+from .conftest import JOIN, Harness, wait
 
 KINDS = [WorkQueueVal, WorkQueue, BatchWorkQueue, PointerWQ]
 NEAR = 0.02  # seconds: a deadline the test lets pass
@@ -32,6 +32,17 @@ def let_pass(seconds: float) -> None:
     end = time.monotonic() + seconds
     while time.monotonic() < end:
         time.sleep(seconds / 4)
+
+
+def timers_drop_to(q: Any, most: int) -> bool:
+    """Whether the timers of taken items are dropped, down to ``most``, in bounded time:
+    the pool looks at pending timers every RECHECK seconds, there is no event to wait on."""
+    end = time.monotonic() + JOIN
+    while q.stats()["timers"] > most:
+        if time.monotonic() > end:
+            return False
+        time.sleep(0.01)
+    return True
 
 
 class Record:
@@ -232,20 +243,7 @@ def test_taken_timers_do_not_pile_up(tp: Harness) -> None:
         q.queue(i, deadline=FAR - (i % 2))  # every other one is shorter: a timer each
     assert pool.drain(timeout=JOIN)
     assert q.stats()["processed"] == 20_000
-    done = threading.Event()
-
-    def check() -> None:  # the timers are dropped by the pool's periodic look (RECHECK)
-        end = time.monotonic() + JOIN
-        while time.monotonic() < end:
-            if q.stats()["timers"] <= 64:
-                done.set()
-                return
-            time.sleep(0.05)
-
-    checker = threading.Thread(target=check)
-    checker.start()
-    join(checker)
-    assert done.is_set(), f"{q.stats()['timers']} timers left for 0 queued items"
+    assert timers_drop_to(q, 64), f"{q.stats()['timers']} timers left for 0 queued items"
 
 
 def test_deadline_expired_says_which_queue() -> None:
@@ -267,17 +265,6 @@ def test_an_item_taken_before_its_timer_is_due_is_never_also_expired(tp: Harness
     let_pass(0.05)
     q.queue("later")  # a worker comes by, the timer is due
     assert pool.drain(timeout=JOIN)
-    done = threading.Event()
-
-    def timers_gone() -> None:
-        end = time.monotonic() + JOIN
-        while time.monotonic() < end and q.stats()["timers"]:
-            time.sleep(0.01)
-        done.set()
-
-    checker = threading.Thread(target=timers_gone)
-    checker.start()
-    join(checker)
-    assert q.stats()["timers"] == 0
+    assert timers_drop_to(q, 0)
     assert rec.processed == ["first", "later"] and rec.expired == []
     assert q.stats()["expired"] == 0 and q.stats()["processed"] == 2
