@@ -14,7 +14,8 @@ the pool, its workers and its queues share, with its locking rules),
 ``worker`` (the worker loop), ``queue_base`` (the dequeue / process / finish
 protocol and the counters), ``storage`` (the ready-made storage: bound and
 deadlines), ``limits`` (QueueFull, DeadlineExpired, the policies), ``queues``
-and ``pointer`` (the four ready-made queues), ``heartbeat`` (HeartbeatMap,
+and ``pointer`` (the four ready-made queues), ``sharded``
+(ShardedWorkQueue: per-key order), ``heartbeat`` (HeartbeatMap,
 TPHandle, the checker and the suicide action), ``histogram`` (bucket
 counters), ``freethreading`` (the locked paths of a build without the GIL).
 The pool core imports only the standard library and ``lockdep``.
@@ -27,6 +28,7 @@ from .pointer import PointerWQ
 from .pool import StopResult, ThreadPool
 from .queue_base import BaseWorkQueue
 from .queues import BatchWorkQueue, WorkQueue, WorkQueueVal
+from .sharded import ShardedWorkQueue
 
 __all__ = [
     "POLICIES",
@@ -38,6 +40,7 @@ __all__ = [
     "Histogram",
     "PointerWQ",
     "QueueFull",
+    "ShardedWorkQueue",
     "StopResult",
     "TPHandle",
     "ThreadPool",
