@@ -15,12 +15,14 @@ the pool, its workers and its queues share, with its locking rules),
 protocol and the counters), ``storage`` (the ready-made storage: bound and
 deadlines), ``limits`` (QueueFull, DeadlineExpired, the policies), ``queues``
 and ``pointer`` (the four ready-made queues), ``sharded``
-(ShardedWorkQueue: per-key order), ``heartbeat`` (HeartbeatMap,
+(ShardedWorkQueue: per-key order), ``executor`` (Executor, CallQueue:
+concurrent.futures on a pool), ``heartbeat`` (HeartbeatMap,
 TPHandle, the checker and the suicide action), ``histogram`` (bucket
 counters), ``freethreading`` (the locked paths of a build without the GIL).
 The pool core imports only the standard library and ``lockdep``.
 """
 
+from .executor import CallQueue, Executor
 from .heartbeat import HeartbeatHandle, HeartbeatMap, TPHandle, abort_on_suicide
 from .histogram import Histogram
 from .limits import POLICIES, DeadlineExpired, QueueFull
@@ -34,7 +36,9 @@ __all__ = [
     "POLICIES",
     "BaseWorkQueue",
     "BatchWorkQueue",
+    "CallQueue",
     "DeadlineExpired",
+    "Executor",
     "HeartbeatHandle",
     "HeartbeatMap",
     "Histogram",

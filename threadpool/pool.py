@@ -50,12 +50,15 @@ import logging
 import threading
 from collections.abc import Iterable
 from time import monotonic
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import _osthread, freethreading
 from .heartbeat import HeartbeatMap, check_seconds
 from .queue_base import BaseWorkQueue, check_name
 from .state import PoolState
+
+if TYPE_CHECKING:
+    from .executor import Executor
 
 logger = logging.getLogger("threadpool")
 
@@ -82,6 +85,19 @@ def _check_threads(n: object, keeps: str = "") -> int:
     if n < 0:
         raise ValueError(f"num_threads must be an int >= 0, got {n!r}{keeps}")
     return n
+
+
+def _check_worker_names(template: object) -> str:
+    msg = 'worker_names must be a str formatting {name} and {index}, as "{name} thread {index}"'
+    if not isinstance(template, str):
+        raise TypeError(f"{msg}; got {template!r}")
+    try:
+        a, b = template.format(name="p", index=0), template.format(name="p", index=1)
+    except (KeyError, IndexError, ValueError) as exc:
+        raise ValueError(f"{msg}; got {template!r} ({exc})") from None
+    if a == b or not a:
+        raise ValueError(f"{msg}: each worker needs a name of its own; got {template!r}")
+    return template
 
 
 def _check_elastic(lo: object, hi: object, idle: object) -> tuple[int, int, float]:
@@ -128,13 +144,14 @@ class ThreadPool:
 
     ``ThreadPool(name, num_threads, thread_name=None, heartbeat_map=None, *,
     min_threads=None, max_threads=None, idle_timeout=30.0, cpu_affinity=None,
-    ioprio=None, idle_grace=60.0, idle_wait=2.0)``. With ``max_threads`` the
-    pool is elastic (see the module docstring).
-    Workers are named ``"<name> thread <n>"`` (thread names and heartbeat
-    workers); the OS thread is named ``thread_name`` (default ``name``) plus
-    ``-<n>``, cut to 15 bytes. ``cpu_affinity`` (CPU numbers) and ``ioprio``
-    (``("best-effort", 4)``, say) apply to every worker where the OS offers
-    them. All methods are thread-safe.
+    ioprio=None, idle_grace=60.0, idle_wait=2.0,
+    worker_names="{name} thread {index}")``. With ``max_threads`` the pool is
+    elastic (see the module docstring). Workers are named by ``worker_names``
+    (thread names and heartbeat workers); the OS thread is named
+    ``thread_name`` (default ``name``) plus ``-<n>``, cut to 15 bytes.
+    ``cpu_affinity`` (CPU numbers) and ``ioprio`` (``("best-effort", 4)``,
+    say) apply to every worker where the OS offers them. All methods are
+    thread-safe.
     """
 
     def __init__(
@@ -151,6 +168,7 @@ class ThreadPool:
         ioprio: tuple[str, int] | None = None,
         idle_grace: float = 60.0,
         idle_wait: float = 2.0,
+        worker_names: str = "{name} thread {index}",
     ) -> None:
         check_name("ThreadPool", name)
         num_threads = _check_threads(num_threads)
@@ -166,6 +184,7 @@ class ThreadPool:
             name,
             num_threads,
             thread_name=thread_name or name,
+            worker_names=_check_worker_names(worker_names),
             heartbeat_map=heartbeat_map,
             cpus=_check_cpus(cpu_affinity),
             ioprio=_check_ioprio(ioprio),
@@ -243,6 +262,20 @@ class ThreadPool:
     @property
     def work_queues(self) -> list[BaseWorkQueue]:
         return list(self._state.queues)
+
+    def worker_threads(self) -> list[threading.Thread]:
+        """The threads of the workers: running, or retired and not joined yet."""
+        st = self._state
+        with st.locked():
+            return [w.thread for w in (*st.threads.values(), *st.retired)]
+
+    def executor(self, queue: Any = None) -> Executor:
+        """A ``concurrent.futures`` executor whose calls run on this pool's workers, with
+        its heartbeats and counters: through ``queue``, a ``CallQueue`` (bounded, with
+        deadlines, as made) or the name of a new one (None: "calls"). See ``executor``."""
+        from .executor import Executor
+
+        return Executor.on_pool(self, queue)
 
     def __repr__(self) -> str:
         state = "running" if self._state.running else "stopped"

@@ -7,6 +7,7 @@ rules say, and call the methods below instead of reaching into each other.
 
 Fixed when the pool is made (read anywhere, never written):
     ``pool`` (the ThreadPool, for messages), ``name``, ``thread_name``,
+    ``worker_names`` (a format string of ``name`` and ``index``),
     ``heartbeat_map``, ``clock`` (the map's clock, or ``time.monotonic``),
     ``cpus``, ``ioprio``, ``idle_grace``, ``idle_wait``, ``locked_paths``
     (see ``freethreading``), ``lock`` (the pool lock: a ``lockdep.Mutex``
@@ -123,6 +124,7 @@ class PoolState:
         "stop",
         "thread_name",
         "threads",
+        "worker_names",
     )
 
     def __init__(
@@ -132,6 +134,7 @@ class PoolState:
         num_threads: int,
         *,
         thread_name: str,
+        worker_names: str,
         heartbeat_map: HeartbeatMap | None,
         cpus: frozenset[int] | None,
         ioprio: tuple[str, int] | None,
@@ -142,6 +145,7 @@ class PoolState:
         self.pool = pool
         self.name = name
         self.thread_name = thread_name
+        self.worker_names = worker_names
         self.heartbeat_map = heartbeat_map
         self.clock: Callable[[], float] = (
             heartbeat_map.clock if heartbeat_map is not None else monotonic

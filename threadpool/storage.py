@@ -409,6 +409,28 @@ class Storage(BaseWorkQueue):
             return True
         return self._put(item, deadline)
 
+    def offer(self, item: Any, *, deadline: float | None = None) -> bool:
+        """queue() unless the queue is full: then False, with no policy applied and
+        nothing counted (for callers that must not wait: an event loop, say)."""
+        if item is None and self.refs:
+            check_reference(self, item)
+        if not self._fast:
+            return self._put(item, deadline)
+        if deadline is not None:
+            if not self._timed:
+                self._no_deadlines()
+            deadline = check_deadline(deadline)
+        tokens = self._tokens
+        if tokens is not None:
+            try:
+                tokens.pop()
+            except IndexError:
+                with self._guard:
+                    if not self._take_place():
+                        return False
+        self._place(item, deadline, False)
+        return True
+
     def _put(self, item: Any, deadline: float | None = None, front: bool = False) -> bool:
         """queue() and queue_front() off their inline paths (see queue)."""
         if not self._fast:

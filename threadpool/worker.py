@@ -85,7 +85,7 @@ class Worker:
     def __init__(self, state: PoolState, index: int) -> None:
         self.state = state
         self.index = index
-        self.name = f"{state.name} thread {index}"
+        self.name = state.worker_names.format(name=state.name, index=index)
         self.os_name = os_name_for(state.thread_name, index)
         self.cond = lockdep.Cond(state.lock)
         self.ident = 0
