@@ -10,7 +10,11 @@
    a bounded queue that never fills, items with a far deadline (the queue's
    default, and given per call), an elastic pool at its maximum of 4: each
    target >= 0.9x.
-5. For information: WorkQueueVal with histograms=True vs False; and WorkQueueVal
+5. threadpool.Executor(4).submit of a no-op with every result() collected, vs
+   the same through ThreadPoolExecutor(4): target >= 1.5x. A ShardedWorkQueue of
+   4 shards, no-op items over 1,000 keys, 4 workers, vs ThreadPoolExecutor(4)
+   .submit as in 1.: target >= 3x.
+6. For information: WorkQueueVal with histograms=True vs False; and WorkQueueVal
    whose workers queue on the pool lock at once when they find it taken (no
    backoff: the straightforward loop, which convoys) vs ThreadPoolExecutor.
 
@@ -39,8 +43,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import lockdep
 from threadpool import (
     BatchWorkQueue,
+    Executor,
     HeartbeatMap,
     PointerWQ,
+    ShardedWorkQueue,
     ThreadPool,
     WorkQueueVal,
     freethreading,
@@ -66,6 +72,40 @@ def tpe_rate(n: int, threads: int = 4) -> float:
         futures = [ex.submit(noop) for _ in range(n)]
         wait(futures)
         elapsed = time.perf_counter() - start
+    return n / elapsed
+
+
+def submit_result_rate(make: Callable[[int], Any], n: int) -> float:
+    """Calls/s of make(4).submit(noop) for n calls, then every result() collected."""
+    with make(4) as ex:
+        ex.submit(noop).result()  # a worker started
+        start = time.perf_counter()
+        futures = [ex.submit(noop) for _ in range(n)]
+        for f in futures:
+            f.result()
+        elapsed = time.perf_counter() - start
+    return n / elapsed
+
+
+def sharded_rate(n: int, keys: int = 1000) -> float:
+    """Items/s of one producer queueing n no-op items over ``keys`` keys into a 4-shard
+    ShardedWorkQueue with 4 workers, until drained."""
+    pool = ThreadPool("bench", 4)
+    q = ShardedWorkQueue("bench", 4, noop_item)
+    pool.add_work_queue(q)
+    pool.start()
+    try:
+        q.queue(0, 0)
+        pool.drain(q)
+        pool.wait_for_threads()
+        put = q.queue
+        start = time.perf_counter()
+        for i in range(n):
+            put(i % keys, i)
+        pool.drain(q)
+        elapsed = time.perf_counter() - start
+    finally:
+        pool.stop()
     return n / elapsed
 
 
@@ -201,6 +241,8 @@ def main() -> int:
         "far": Row("far deadline (queue default) vs none", ">=0.9x"),
         "far_call": Row("far deadline (per queue() call) vs none", ">=0.9x"),
         "elastic": Row("elastic pool at its maximum (4) vs fixed 4", ">=0.9x"),
+        "executor": Row("Executor(4) submit + result vs ThreadPoolExecutor(4)", ">=1.5x"),
+        "sharded": Row("ShardedWorkQueue, 4 shards, 1,000 keys vs TPE", ">=3x"),
         "hist": Row("histograms on vs off, WorkQueueVal, 4 threads", INFO),
         "naive": Row("WorkQueueVal without relock backoff vs TPE", INFO),
     }
@@ -235,6 +277,14 @@ def main() -> int:
             }
             for key, feature in features.items():
                 rows[key].add(mode, *interleaved(feature, lambda: pool_rate(val, n_item)))
+            rows["executor"].add(
+                mode,
+                *interleaved(
+                    lambda: submit_result_rate(Executor, n_tpe),
+                    lambda: submit_result_rate(ThreadPoolExecutor, n_tpe),
+                ),
+            )
+            rows["sharded"].add(mode, sharded_rate(n_item), base)
             rows["hist"].add(mode, pool_rate(val_hist, n_item), pool_rate(val, n_item))
             rows["naive"].add(mode, blocking_relock_rate(n_item), base)
         print(f"round {r + 1}/{args.rounds} done", file=sys.stderr)

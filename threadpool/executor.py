@@ -202,8 +202,10 @@ class CallQueue(WorkQueue):
 
     process_unit = _process  # no step between the worker and the call
 
-    def account(self, unit: Any, failed: bool, seconds: float) -> None:
-        super().account(unit, failed or unit.failed, seconds)
+    def finish_unit(self, unit: Any, error: BaseException | None) -> None:
+        """No finish step; a call that raised counts as failed (pool lock held)."""
+        if unit.failed:
+            self._failed += 1
 
     def _initialize(self) -> None:
         """Run the initializer in this thread; if it raises, the queue is broken."""

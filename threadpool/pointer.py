@@ -114,6 +114,10 @@ class PointerWQ(Storage):
         self._processing += 1  # before the item leaves the deque: see drain()
         if self._plain:
             return items.popleft()
+        if (
+            self._peek_in_order and items[0].__class__ is tuple and items[0][0] > self._state.now  # type: ignore[union-attr]
+        ):
+            return items.popleft()[1]  # in order, not expired: take_next's usual case
         item = self.take_next()
         if item is NOTHING:
             self._processing -= 1

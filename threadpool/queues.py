@@ -234,10 +234,17 @@ class WorkQueue(_RefQueue):
         pass
 
     def dequeue_unit(self) -> Any:
+        items = self._items
         if self._plain:
-            items = self._items
             return items.popleft() if items else NOTHING
         if self._fast:
+            if (
+                self._peek_in_order
+                and items
+                and items[0].__class__ is tuple
+                and items[0][0] > self._state.now  # type: ignore[union-attr]
+            ):
+                return items.popleft()[1]  # in order, not expired: take_next's usual case
             return self.take_next()
         item = self._dequeue()
         return NOTHING if item is None else item

@@ -385,6 +385,13 @@ class Storage(BaseWorkQueue):
             if self._timed:
                 if deadline is None:
                     deadline = self._deadline
+                    if deadline is None:  # none: never expires, and what follows is not in order
+                        self._tail = INF
+                        self._items.append((INF, item))
+                        st = self._state
+                        if st is not None and (st.idle or st.can_grow):
+                            st.item_queued()
+                        return True
                 elif not (
                     (type(deadline) is float or type(deadline) is int) and 0 < deadline < INF
                 ):
