@@ -208,7 +208,8 @@ class PoolState:
     # --- waking workers ----------------------------------------------------------------
 
     def item_queued(self) -> None:
-        """After a lock-free enqueue found ``idle`` non-empty: wake one idle worker."""
+        """After a lock-free enqueue found ``idle`` or ``can_grow`` set (the hints): take
+        the lock and see (item_queued_locked)."""
         took = self.lock_unless_held()
         try:
             self.item_queued_locked()
