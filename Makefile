@@ -1,10 +1,12 @@
-# `make run` runs the project; `make test` runs every check. Both set up .venv first.
+# `make run` runs the project; `make test` runs every check; `make check` is the fast loop
+# (lint, types, and the tests not marked slow). All set up .venv first.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+DEPLOY_STAMP := $(VENV)/.deploy-installed
 
-.PHONY: run test lint typecheck pytest cpython-clean versions cpython-executor thirdparty bench clean
+.PHONY: run test check lint typecheck pytest pytest-fast cpython-clean versions cpython-executor thirdparty deploy-check bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,7 +17,9 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/python -m threadpool serve --config config.yaml
 
-test: lint typecheck pytest cpython-clean versions cpython-executor
+test: lint typecheck pytest cpython-clean deploy-check versions cpython-executor
+
+check: lint typecheck pytest-fast
 
 lint: $(STAMP)
 	$(BIN)/ruff check lockdep threadpool tests benchmarks examples
@@ -27,6 +31,10 @@ typecheck: $(STAMP)
 # The suite runs under lockdep's own pytest plugin: it must report nothing.
 pytest: $(STAMP)
 	$(BIN)/python -m pytest -p lockdep.pytest_plugin
+
+# The same, less the tests marked slow (stress, fairness, heavy hypothesis, subprocesses).
+pytest-fast: $(STAMP)
+	$(BIN)/python -m pytest -p lockdep.pytest_plugin -m "not slow"
 
 # CPython's threading, queue, logging and asyncio-locks suites under `python -m lockdep run`:
 # false positives are bugs (needs the interpreter's test package).
@@ -74,11 +82,21 @@ cpython-executor:
 	$(MAKE) --no-print-directory .venv-3.13/.installed PYTHON=$$py VENV=.venv-3.13 && \
 	.venv-3.13/bin/python tests/cpython_executor.py
 
+# deploy/: systemd-analyze verify, kubernetes-validate --strict, promtool check and test rules.
+deploy-check: $(DEPLOY_STAMP)
+	deploy/check $(BIN)
+
+$(DEPLOY_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[deploy]'
+	touch $(DEPLOY_STAMP)
+
 bench: $(STAMP)
 	$(BIN)/python benchmarks/lockdep_bench.py
 	$(BIN)/python benchmarks/install_overhead.py
 	$(BIN)/python benchmarks/threadpool_bench.py
 	$(BIN)/python benchmarks/scrape_bench.py
+	$(BIN)/python benchmarks/connect_burst.py
+	$(BIN)/python benchmarks/service_load.py --seconds 20 --reloads 20
 
 clean:
 	rm -rf $(VENV) .venv-* .thirdparty .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -81,7 +81,7 @@ def main() -> int:
     make_classes()
     stats = lockdep.stats()
     reg = registry(
-        PoolCollector(lambda: pools, hb, lambda: {"success": 0, "error": 0}),
+        PoolCollector(lambda: pools, hb),
         LockdepCollector(lambda: 50),
     )
     server = HTTPService("127.0.0.1", 0, reg, hb.get_unhealthy_worker_names)

@@ -2,7 +2,7 @@
 
     python -m lockdep run [OPTIONS] script.py [args...]
     python -m lockdep run [OPTIONS] -m module [args...]
-    python -m lockdep merge FILE [FILE...]
+    python -m lockdep merge FILE|URL [FILE|URL...]
 
     OPTIONS: --graph FILE      save the learned graph to FILE at exit (merged)
              --suppress FILE   known violations not to fail on (see suppress.py);
@@ -13,8 +13,10 @@
 distinct violation's report to stderr as it happens, and exits with the
 program's status, or 66 if the program exited 0 but an unsuppressed
 violation was seen.
-``merge`` prints every cycle of the union of saved graphs, with the sites of
-each edge, and exits 1 if there is one (2 for unusable input).
+``merge`` prints every cycle of the union of saved graphs and of the graphs of
+running services (the URL of a service's ``/lockdep``, say
+``http://10.0.0.7:9464/lockdep``), with the sites of each edge, and exits 1 if
+there is one (2 for unusable input).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import threading
 import traceback
 from collections.abc import Sequence
 
-from . import configure, install, persist, report
+from . import configure, install, persist, remote, report
 from .suppress import SuppressionError, Suppressions
 from .values import Violation
 from .violations import Once
@@ -155,16 +157,16 @@ def run(argv: Sequence[str]) -> int:
 
 def merge(paths: Sequence[str]) -> int:
     if not paths:
-        return _usage("merge needs at least one graph file")
+        return _usage("merge needs at least one graph file or /lockdep URL")
     try:
-        graphs = [persist.load(path) for path in paths]
+        graphs = [remote.load_url(p) if remote.is_url(p) else persist.load(p) for p in paths]
     except persist.GraphFileError as exc:
         sys.stderr.write(f"lockdep merge: {exc}\n")
         return 2
     union = persist.merge(graphs)
     cycles, truncated = persist.find_cycles(union)
     summary = (
-        f"{len(union['classes'])} classes, {len(union['edges'])} edges from {len(paths)} file(s)"
+        f"{len(union['classes'])} classes, {len(union['edges'])} edges from {len(paths)} graph(s)"
     )
     if not cycles:
         print(f"lockdep merge: no cycle ({summary})")

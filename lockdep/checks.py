@@ -146,6 +146,29 @@ class Checker:
             return chains.child(node, tkey), False, None
         return self._validate(tkey, held, frame, stack, state)
 
+    def validated_again(self, lock: Any, tkey: int, held: list[Entry], node: Chain) -> bool:
+        """The cached path of ``again``, for the lock types' fast path: whether taking
+        lock (a class held already) on top of held was validated before. True only
+        in the plain case: the top entry is another instance of the class, taken
+        blocking; lock is free; the class-level check of this chain passed; and the
+        edge between the two instances is known, with no guard it lacks now."""
+        same = node.same
+        if same is None:
+            return False
+        guards = same.get(tkey)
+        top = held[-1]
+        if guards is None or top[TKEY] != tkey:  # the same class, subclass, blocking
+            return False
+        previous = top[LOCK]
+        if previous is lock or lock.locked():
+            return False  # maybe held by this thread: the whole check
+        source = previous._lockdep_node
+        target = lock._lockdep_node
+        if not source or not target:
+            return False
+        info = self.instances.known.get(source << 32 | target)
+        return info is not None and (not info.guards or info.guards <= guards)
+
     def again(
         self,
         lock: Any,
@@ -160,6 +183,15 @@ class Checker:
         policy: int,
     ) -> tuple[Chain, bool, Fact | None]:
         """An acquisition of a class (graph key ``key``) the chain holds already."""
+        if policy != STRICT:
+            # The lock itself may be held below another instance of its class.
+            if recursive:
+                if lock.is_locked_by_me():
+                    return node, True, None
+            elif lock.locked():
+                index = hs.find(held, lock)
+                if index:
+                    return node, False, self._same_lock(lock, tkey, held[index], policy)
         index = len(held) - 1  # the innermost entry of the class (hs.innermost, inline)
         while index:
             earlier = held[index]
@@ -171,9 +203,7 @@ class Checker:
         if earlier[LOCK] is lock:
             if recursive:
                 return node, True, None
-            if tkey & TRY or (policy == BINARY and self._maybe_semaphore(tkey, earlier)):
-                return node, False, None
-            return node, False, Recursion(earlier)
+            return node, False, self._same_lock(lock, tkey, earlier, policy)
         if tkey & TRY:
             return node, False, None
         if policy == STRICT:
@@ -185,6 +215,12 @@ class Checker:
             if fact is not None:
                 return node, False, fact
             guards = node.same[tkey]  # type: ignore[index]
+        if earlier[TKEY] & TRY:  # no edge led into it: the chain goes on below
+            return (
+                node,
+                False,
+                self._order_below_trylocks(lock, key, held, index, guards, frame, stack, state),
+            )
         previous = earlier[LOCK]
         source = previous._lockdep_node or self.instance(previous)
         target = lock._lockdep_node
@@ -203,6 +239,42 @@ class Checker:
                 self._order_instances(guards, earlier, source, target, frame, stack, state),
             )
         return node, False, None
+
+    def _order_below_trylocks(
+        self,
+        lock: Any,
+        key: int,
+        held: list[Entry],
+        index: int,
+        guards: frozenset[int],
+        frame: FrameType | None,
+        stack: Stack,
+        state: ThreadState,
+    ) -> Fact | None:
+        """Edges into lock from the held instances of its class, from the innermost
+        (a trylock, which no edge led into) down to the first one taken blocking.
+
+        One edge from the innermost instance is enough when it was taken blocking:
+        an edge from each instance below led to it. A trylock breaks that chain.
+        """
+        target = self.instance(lock)
+        first: Fact | None = None
+        for i in range(index, 0, -1):
+            entry = held[i]
+            if entry[TKEY] >> 2 != key or entry[LOCK] is None:
+                continue
+            source = self.instance(entry[LOCK])
+            fact = self._order_instances(guards, entry, source, target, frame, stack, state)
+            first = first or fact
+            if not entry[TKEY] & TRY:
+                break
+        return first
+
+    def _same_lock(self, lock: Any, tkey: int, earlier: Entry, policy: int) -> Fact | None:
+        """A non-recursive lock taken again by the thread that holds it (``earlier``)."""
+        if tkey & TRY or (policy == BINARY and self._maybe_semaphore(tkey, earlier)):
+            return None
+        return Recursion(earlier)
 
     def _maybe_semaphore(self, tkey: int, earlier: Entry) -> bool:
         """Whether a lock without owner (threading.Lock), taken again by the thread

@@ -18,9 +18,10 @@ judged harmless (lockdep: a cycle whose edges share a guard lock) as a *back
 edge*: it stays out of the topological order, and while any exists, cycle
 checks also follow back edges (a plain search, not bounded by the order).
 
-Labelled paths. ``unmasked_path`` finds a path along which the intersection of
-the edges' label sets (with a starting set) becomes empty: for lockdep, a cycle
-that no single guard lock serialises.
+Labelled paths. ``disjoint_path`` finds a path whose edges' label sets are
+pairwise disjoint (and disjoint from a starting set): for lockdep, a cycle of
+edges that can all be taken at once, no two of them serialised by a common
+guard lock.
 
 Not thread-safe: the caller serialises access.
 """
@@ -182,37 +183,39 @@ class DependencyGraph:
 
     def shortest_path(self, source: int, target: int) -> list[int] | None:
         """The shortest path [source, ..., target] (breadth first), or None."""
-        return self.unmasked_path(source, target, frozenset(), lambda _data: frozenset())
+        return self.disjoint_path(source, target, frozenset(), lambda _data: frozenset())
 
-    def unmasked_path(
+    def disjoint_path(
         self,
         source: int,
         target: int,
-        mask: frozenset[Any],
+        start: frozenset[Any],
         labels: Callable[[Any], frozenset[Any]],
     ) -> list[int] | None:
-        """The shortest path [source, ..., target] along which ``mask``, intersected
-        with ``labels(payload)`` of every edge, becomes empty; or None.
+        """The shortest path [source, ..., target] whose edges' label sets
+        (``labels(payload)``) are pairwise disjoint and disjoint from ``start``; or None.
 
-        An empty mask asks for any path. Breadth first over (node, what is left
-        of the mask): at most nodes x 2**len(mask) states, and masks are small.
-        Without back edges the search only visits nodes ordered between source
-        and target, since no path can leave that region.
+        Breadth first over (node, labels used so far); a walk that revisits a node
+        contains a simple path that qualifies too, so the answer is exact. Label
+        sets are small. Without back edges the search only visits nodes ordered
+        between source and target, since no path can leave that region.
         """
         if source not in self._ord or target not in self._ord:
             return None
         ords = self._ord
         upper = ords[target] if not self._back else None
-        start = (source, mask)
-        parent: dict[tuple[int, frozenset[Any]], tuple[int, frozenset[Any]] | None] = {start: None}
-        todo = deque([start])
+        first = (source, start)
+        parent: dict[tuple[int, frozenset[Any]], tuple[int, frozenset[Any]] | None] = {first: None}
+        todo = deque([first])
         while todo:
             state = todo.popleft()
-            node, left = state
+            node, used = state
             for table in (self._succ, self._back):
                 for nxt, data in table.get(node, {}).items():
-                    rest = left & labels(data) if left else left
-                    if nxt == target and not rest:
+                    own = labels(data)
+                    if own and not own.isdisjoint(used):
+                        continue  # serialised with an edge already on the path
+                    if nxt == target:
                         path = [target, node]
                         back = parent[state]
                         while back is not None:
@@ -220,9 +223,9 @@ class DependencyGraph:
                             back = parent[back]
                         path.reverse()
                         return path
-                    if upper is not None and (nxt == target or ords[nxt] >= upper):
+                    if upper is not None and ords[nxt] >= upper:
                         continue
-                    key = (nxt, rest)
+                    key = (nxt, used | own if own else used)
                     if key not in parent and nxt != source:
                         parent[key] = state
                         todo.append(key)

@@ -25,7 +25,9 @@ below it, so that positions do not move; the entries above get their chain
 recomputed only until one comes out unchanged (with the chain cache's
 distinct-class trie, at once when another lock of the removed class is held
 below: a thread releasing 3,000 futures' locks first-in first-out pays O(1)
-each). Tombstones at the top are dropped.
+each). A removal drops the tombstones left at the top; the lock types' fast
+release (a plain pop) may leave some, which is harmless: each carries the
+chain of what is below it.
 
 Each tracked lock object has an attribute ``_lockdep_pos`` that the tracker
 alone writes (the lock types declare it): the index of the lock's most recent
@@ -153,6 +155,8 @@ def remove_at(held: list[Entry], index: int) -> Entry:
             break
         held[i] = (above[LOCK], above[TKEY], new, above[CODE], above[LASTI], above[EXTRA])
         node = new
+    while len(held) > 1 and held[-1][LOCK] is None:
+        held.pop()
     return entry
 
 

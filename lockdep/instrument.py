@@ -54,7 +54,10 @@ if TYPE_CHECKING:
 _getframe = sys._getframe
 _get_ident = _thread.get_ident
 _local = LOCKDEP.local
+_tracker = LOCKDEP
 _tracker_acquire = LOCKDEP.acquire
+_pop_entry = LOCKDEP.pop_entry
+_validated_again = LOCKDEP.checker.validated_again
 
 _ORIGINALS: dict[str, Any] = {
     "Lock": threading.Lock,
@@ -161,6 +164,12 @@ class TrackedLock(Mutex):
                 self._lock.acquire()
                 held.append((self, key, nxt, f.f_code, f.f_lasti, None))  # type: ignore[arg-type]
                 return True
+            node = held[-1][2]
+            if key is not None and _validated_again(self, key, held, node):  # a held class
+                self._lock.acquire()
+                self._lockdep_pos = len(held)
+                held.append((self, key, node, f.f_code, f.f_lasti, None))
+                return True
             # Not cached (a class the thread holds already, say): to the tracker at once.
             got = _tracker_acquire(
                 self,
@@ -178,6 +187,23 @@ class TrackedLock(Mutex):
         return self._acquire_args(blocking, timeout, _getframe(1))
 
     __enter__ = acquire  # type: ignore[assignment]
+
+    def release(self) -> None:
+        """threading.Lock.release (the fast version: see _use_mode)."""
+        held = _local.held
+        if held[-1][0] is self:
+            held.pop()
+            self._lock.release()
+        else:
+            self._release_slow(None)  # no unlock report here: no frame needed
+
+    def __exit__(self, *exc: object) -> None:
+        held = _local.held
+        if held[-1][0] is self:
+            held.pop()
+            self._lock.release()
+        else:
+            self._release_slow(None)
 
     def _site_frame(self, frame: FrameType) -> FrameType:
         return user_frame(frame)
@@ -227,8 +253,8 @@ class TrackedRLock(TrackedLock):
 
     def _release_slow(self, frame: FrameType | None) -> None:
         # The interpreter checks the owner (RuntimeError for another thread).
-        if LOCKDEP.mode != "plain":
-            LOCKDEP.pop_entry(self)
+        if _tracker.mode != "plain":
+            _pop_entry(self)
         self._lock.release()
 
     def _is_owned(self) -> bool:
@@ -400,12 +426,20 @@ def installed() -> bool:
 _FAST_ACQUIRE = TrackedLock.acquire
 
 
+_FAST_RELEASE = TrackedLock.release
+_FAST_EXIT = TrackedLock.__exit__
+
+
 def _use_mode(mode: str) -> None:
     # threading's locks return True from __enter__: it is their acquire(). The
     # fast one skips thin wrappers' frames; the others do it in _site_frame.
-    acquire: Callable[..., Any] = _FAST_ACQUIRE if mode == "fast" else MODES[mode]["acquire"]
-    for name in ("acquire", "__enter__"):
-        setattr(TrackedLock, name, acquire)
+    # The fast release passes no frame to the slow one: a Lock has no unlock report.
+    fast = mode == "fast"
+    acquire: Callable[..., Any] = _FAST_ACQUIRE if fast else MODES[mode]["acquire"]
+    setattr(TrackedLock, "acquire", acquire)  # noqa: B010 - methods swapped per mode
+    setattr(TrackedLock, "__enter__", acquire)  # noqa: B010
+    setattr(TrackedLock, "release", _FAST_RELEASE if fast else MODES[mode]["release"])  # noqa: B010
+    setattr(TrackedLock, "__exit__", _FAST_EXIT if fast else MODES[mode]["__exit__"])  # noqa: B010
 
 
 LOCKDEP.add_mode_listener(_use_mode)

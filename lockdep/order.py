@@ -8,11 +8,14 @@ facts (the cycle an edge would close), and the tracker builds violations.
 
 Guard locks (Goodlock's rule). Every sighting of an edge comes with the set of
 locks held (in write mode) besides its two ends; an edge keeps the intersection
-over its sightings. A cycle whose edges all share a guard cannot deadlock, since
-that guard serialises them: the edge that closes it is kept as a *guarded*
-back edge, outside the order, instead of being reported. If a later sighting
-shrinks an edge's guards so that a cycle through it is no longer guarded, that
-sighting is reported.
+over its sightings. Two edges that share a guard are never taken at the same
+time, since the guard serialises them; a deadlock needs every edge of a cycle
+taken at once, so a cycle can deadlock only if no two of its edges share a
+guard (in particular, a cycle whose edges all share one cannot). The edge that
+closes a cycle with no such feasible path is kept as a *guarded* back edge,
+outside the order, instead of being reported. If a later sighting shrinks an
+edge's guards so that a cycle through it becomes feasible, that sighting is
+reported.
 
 Not thread-safe: the tracker calls it under its mutex, except ``known`` and
 ``learn_new``. ``known`` may be read without it (a dict lookup: the instance
@@ -103,7 +106,8 @@ class Order:
         Returns None when the order allows it (a new edge added, a known one
         counted, or a cycle that a guard serialises kept as a guarded back edge).
         Otherwise returns the existing path [target, ..., source] that the edge
-        closes into a cycle no guard serialises; a new edge is then not added.
+        closes into a cycle whose edges could all be taken at once (no two share
+        a guard); a new edge is then not added.
         """
         self.flush()
         graph = self.graph
@@ -113,7 +117,7 @@ class Order:
             if info.guards and not info.guards <= guards:
                 info.guards = info.guards & guards
                 if graph.has_back_edges():
-                    return graph.unmasked_path(target, source, info.guards, _guards)
+                    return graph.disjoint_path(target, source, info.guards, _guards)
             return None
         info = make_info()
         info.guards = guards
@@ -121,12 +125,11 @@ class Order:
         if path is None:
             self.known[pair(source, target)] = info
             return None
-        if guards:
-            path = graph.unmasked_path(target, source, guards, _guards)
-            if path is None:
-                info.guarded = True
-                graph.add_back_edge(source, target, info)
-                self.known[pair(source, target)] = info
+        path = graph.disjoint_path(target, source, guards, _guards)
+        if path is None:
+            info.guarded = True
+            graph.add_back_edge(source, target, info)
+            self.known[pair(source, target)] = info
         return path
 
     def links(self, path: list[int]) -> list[tuple[int, int, EdgeInfo]]:

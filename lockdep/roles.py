@@ -25,12 +25,15 @@ sites whose names would be equal (two locks made on one line) are told apart
 by the column of the call.
 
 A site is analysed once and kept, with a reference to its code object (so the
-code's ``id`` is never reused under it); a program has finitely many sites and
-roles. Making a lock then costs a frame lookup and one or two dict lookups.
+code's ``id`` is never reused under it); a program has finitely many sites.
+The types locks are made for are not kept alive: a class refined by a type
+that is collected gives its registry reference back. Making a lock then costs
+a frame lookup and a few dict lookups.
 """
 
 from __future__ import annotations
 
+import weakref
 from types import CodeType, FrameType
 from typing import Final
 
@@ -48,8 +51,6 @@ _CO_OPTIMIZED: Final = 0x0001  # a function's code (not a module or class body)
 _COMPREHENSIONS: Final = frozenset({"<listcomp>", "<setcomp>", "<dictcomp>", "<genexpr>"})
 _CALLS: Final = frozenset({"PRECALL", "CALL", "CALL_METHOD", "CALL_FUNCTION", "CALL_KW"})
 
-Role = tuple["type | None", int, int]  # (type made for, id(caller code), caller lasti)
-
 
 class _Site:
     """An allocation site: how its locks get their class, and the classes made so far."""
@@ -61,7 +62,50 @@ class _Site:
         self.owner = owner  # the code whose function the lock belongs to
         self.kind = kind
         self.tkey: int | None = None  # PLAIN: the class
-        self.roles: dict[Role, int | None] = {}
+        # (id(caller code), caller offset) -> the caller's code (kept alive: its id
+        # is part of the key) and the classes by the type the lock is made for.
+        self.roles: dict[tuple[int, int], tuple[CodeType | None, _ByType]] = {}
+
+
+class _ByType:
+    """The classes of one site (and caller), by the type the lock is made for.
+
+    Types are not kept alive (a program may make classes dynamically): when one
+    is collected, its class's reference is dropped, so that the registry may
+    reuse the id once ids run short, and its name is free again.
+    """
+
+    __slots__ = ("refs", "typed", "untyped")
+
+    def __init__(self) -> None:
+        self.untyped: int | None = -1  # -1: not made yet
+        self.typed: dict[int, tuple[int | None, str]] = {}  # id(type) -> tkey, name
+        self.refs: dict[int, weakref.ref[type]] = {}
+
+    def get(self, made_for: type | None) -> int | None:
+        if made_for is None:
+            return self.untyped
+        found = self.typed.get(id(made_for))
+        return found[0] if found is not None else -1
+
+    def put(self, made_for: type | None, tkey: int | None, name: str) -> None:
+        if made_for is None:
+            self.untyped = tkey
+            return
+        key = id(made_for)
+        self.typed[key] = (tkey, name)
+        try:
+            self.refs[key] = weakref.ref(made_for, lambda _ref: self._gone(key))
+        except TypeError:  # a type that refuses weak references: kept, then
+            pass
+
+    def _gone(self, key: int) -> None:
+        # From a finalizer: nothing here may block.
+        self.refs.pop(key, None)
+        tkey, name = self.typed.pop(key, (None, ""))
+        _names.pop(name, None)
+        if tkey is not None:
+            LOCKDEP.unregister_later(tkey // CLASS_STRIDE)
 
 
 # (id(code), instruction offset) -> _Site. Code objects hash slowly (their
@@ -86,11 +130,17 @@ def class_tkey(frame: FrameType) -> int | None:
         made_for = _self_type(owner)
     else:
         caller, made_for = _outside(owner)
-    role = (made_for, id(caller.f_code), caller.f_lasti) if caller else (made_for, 0, 0)
-    tkey = site.roles.get(role, -1)
+    where = (id(caller.f_code), caller.f_lasti) if caller is not None else (0, 0)
+    found = site.roles.get(where)
+    if found is None:
+        found = site.roles[where] = (caller.f_code if caller is not None else None, _ByType())
+    by_type = found[1]
+    tkey = by_type.get(made_for)
     if tkey == -1:
         name = _role_name(frame, owner, site, made_for, caller)
-        tkey = site.roles[role] = _register((id(code), frame.f_lasti, role), name, frame)
+        key = (id(code), frame.f_lasti, *where, id(made_for))
+        tkey = _register(key, name, frame)
+        by_type.put(made_for, tkey, name)
     return tkey
 
 
@@ -221,7 +271,7 @@ def _register(key: object, name: str, frame: FrameType) -> int | None:
     if taken is not None and taken != key:
         name = f"{name} (column {_column(frame)})"
     _names[name] = key
-    cid = LOCKDEP.register(name)  # a reference kept for good
+    cid = LOCKDEP.register(name)  # a reference kept while the site (and type) live
     return cid * CLASS_STRIDE if cid >= 0 else None
 
 

@@ -48,6 +48,15 @@ RawAcquire = Callable[[bool, float], bool]
 
 
 class _Local(threading.local):
+    """A thread's held stack and state (see threads), made on its first use.
+
+    Until ``__init__`` has made them, a finalizer run by the garbage collector in
+    this thread (logging's ``_removeHandlerRef`` takes the module lock) finds the
+    class's placeholders: a stack whose chain caches nothing, so every lock type
+    misses its fast path, and a state marked busy, so the tracker leaves the lock
+    untracked. Neither is ever written to.
+    """
+
     held: list[Entry]
     state: ThreadState
 
@@ -488,6 +497,9 @@ class Lockdep:
 
 
 LOCKDEP = Lockdep()
+_Local.held = [hs.sentinel(Chain())]  # the placeholders (see _Local)
+_Local.state = ThreadState(0, _Local.held)
+_Local.state.busy = True
 LOCKDEP.local = _Local()
 
 

@@ -101,6 +101,7 @@ def test_condition_with_tracked_lock() -> None:
     assert lockdep.stats()["violations"] == 0
 
 
+@pytest.mark.slow
 def test_asyncio_imported_after_install_is_tracked() -> None:
     program = textwrap.dedent(
         """

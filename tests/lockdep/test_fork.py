@@ -9,7 +9,10 @@ import textwrap
 
 import pytest
 
-pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
+pytestmark = [
+    pytest.mark.slow,  # subprocesses
+    pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()"),
+]
 
 PROGRAM = textwrap.dedent(
     """

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from itertools import pairwise
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -99,6 +100,7 @@ operations = st.lists(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(operations)
 def test_matches_a_plain_reachability_model(ops: list[tuple[str, int, int]]) -> None:
@@ -121,3 +123,42 @@ def test_matches_a_plain_reachability_model(ops: list[tuple[str, int, int]]) -> 
             model.add((x, y))
         assert {(a, b) for a, b, _ in g.edges()} == model
         assert_topological(g)
+
+
+def test_back_edges_are_followed_by_cycle_checks() -> None:
+    g = DependencyGraph()
+    assert g.add_edge(1, 2, "a") is None
+    assert g.add_edge(2, 1, "b") == [1, 2]  # refused
+    g.add_back_edge(2, 1, "b")  # kept outside the order, by the caller's judgment
+    assert g.has_edge(2, 1) and g.edge_data(2, 1) == "b" and g.has_back_edges()
+    assert g.add_edge(1, 3, "c") is None
+    assert g.add_edge(3, 2, "d") == [2, 1, 3]  # closes 2 -> 1 -> 3 -> 2 through the back edge
+    assert g.edge_count() == 3
+    g.remove_node(2)
+    assert not g.has_back_edges() and g.edge_count() == 1
+
+
+def test_disjoint_path_needs_pairwise_disjoint_labels() -> None:
+    g = DependencyGraph()
+    g.add_edge(1, 2, frozenset({"g"}))
+    g.add_edge(2, 3, frozenset({"g", "h"}))
+    g.add_edge(1, 4, frozenset())
+    g.add_edge(4, 3, frozenset({"g"}))
+
+    def labels(data: frozenset[str]) -> frozenset[str]:
+        return data
+
+    assert g.disjoint_path(1, 3, frozenset(), labels) == [1, 4, 3]  # 1-2-3 share g
+    assert g.disjoint_path(1, 3, frozenset({"h"}), labels) == [1, 4, 3]
+    assert g.disjoint_path(1, 3, frozenset({"g"}), labels) is None  # g serialises each
+    assert g.disjoint_path(2, 3, frozenset(), labels) == [2, 3]
+
+
+def test_edge_to_a_new_node_skips_the_checks_and_keeps_the_order() -> None:
+    g = DependencyGraph()
+    g.add_edge(1, 2)
+    g.add_edge_to_new(2, 3)
+    g.add_edge_to_new(5, 6)
+    assert g.has_edge(2, 3) and g.has_edge(5, 6)
+    assert g.add_edge(3, 1) == [1, 2, 3]
+    assert_topological(g)

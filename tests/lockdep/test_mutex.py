@@ -189,6 +189,7 @@ def test_repr_shows_name_and_state() -> None:
     assert "recursive" in repr(lockdep.Mutex("r", recursive=True))
 
 
+@pytest.mark.slow
 def test_many_threads_contending_one_mutex() -> None:
     m = lockdep.Mutex("counter")
     count = [0]

@@ -129,6 +129,7 @@ def test_report_formatting_failure_is_contained(collected: list[lockdep.Violatio
     assert "full report could not be built" in v.report and "ZeroDivisionError" in v.report
 
 
+@pytest.mark.slow
 def test_abort_writes_the_report_and_aborts() -> None:
     program = textwrap.dedent(
         """

@@ -5,7 +5,11 @@ from __future__ import annotations
 import random
 import threading
 
+import pytest
+
 import lockdep
+
+pytestmark = pytest.mark.slow  # stress
 
 THREADS = 8
 ROUNDS = 3000

@@ -69,13 +69,17 @@ def poll(what: str, probe: Callable[[], T | None], timeout: float = DEADLINE) ->
 
 
 def request(
-    url: str, path: str, method: str = "GET", timeout: float = 10.0
+    url: str,
+    path: str,
+    method: str = "GET",
+    timeout: float = 10.0,
+    headers: dict[str, str] | None = None,
 ) -> tuple[int, dict[str, str], bytes]:
     """(status, headers, body) of one request to ``url`` (http://host:port)."""
     host, port = url.removeprefix("http://").rsplit(":", 1)
     conn = http.client.HTTPConnection(host.strip("[]"), int(port), timeout=timeout)
     try:
-        conn.request(method, path)
+        conn.request(method, path, headers=headers or {})
         response = conn.getresponse()
         return response.status, dict(response.getheaders()), response.read()
     finally:

@@ -112,3 +112,20 @@ class Gate:
 def hold(item: Gate, handle: TPHandle) -> None:
     item.started.set()
     item.go.wait(60)
+
+
+class Once:
+    """A producer that queues ``settings["times"]`` items (default 1) to each of
+    ``settings["send"]`` (``[pool, queue]`` pairs), in order, then waits to be stopped."""
+
+    def __init__(self, settings: dict[str, Any], *, base_dir: Path) -> None:
+        self.send = [tuple(target) for target in settings["send"]]
+        self.times = int(settings.get("times", 1))
+
+    def run(self, ctx: ProducerContext) -> None:
+        n = 0
+        for pool, queue in self.send:
+            for _ in range(self.times):
+                ctx.submit(pool, queue, n)
+                n += 1
+        ctx.wait(3600)

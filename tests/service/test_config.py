@@ -11,7 +11,18 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from threadpool.service.config import Config, ConfigError, load, parse
+from threadpool.service import schema
+from threadpool.service.config import (
+    MAX_BYTES,
+    Config,
+    ConfigError,
+    QueueConfig,
+    fixed_changes,
+    load,
+    parse,
+)
+from threadpool.service.example import example_config
+from threadpool.service.schema import Items, Key, Section
 
 from .conftest import BASE, HANDLERS, REPO
 
@@ -108,7 +119,7 @@ def test_full_configuration_reads_every_key() -> None:
         "wait_timeout": None,
         "max_classes": 1000,
     }
-    assert config.lockdep_top_classes == 50
+    assert config.metrics.lockdep_top_classes == 50
     (pool,) = config.pools
     assert (pool.name, pool.thread_name, pool.threads, pool.elastic) == (
         "main",
@@ -136,7 +147,7 @@ def test_defaults_fill_what_is_left_out() -> None:
     assert config.service.listen == "127.0.0.1" and config.service.port == 9464
     assert config.service.log_level == "info" and config.heartbeat.interval == 1.0
     assert config.lockdep.on_violation == "log"  # a service logs rather than raising in workers
-    assert config.lockdep_top_classes == 50 and config.producers == ()
+    assert config.metrics.lockdep_top_classes == 50 and config.producers == ()
     (queue,) = config.pools[0].queues
     assert queue.histograms is True and queue.timeout == 60.0 and queue.suicide_timeout == 0.0
 
@@ -458,21 +469,163 @@ def _parses_or_config_error(text: str) -> None:
         assert isinstance(config, Config)
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.text(max_size=200))
 def test_any_text_gives_config_or_config_error(text: str) -> None:
     _parses_or_config_error(text)
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(documents)
 def test_any_yaml_document_gives_config_or_config_error(document: Any) -> None:
     _parses_or_config_error(yaml.safe_dump(document))
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.integers(-2, 40), min_size=1, max_size=5), documents)
 def test_any_change_to_a_valid_document_gives_config_or_config_error(
     path: list[int], value: Any
 ) -> None:
     _parses_or_config_error(yaml.safe_dump(_mutate(FULL, path, value)))
+
+
+# --- one schema: validation, defaults, the shipped file's comments ------------------------------
+
+
+def schema_keys(cls: type, path: str = "") -> list[tuple[str, Key, Any]]:
+    out = []
+    for name, k, default in schema.keys(cls):
+        where = f"{path}.{name}" if path else name
+        out.append((where, k, default))
+        if isinstance(k.check, (Section, Items)):
+            out += schema_keys(k.check.cls, where)
+    return out
+
+
+def test_shipped_config_yaml_is_rendered_from_the_schema() -> None:
+    assert (REPO / "config.yaml").read_text() == example_config(), (
+        "config.yaml is out of date: python -m threadpool example-config > config.yaml"
+    )
+
+
+def test_shipped_config_yaml_documents_every_key_with_its_sentence() -> None:
+    text = (REPO / "config.yaml").read_text()
+    for path, k, _default in schema_keys(Config):
+        assert k.doc, f"{path} has no documentation"
+        leaf = path.rsplit(".", 1)[-1]
+        assert f"{leaf}:" in text, f"{path} is not in config.yaml"
+        assert " ".join(k.doc.split()[:4]) in " ".join(text.replace("#", " ").split()), path
+
+
+def test_left_out_keys_take_the_schema_defaults() -> None:
+    config = check({"pools": [{"name": "p", "threads": 1, "queues": [FULL_QUEUE_MINIMUM]}]})
+    for section in ("service", "heartbeat", "lockdep", "metrics"):
+        cls = type(getattr(config, section))
+        for name, _k, default in schema.keys(cls):
+            assert getattr(getattr(config, section), name) == default, (section, name)
+    (queue,) = config.pools[0].queues
+    for name, k, default in schema.keys(QueueConfig):
+        if not k.required:
+            assert getattr(queue, name) == default, name
+
+
+FULL_QUEUE_MINIMUM = {"name": "q", "kind": "value", "handler": f"{HANDLERS}:noop"}
+
+
+def test_keys_a_reload_may_not_change_are_declared_in_the_schema() -> None:
+    fixed = [path for path, k, _default in schema_keys(Config) if k.fixed]
+    assert fixed == ["service.listen", "service.port", "lockdep.instrument"]
+    old = check(FULL)
+    new = check(with_value("lockdep.instrument", True))
+    assert fixed_changes(old, new) == [
+        "lockdep.instrument: cannot change on reload (restart the service); it is False"
+    ]
+    assert fixed_changes(old, check(FULL)) == []
+
+
+def test_a_queue_is_replaced_when_a_key_marked_replaces_changes() -> None:
+    replaced = {name for name, k, _default in schema.keys(QueueConfig) if k.replaces}
+    assert replaced == {"kind", "handler", "finish", "histograms"}
+    base = check(FULL).pools[0].queues[0]
+    assert check(with_value("pools[0].queues[0].timeout", 9)).pools[0].queues[0].identity() == (
+        base.identity()
+    )
+    other = check(with_value("pools[0].queues[0].handler", f"{HANDLERS}:fail"))
+    assert other.pools[0].queues[0].identity() != base.identity()
+
+
+def test_lockdep_section_gives_configure_every_key_but_instrument() -> None:
+    import inspect
+
+    import lockdep
+
+    config = check(with_value("lockdep.instrument", True))
+    assert config.lockdep.instrument is True
+    assert set(config.lockdep.kwargs()) == set(inspect.signature(lockdep.configure).parameters)
+
+
+def test_before_imports_runs_after_the_checks_and_before_any_handler_is_imported(
+    tmp_path: Path,
+) -> None:
+    import sys
+
+    (tmp_path / "imported_late.py").write_text("def f(item, handle): pass\n")
+    sys.path.insert(0, str(tmp_path))
+    seen: list[bool] = []
+    try:
+        config = check_with_hook(
+            with_value("pools[0].queues[0].handler", "imported_late:f"),
+            lambda c: seen.append("imported_late" in sys.modules),
+        )
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("imported_late", None)
+    assert seen == [False]
+    assert config.pools[0].queues[0].process.__module__ == "imported_late"
+
+
+def check_with_hook(document: Any, hook: Any) -> Config:
+    return parse(yaml.safe_dump(document), "config.yaml", Path("/base"), before_imports=hook)
+
+
+# --- the file: its size and kind are checked before it is read ------------------------------
+
+
+def test_a_file_over_the_size_limit_is_refused_without_being_parsed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(FULL))
+    with open(path, "r+b") as f:
+        f.truncate(50 * 2**20)  # sparse: 50 MB that cost nothing to make
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("the file was parsed")
+
+    monkeypatch.setattr(yaml, "safe_load", refuse)
+    with pytest.raises(ConfigError) as info:
+        load(path)
+    assert info.value.problems == [
+        f"{path}: 52,428,800 bytes, over the limit of 262,144 (256 KiB) for a configuration "
+        "file: is it the right file?"
+    ]
+
+
+def test_a_file_at_the_size_limit_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    text = yaml.safe_dump(FULL)
+    path.write_text(text + "#" * (MAX_BYTES - len(text.encode()) - 1) + "\n")
+    assert path.stat().st_size == MAX_BYTES
+    assert load(path).pools[0].name == "main"
+
+
+def test_a_fifo_is_refused_instead_of_blocking(tmp_path: Path) -> None:
+    import os
+
+    path = tmp_path / "config.yaml"
+    os.mkfifo(path)
+    with pytest.raises(ConfigError, match=r"config.yaml: not a regular file"):
+        load(path)

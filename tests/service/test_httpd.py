@@ -3,7 +3,9 @@ listener keeps serving; concurrent scrapes; a port in use is a clear error."""
 
 from __future__ import annotations
 
+import gzip
 import json
+import resource
 import socket
 import threading
 from collections.abc import Iterator
@@ -14,9 +16,10 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily
 
 import lockdep
-from threadpool.service.httpd import HTTPService, ListenError
-from threadpool.service.metrics import CONTENT_TYPE, LockdepCollector, registry
+from threadpool.service.httpd import BACKLOG, HTTPService, ListenError
+from threadpool.service.metrics import LockdepCollector, registry
 
+from .burst import burst
 from .conftest import DEADLINE, raw_request, request, status_of
 
 
@@ -65,9 +68,29 @@ def healthy_still(listener: Listener) -> None:
 
 def test_metrics_serves_the_registry_in_the_text_format(listener: Listener) -> None:
     status, headers, body = request(listener.url, "/metrics")
-    assert status == 200 and headers["Content-Type"] == CONTENT_TYPE
+    assert status == 200 and headers["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
     assert b'test_gauge{n="199"} 199.0' in body and b"lockdep_enabled 1.0" in body
     assert int(headers["Content-Length"]) == len(body)
+    assert "Content-Encoding" not in headers
+
+
+def test_metrics_are_gzipped_when_the_client_accepts_it(listener: Listener) -> None:
+    plain = request(listener.url, "/metrics")[2]
+    status, headers, body = request(
+        listener.url, "/metrics", headers={"Accept-Encoding": "deflate, gzip;q=0.9"}
+    )
+    assert status == 200 and headers["Content-Encoding"] == "gzip"
+    assert int(headers["Content-Length"]) == len(body) < len(plain)
+    assert gzip.decompress(body) == plain
+
+
+def test_metrics_speak_openmetrics_when_asked(listener: Listener) -> None:
+    accept = "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5"
+    status, headers, body = request(listener.url, "/metrics", headers={"Accept": accept})
+    assert status == 200
+    assert headers["Content-Type"].startswith("application/openmetrics-text; version=1.0.0")
+    assert body.endswith(b"# EOF\n") and b'test_gauge{n="199"} 199.0' in body
+    assert "Accept" in headers["Vary"]
 
 
 def test_query_string_is_ignored(listener: Listener) -> None:
@@ -162,6 +185,7 @@ def test_a_client_that_sends_nothing_does_not_hold_up_others(listener: Listener)
         healthy_still(listener)  # served on another thread meanwhile
 
 
+@pytest.mark.slow
 def test_concurrent_scrapes_are_all_served_whole(listener: Listener) -> None:
     results: list[tuple[int, int, int]] = []
     lock = threading.Lock()
@@ -182,6 +206,30 @@ def test_concurrent_scrapes_are_all_served_whole(listener: Listener) -> None:
     assert not any(t.is_alive() for t in threads)
     assert len(results) == 40
     assert all(status == 200 and length == size > 0 for status, length, size in results)
+
+
+@pytest.mark.slow
+def test_a_burst_of_2000_simultaneous_connections_is_answered_whole(listener: Listener) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    need = 4 * 2000 + 256  # both ends of every connection, with room
+    if soft < need:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(need, hard), hard))
+    try:
+        host, port = listener.service.address
+        result = burst(host, port, 2000, "/health", timeout=DEADLINE)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    # With the standard library's backlog of 5, about 400 were answered in 30 s: the
+    # kernel dropped the other SYNs and the clients retried them seconds later.
+    assert result.statuses == {200: 2000}, (result.statuses, result.errors, result.seconds)
+
+
+def test_listen_backlog_is_1024() -> None:
+    service = HTTPService("127.0.0.1", 0, CollectorRegistry(), list)
+    try:
+        assert service._server.request_queue_size == BACKLOG == 1024
+    finally:
+        service.close()
 
 
 def test_a_failing_collector_gets_500_and_serving_goes_on(listener: Listener) -> None:

@@ -7,9 +7,13 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 from tests.blocked_imports import BLOCK_IMPORTS
 
 from .conftest import REPO
+
+pytestmark = pytest.mark.slow  # subprocesses
 
 SCRIPT = BLOCK_IMPORTS + textwrap.dedent(
     """

@@ -9,7 +9,7 @@ import pytest
 
 from threadpool.__main__ import main
 
-from .conftest import doc, write
+from .conftest import REPO, doc, write
 
 
 def test_check_says_a_valid_file_is_valid(
@@ -44,3 +44,52 @@ def test_a_command_is_required(capsys: pytest.CaptureFixture[str]) -> None:
 def test_console_script_is_installed() -> None:
     (script,) = metadata.entry_points(group="console_scripts", name="threadpool")
     assert script.load() is main
+
+
+def test_check_help_says_the_configuration_is_code(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["check", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert info.value.code == 0
+    assert "imports and runs its handlers' modules" in out
+    assert "The configuration is code" in out and "never by the user the service runs as" in out
+
+
+def test_example_config_prints_the_shipped_config_yaml(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["example-config"]) == 0
+    assert capsys.readouterr().out == (REPO / "config.yaml").read_text()
+
+
+def test_check_warns_when_others_can_write_the_file_or_its_directory(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    directory = tmp_path / "etc"
+    directory.mkdir()
+    path = write(directory / "config.yaml", doc())
+    path.chmod(0o664)
+    directory.chmod(0o777)
+    try:
+        assert main(["check", "--config", str(path)]) == 0  # a warning, not an error
+        err = capsys.readouterr().err.splitlines()
+    finally:
+        directory.chmod(0o755)
+    assert err == [
+        f"warning: {path}: the file is writable by its group (mode 0664): the configuration "
+        "is code - whoever can change it runs code in the service; make it writable by its "
+        "owner only",
+        f"warning: {path}: its directory is writable by its group and anyone (mode 0777): the "
+        "configuration is code - whoever can change it runs code in the service; make it "
+        "writable by its owner only",
+    ]
+
+
+def test_a_sticky_directory_like_tmp_is_not_warned_about(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    directory = tmp_path / "shared"
+    directory.mkdir()
+    directory.chmod(0o1777)
+    path = write(directory / "config.yaml", doc())
+    path.chmod(0o644)
+    assert main(["check", "--config", str(path)]) == 0
+    assert capsys.readouterr().err == ""

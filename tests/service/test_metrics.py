@@ -12,7 +12,12 @@ from prometheus_client.parser import text_string_to_metric_families
 import lockdep
 from threadpool import BatchWorkQueue, HeartbeatMap, ThreadPool, WorkQueueVal
 from threadpool.service import metrics
-from threadpool.service.metrics import LockdepCollector, PoolCollector, registry
+from threadpool.service.metrics import (
+    LockdepCollector,
+    PoolCollector,
+    ServiceCollector,
+    registry,
+)
 
 from .conftest import DEADLINE, promtool_check
 from .handlers import fail, noop
@@ -139,11 +144,18 @@ def test_heartbeat_metrics_come_from_the_last_check() -> None:
 
 
 def test_reload_counts_and_build_info() -> None:
-    s = scrape(PoolCollector(lambda: [], reloads=lambda: {"success": 3, "error": 2}))
+    s = scrape(ServiceCollector(lambda: {"success": 3, "error": 2}, lambda: False, dict))
     assert at(s, "threadpool_config_reloads_total", result="success") == 3
     assert at(s, "threadpool_config_reloads_total", result="error") == 2
+    assert at(s, "threadpool_config_last_reload_successful") == 0
     (info,) = [(k, v) for k, v in s.items() if k[0] == "threadpool_build_info"]
     assert info[1] == 1 and dict(info[0][1])["version"] == metrics.version()
+
+
+def test_producers_up_or_dead() -> None:
+    s = scrape(ServiceCollector(dict, lambda: True, lambda: {"scrubber": True, "feed": False}))
+    assert at(s, "threadpool_producer_up", producer="scrubber") == 1
+    assert at(s, "threadpool_producer_up", producer="feed") == 0
 
 
 def test_lockdep_counters_and_violations_by_kind(collected: list[lockdep.Violation]) -> None:
@@ -217,7 +229,8 @@ def test_promtool_finds_no_problem_in_the_exposition(busy_pool: ThreadPool) -> N
     hb = busy_pool.heartbeat_map
     body = generate_latest(
         registry(
-            PoolCollector(lambda: [busy_pool], hb, lambda: {"success": 1, "error": 0}),
+            PoolCollector(lambda: [busy_pool], hb),
+            ServiceCollector(lambda: {"success": 1, "error": 0}, lambda: True, lambda: {"p": True}),
             LockdepCollector(),
         )
     )

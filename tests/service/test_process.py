@@ -16,6 +16,8 @@ from .conftest import DEADLINE, HANDLERS, REPO, doc, poll, raw_request, status_o
 from .process import ServiceProcess
 from .test_httpd import BAD
 
+pytestmark = pytest.mark.slow  # the service as a subprocess
+
 DRAIN = 3.0
 STOP_GRACE = 2.0  # runtime.STOP_GRACE: how long a stuck pool may take to stop after the drain
 
@@ -235,3 +237,64 @@ def test_shipped_config_shows_the_scrubbers_counters_rising(
     assert svc.metric('lockdep_lock_acquisitions_total{lock="ThreadPool::scrub"}')
     svc.signal(signal.SIGTERM)
     assert svc.wait(DEADLINE) == 0
+
+
+def test_sigterm_during_a_slow_reload_exits_within_the_drain_deadline(
+    started: list[ServiceProcess], tmp_path: Path
+) -> None:
+    svc = start(started, tmp_path, ticking())
+    assert svc.get("/health")[0] == 200
+    slow = ticking()
+    slow["pools"][0]["queues"].append(
+        {"name": "slow", "kind": "value", "handler": "tests.service.slow_import:noop"}
+    )
+    hold = tmp_path / "hold-import"
+    hold.touch()  # the new handler's import blocks while this exists (up to 60 s)
+    try:
+        write(svc.config, slow)
+        svc.signal(signal.SIGHUP)
+        svc.wait_log(r"SIGHUP: reloading")
+        assert svc.get("/health")[0] == 200  # still serving while it loads
+        svc.signal(signal.SIGTERM)
+        assert svc.wait(DRAIN + STOP_GRACE) == 0  # not the 60 s the import would take
+    finally:
+        hold.unlink()
+    assert "SIGTERM: shutting down" in svc.log() and "reloaded" not in svc.log()
+
+
+def test_a_configuration_over_the_size_limit_is_rejected_on_reload_unparsed(
+    started: list[ServiceProcess], tmp_path: Path
+) -> None:
+    svc = start(started, tmp_path, ticking())
+    assert svc.get("/health")[0] == 200
+    with open(svc.config, "r+b") as f:
+        f.truncate(50 * 2**20)  # 50 MB (sparse): a parse would take minutes
+    svc.signal(signal.SIGHUP)
+    svc.wait_log(r"config\.yaml: 52,428,800 bytes, over the limit of 262,144 \(256 KiB\)")
+    assert svc.metric('threadpool_config_reloads_total{result="error"}') == 1
+    svc.signal(signal.SIGTERM)
+    assert svc.wait(DRAIN + DEADLINE) == 0
+
+
+def test_a_handler_failing_on_every_item_logs_five_tracebacks_and_a_count(
+    started: list[ServiceProcess], tmp_path: Path
+) -> None:
+    d = doc()
+    d["pools"][0]["queues"] = [{"name": "bad", "kind": "value", "handler": f"{HANDLERS}:fail"}]
+    d["producers"] = [
+        {
+            "name": "burst",
+            "factory": f"{HANDLERS}:Once",
+            "settings": {"send": [["main", "bad"]], "times": 300},
+        }
+    ]
+    svc = start(started, tmp_path, d)
+    poll(
+        "300 failures",
+        lambda: svc.metric('threadpool_items_failed_total{pool="main",queue="bad"}') == 300,
+    )
+    svc.signal(signal.SIGTERM)
+    assert svc.wait(DRAIN + DEADLINE) == 0
+    log = svc.log()
+    assert log.count("Traceback (most recent call last)") == 5
+    assert "295 more records with a traceback like this one suppressed in " in log

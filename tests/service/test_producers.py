@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from threadpool.service.checks import Ref
 from threadpool.service.config import ProducerConfig
 from threadpool.service.producers import ProducerContext, ProducerThread
 
@@ -33,7 +34,7 @@ class Router:
 
 
 def producer(instance: object, name: str = "p") -> ProducerConfig:
-    return ProducerConfig(name, "tests.service.handlers:X", {}, instance)
+    return ProducerConfig(name=name, factory=Ref("tests.service.handlers:X"), instance=instance)
 
 
 def test_producer_feeds_queues_by_name_until_stopped() -> None:
@@ -66,8 +67,39 @@ def test_run_that_raises_is_logged_and_the_thread_ends(caplog: pytest.LogCapture
     with caplog.at_level(logging.ERROR, "threadpool.service"):
         thread.start()
         assert thread.stop(DEADLINE)
-    assert "producer broken: run() raised; it stays stopped" in caplog.text
+    assert "producer broken: run() raised; dead until the next reload" in caplog.text
     assert "RuntimeError: Broken.run fails" in caplog.text
+    assert thread.death == "run() raised RuntimeError: Broken.run fails"
+
+
+class Quitter:
+    """Returns from run() at once."""
+
+    def run(self, ctx: ProducerContext) -> None:
+        pass
+
+
+def test_run_that_returns_before_being_asked_to_stop_is_dead(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    thread = ProducerThread(producer(Quitter(), "quitter"), Router())
+    with caplog.at_level(logging.ERROR, "threadpool.service"):
+        thread.start()
+        thread._thread.join(DEADLINE)
+    assert thread.death == "run() returned before it was asked to stop"
+    assert "producer quitter: run() returned before it was asked to stop" in caplog.text
+
+
+def test_run_that_returns_when_asked_to_stop_is_not_dead() -> None:
+    router = Router(want=1)
+    thread = ProducerThread(
+        producer(Ticker({"pool": "main", "queue": "q", "interval": 0.001}, base_dir=Path("/"))),
+        router,
+    )
+    thread.start()
+    assert router.enough.wait(DEADLINE)
+    assert thread.death is None
+    assert thread.stop(DEADLINE) and thread.death is None
 
 
 class Stubborn:

@@ -14,9 +14,9 @@ import yaml
 from threadpool import BatchWorkQueue, HeartbeatMap, PointerWQ, WorkQueueVal
 from threadpool.service import runtime as runtime_module
 from threadpool.service.config import PoolConfig, parse
-from threadpool.service.runtime import Runtime
+from threadpool.service.runtime import ApplyError, Runtime
 
-from .conftest import DEADLINE, HANDLERS
+from .conftest import DEADLINE, HANDLERS, poll
 from .handlers import Gate
 
 JOIN = DEADLINE
@@ -222,3 +222,78 @@ def test_stop_leaves_a_stuck_worker_behind_and_reports_its_item(
     stopper = next(t for t in threading.enumerate() if t.name == "stopping main")
     stopper.join(JOIN)
     assert not stopper.is_alive() and not live.pool.running
+
+
+# --- a queue whose removal failed (a pointer queue with an item stuck past the deadline) -------
+
+
+def stuck_pointer_queue(rt: Runtime) -> Gate:
+    """main/p: a pointer queue whose one item holds its worker until let go."""
+    rt.apply(pools(pool("main", 2, queue("keep"), queue("p", "pointer", "hold"))), 5)
+    stuck = gate(rt)
+    assert rt.submit("main", "p", stuck)
+    assert stuck.started.wait(JOIN)
+    return stuck
+
+
+def accepted(rt: Runtime, queue_name: str, n: int = 20) -> int:
+    """How many of ``n`` items ``queue_name`` takes (each then processed)."""
+    gates = [gate(rt) for _ in range(n)]
+    for g in gates:
+        g.go.set()
+    count = sum(rt.submit("main", queue_name, g) for g in gates)
+    assert all(g.started.wait(JOIN) for g in gates[:count])
+    return count
+
+
+def test_a_queue_whose_removal_failed_is_reachable_again_when_re_added(rt: Runtime) -> None:
+    stuck = stuck_pointer_queue(rt)
+    with pytest.raises(ApplyError, match="main/p could not be removed"):
+        rt.apply(pools(pool("main", 2, queue("keep"))), 0.05)
+    assert rt.submit("main", "p", gate(rt)) is False  # removed: takes nothing new
+    stuck.go.set()
+    live = rt.live("main")
+    assert live is not None
+    poll("the stuck item done", lambda: live.pool.stats()["queues"]["p"]["in_flight"] == 0)
+    rt.apply(pools(pool("main", 2, queue("keep"), queue("p", "pointer", "hold"))), 0.05)
+    assert accepted(rt, "p") == 20
+    assert list(live.queues) == ["keep", "p"] and live.detaching == {}
+
+
+def test_a_queue_whose_removal_failed_and_came_back_unchanged_is_the_same_queue(
+    rt: Runtime,
+) -> None:
+    stuck = stuck_pointer_queue(rt)
+    live = rt.live("main")
+    assert live is not None
+    old = live.queues["p"][0]
+    with pytest.raises(ApplyError):
+        rt.apply(pools(pool("main", 2, queue("keep"))), 0.05)
+    rt.apply(pools(pool("main", 2, queue("keep"), queue("p", "pointer", "hold"))), 0.05)
+    assert live.queues["p"][0] is old  # still attached, the same handler: taken back as is
+    assert live.detaching == {}
+    second = gate(rt)
+    assert rt.submit("main", "p", second)
+    stuck.go.set()
+    second.go.set()
+    assert second.started.wait(JOIN)
+
+
+def test_replacing_a_busy_queue_finishes_once_it_detaches(rt: Runtime) -> None:
+    stuck = stuck_pointer_queue(rt)
+    replaced = pools(pool("main", 2, queue("keep"), queue("p", "pointer", "release")))
+    with pytest.raises(ApplyError, match="main/p could not be removed"):
+        rt.apply(replaced, 0.05)
+    with pytest.raises(ApplyError, match="main/p: the queue it replaces still has items"):
+        rt.apply(replaced, 0.05)  # another reload meanwhile: still pending, and said so
+    assert rt.submit("main", "p", gate(rt)) is False  # neither the old nor the new one yet
+    stuck.go.set()
+    live = rt.live("main")
+    assert live is not None
+    poll("the stuck item done", lambda: live.pool.stats()["queues"]["p"]["in_flight"] == 0)
+    rt.scale(0.0)  # the periodic step retries the detach, then adds the new queue
+    events = [threading.Event() for _ in range(20)]
+    assert all(rt.submit("main", "p", event) for event in events)
+    assert all(event.wait(JOIN) for event in events)
+    (q, qc) = live.queues["p"]
+    assert qc.handler.spec.endswith(":release") and q.pool is live.pool

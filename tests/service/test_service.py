@@ -73,6 +73,10 @@ def test_invalid_reload_keeps_the_running_configuration_and_counts_an_error(
     assert "pools[0].queues[0].timout: unknown key; did you mean 'timeout'?" in caplog.text
     assert metric(service, 'threadpool_config_reloads_total{result="error"}') == 1
     assert metric(service, 'threadpool_config_reloads_total{result="success"}') == 0
+    assert metric(service, "threadpool_config_last_reload_successful") == 0
+    write(services.tmp_path / "config.yaml", with_threads(2))
+    assert service.reload("test") is True
+    assert metric(service, "threadpool_config_last_reload_successful") == 1
 
 
 def test_a_file_change_reloads_once_per_new_content(services: Services) -> None:
@@ -210,3 +214,91 @@ def test_heartbeat_file_is_touched_while_healthy_relative_to_the_config(
     assert service.heartbeat_map.stats()["checker_running"]
     poll("a heartbeat check", lambda: metric(service, "threadpool_heartbeat_checks_total") >= 2)
     assert (services.tmp_path / "alive").is_file()
+
+
+def test_an_unchanged_file_is_not_read_at_each_look(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from threadpool.service import reload as reload_module
+
+    path = services.tmp_path / "config.yaml"
+    service = services.start(with_threads(1))
+    reads: list[str] = []
+    real = reload_module.read_file
+
+    def counting(p: str) -> bytes:
+        reads.append(p)
+        return real(p)
+
+    monkeypatch.setattr(reload_module, "read_file", counting)
+    for _ in range(5):
+        assert service.check_file() is False
+    assert reads == []  # same metadata: not read, not hashed
+    os.utime(path, ns=(1, 1))  # the metadata change: read once, same content, no reload
+    assert service.check_file() is False and len(reads) == 1
+    assert service.check_file() is False and len(reads) == 1
+    assert service.reloads == {"success": 0, "error": 0}
+
+
+@pytest.mark.parametrize("dangling", [False, True], ids=["to-a-file", "dangling"])
+def test_a_symlinked_heartbeat_file_is_refused(
+    services: Services, caplog: pytest.LogCaptureFixture, dangling: bool
+) -> None:
+    target = services.tmp_path / "victim"
+    if not dangling:
+        target.write_text("precious\n")
+        os.utime(target, ns=(10**9, 10**9))
+    (services.tmp_path / "alive").symlink_to(target)
+    d = doc()
+    d["heartbeat"] = {"interval": 0.05, "file": "alive"}
+    with caplog.at_level(logging.ERROR, "threadpool.service"):
+        service = services.start(d)
+        poll("heartbeat checks", lambda: metric(service, "threadpool_heartbeat_checks_total") >= 3)
+    if dangling:
+        assert not target.exists()  # not created through the link
+    else:
+        assert target.stat().st_mtime_ns == 10**9 and target.read_text() == "precious\n"
+    assert (services.tmp_path / "alive").is_symlink()
+    refusals = [r for r in caplog.records if "not touched: it is a symbolic link" in r.message]
+    assert len(refusals) == 1, caplog.text  # once, not at every check
+
+
+def test_the_heartbeat_file_is_created_private(services: Services) -> None:
+    d = doc()
+    d["heartbeat"] = {"interval": 0.05, "file": "alive"}
+    service = services.start(d)
+    poll("a heartbeat check", lambda: metric(service, "threadpool_heartbeat_checks_total") >= 2)
+    path = services.tmp_path / "alive"
+    poll("the file", path.exists)
+    assert path.stat().st_mode & 0o077 == 0
+
+
+def test_a_dead_producer_turns_health_503_and_its_series_0_until_a_reload(
+    services: Services, caplog: pytest.LogCaptureFixture
+) -> None:
+    d = doc()
+    d["producers"] = [
+        {"name": "ok", "factory": f"{HANDLERS}:Ticker", "settings": {"queue": "ticks"}},
+        {"name": "broken", "factory": f"{HANDLERS}:Broken"},
+    ]
+    service = services.start(d)
+    assert metric(service, 'threadpool_producer_up{producer="ok"}') == 1
+    poll("/health 503", lambda: request(service.url, "/health")[0] == 503)
+    status, _, body = request(service.url, "/health")
+    assert status == 503
+    assert body == b"producer broken: run() raised RuntimeError: Broken.run fails\n"
+    assert metric(service, 'threadpool_producer_up{producer="broken"}') == 0
+    assert metric(service, 'threadpool_producer_up{producer="ok"}') == 1
+    assert not service.healthy()
+    dead = service._producers["broken"]
+    write(services.tmp_path / "config.yaml", d)  # unchanged: a reload restarts the dead one
+    with caplog.at_level(logging.ERROR, "threadpool.service"):
+        assert service.reload("SIGHUP")
+    assert service._producers["broken"] is not dead
+    poll("the new one dead too", lambda: service._producers["broken"].death is not None)
+    assert "producer broken: run() raised; dead until the next reload" in caplog.text
+    d["producers"].pop()
+    write(services.tmp_path / "config.yaml", d)
+    assert service.reload("SIGHUP")
+    assert request(service.url, "/health")[:3:2] == (200, b"ok\n")
+    assert service.healthy()

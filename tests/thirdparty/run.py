@@ -133,7 +133,8 @@ def lockdep_reports(output: str) -> list[str]:
     return [
         line
         for line in output.splitlines()
-        if line.startswith("lockdep: ") or "violation(s) outside any test" in line
+        if (line.startswith("lockdep: ") and not line.startswith("lockdep: no violation"))
+        or "violation(s) outside any test" in line
     ]
 
 

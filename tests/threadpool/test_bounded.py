@@ -172,6 +172,7 @@ def test_drop_oldest_without_on_drop_logs_each_drop(
     assert q.clear() == [2]
 
 
+@pytest.mark.slow
 def test_the_bound_is_strict_with_many_producers(tp: Harness, paths: str) -> None:
     worst = [0]
     seen: list[int] = []

@@ -195,6 +195,7 @@ ITEMS = 1_000_000
 BURST = 50_000
 
 
+@pytest.mark.slow
 def test_a_million_items_through_bursts_and_pauses_with_threads_coming_and_going(
     tp: Harness, paths: str
 ) -> None:

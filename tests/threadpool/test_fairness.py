@@ -6,9 +6,13 @@ import threading
 from collections import Counter
 from typing import Any
 
+import pytest
+
 from threadpool import PointerWQ, WorkQueue, WorkQueueVal
 
 from .conftest import Harness, wait
+
+pytestmark = pytest.mark.slow  # fairness
 
 PER_QUEUE = 20_000
 SAMPLE = 30_000  # processed while every queue still has work

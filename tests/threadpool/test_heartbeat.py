@@ -444,6 +444,7 @@ def run_child(tmp_path: Path, script: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_suicide_aborts_the_process_and_shows_the_stuck_threads_stack(tmp_path: Path) -> None:
     child = run_child(tmp_path, SUICIDE_SCRIPT % {"wait": 30})
     assert child.returncode == -signal.SIGABRT, child.stdout + child.stderr
@@ -457,6 +458,7 @@ def test_suicide_aborts_the_process_and_shows_the_stuck_threads_stack(tmp_path: 
     assert "threading.Event().wait()" in stack
 
 
+@pytest.mark.slow
 def test_suicide_of_a_worker_that_comes_back_late_is_reported_by_itself(tmp_path: Path) -> None:
     script = textwrap.dedent(
         """

@@ -37,6 +37,7 @@ def test_the_readme_has_the_examples() -> None:
 
 
 @pytest.mark.parametrize("name", ["executor", "asyncio", "sharded"])
+@pytest.mark.slow
 def test_a_readme_example_prints_what_it_says(name: str) -> None:
     code = examples()[name]
     run = subprocess.run(

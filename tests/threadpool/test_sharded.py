@@ -55,6 +55,7 @@ def produce(q: ShardedWorkQueue, keys: range, per_key: int) -> Callable[[], None
     return run
 
 
+@pytest.mark.slow
 def test_per_key_order_and_one_at_a_time_100_keys_by_1000_items_over_8_shards(
     tp: Harness, paths: str
 ) -> None:
@@ -154,6 +155,7 @@ def test_pause_drain_and_stop_cover_every_shard(tp: Harness) -> None:
     pool.unpause()
 
 
+@pytest.mark.slow
 def test_resizing_while_items_flow_keeps_order_and_loses_nothing(tp: Harness) -> None:
     check = PerKey()
     pool = tp.pool("resize", 2)

@@ -13,10 +13,14 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 import lockdep
 from threadpool import BatchWorkQueue, PointerWQ, QueueFull, ThreadPool, WorkQueue, WorkQueueVal
 
 from .conftest import JOIN, Harness, join
+
+pytestmark = pytest.mark.slow  # stress
 
 ITEMS = 1_000_000
 PRODUCERS = 8

@@ -9,6 +9,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from tests.blocked_imports import BLOCK_IMPORTS
 
 REPO = Path(__file__).resolve().parents[2]
@@ -49,10 +51,12 @@ def run(code: str) -> str:
     return child.stdout
 
 
+@pytest.mark.slow
 def test_spec_usage_snippet_runs_as_written_without_prometheus_or_yaml() -> None:
     assert run(SPEC_SNIPPET).strip() == "spec ok"
 
 
+@pytest.mark.slow
 def test_readme_example_runs_as_written() -> None:
     readme = (REPO / "README.md").read_text()
     section = readme[readme.index("## threadpool in one minute") :]

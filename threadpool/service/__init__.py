@@ -3,11 +3,16 @@
 Layered on the pool core, which never imports this package (nor
 ``prometheus_client`` or ``yaml``, which only this package needs):
 
-* ``schema`` and ``config``: the configuration, checked whole (``ConfigError``);
+* ``schema``, ``checks`` and ``config``: the configuration, each key declared
+  once and checked whole (``ConfigError``); ``example``: the shipped
+  ``config.yaml``, rendered from the schema;
+  ``reload``: noticing a changed file, parsing it off the main thread;
 * ``runtime`` and ``elastic``: pools and queues built from it and changed live;
 * ``producers``: what feeds the queues; ``scrubber``: the default workload;
 * ``metrics``: Prometheus collectors reading the pools and lockdep at scrape time;
 * ``httpd``: ``/metrics``, ``/health``, ``/lockdep``;
+* ``heartbeat_file``: the heartbeat map whose file is never touched through a symlink;
 * ``notify``: systemd's ``sd_notify`` and watchdog;
-* ``signals``, ``logs`` and ``service``: the process (``python -m threadpool serve``).
+* ``signals``, ``logs`` (with repeated tracebacks limited) and ``service``: the
+  process (``python -m threadpool serve``).
 """

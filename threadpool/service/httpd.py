@@ -1,6 +1,9 @@
 """The service's HTTP listener: ``/metrics``, ``/health`` and ``/lockdep`` on one port.
 
-* ``GET /metrics``: the Prometheus text format (version 0.0.4) of a registry.
+* ``GET /metrics``: the registry in the format the client asks for (``Accept``:
+  the Prometheus text format 0.0.4 by default, OpenMetrics when asked), gzipped
+  when ``Accept-Encoding`` allows it: prometheus_client's own negotiation.
+  The query string is ignored.
 * ``GET /health``: 200 ``ok`` while no worker is past its grace; otherwise 503
   with the names of the unhealthy workers, one a line.
 * ``GET /lockdep``: JSON with lockdep's ``settings``, ``stats``, ``classes``,
@@ -14,6 +17,12 @@ of its own, so scrapes run concurrently, and a socket timeout keeps a client
 that stops sending from holding its thread. An error while building a
 response is logged and answered with 500; the listener goes on.
 
+The listen backlog is ``BACKLOG`` (1024; the kernel caps it at
+``net.core.somaxconn``), not the standard library's 5: a burst of thousands
+of connections at once (a scrape storm, a load balancer's health checks) is
+queued by the kernel and answered, instead of having its SYNs dropped and
+retried a second or more later.
+
 ``HTTPService(host, port, ...)`` binds at once, so that a port in use is
 found before anything else starts (``ListenError``); ``start()`` serves on a
 background thread and ``close()`` stops serving and joins the threads.
@@ -22,6 +31,7 @@ background thread and ``close()`` stops serving and joins the threads.
 from __future__ import annotations
 
 import errno
+import gzip
 import json
 import logging
 import socket
@@ -31,15 +41,15 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import choose_encoder, gzip_accepted
 
 import lockdep
-
-from .metrics import CONTENT_TYPE
 
 logger = logging.getLogger("threadpool.http")
 
 REQUEST_TIMEOUT = 5.0  # seconds a client may take to send its request
+BACKLOG = 1024  # connections the kernel queues before the accept loop takes them
 POLL = 0.1  # seconds: how soon close() stops the accept loop
 METHODS = ("GET", "HEAD")
 
@@ -71,6 +81,7 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = False  # request threads are joined by server_close()
     block_on_close = True
     allow_reuse_address = True
+    request_queue_size = BACKLOG
 
     registry: CollectorRegistry
     unhealthy: Callable[[], list[str]]
@@ -103,8 +114,7 @@ class _Handler(BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0]
         try:
             if path == "/metrics":
-                body = generate_latest(self.server.registry)
-                self._send(HTTPStatus.OK, body, CONTENT_TYPE)
+                self._metrics()
             elif path == "/health":
                 names = self.server.unhealthy()
                 if names:
@@ -129,6 +139,17 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_HEAD(self) -> None:
         self.do_GET()
+
+    def _metrics(self) -> None:
+        """The exposition as prometheus_client serves it: the format by ``Accept``,
+        gzip by ``Accept-Encoding``."""
+        encoder, content_type = choose_encoder(self.headers.get("Accept", ""))
+        body = encoder(self.server.registry)
+        headers = {"Vary": "Accept, Accept-Encoding"}
+        if gzip_accepted(self.headers.get("Accept-Encoding", "")):
+            body = gzip.compress(body)
+            headers["Content-Encoding"] = "gzip"
+        self._send(HTTPStatus.OK, body, content_type, headers)
 
     def _send(
         self,

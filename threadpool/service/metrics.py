@@ -14,8 +14,11 @@ bounded queues and deadlines do not exist yet), ``threadpool_busy_seconds_total`
 the histograms ``threadpool_item_duration_seconds`` (one observation per process
 step: an item, or a whole batch) and ``threadpool_queue_wait_seconds`` (per
 item) for queues built with histograms, ``threadpool_heartbeat_workers``,
-``threadpool_heartbeat_unhealthy_workers``, ``threadpool_heartbeat_timeouts_total``,
-``threadpool_config_reloads_total{result}`` and ``threadpool_build_info``.
+``threadpool_heartbeat_unhealthy_workers``, ``threadpool_heartbeat_timeouts_total``.
+
+``ServiceCollector``: ``threadpool_config_reloads_total{result}``,
+``threadpool_config_last_reload_successful``, ``threadpool_producer_up{producer}``
+and ``threadpool_build_info``.
 
 ``LockdepCollector``: ``lockdep_enabled``, ``lockdep_lock_classes``,
 ``lockdep_dependencies``, ``lockdep_checks_total``, ``lockdep_violations_total{kind}``
@@ -46,7 +49,8 @@ from prometheus_client.utils import floatToGoString
 import lockdep
 from threadpool import HeartbeatMap, ThreadPool
 
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+from .config import MetricsConfig
+
 VIOLATION_KINDS = ("recursive", "order", "unlock", "wait_timeout")
 
 
@@ -70,19 +74,15 @@ def _buckets(snapshot: Mapping[str, Any]) -> list[tuple[str, float]]:
 
 
 class PoolCollector(Collector):
-    """The pools (``pools()`` is called at each scrape), the heartbeat map, and the
-    configuration reload counts (``reloads()`` returns ``{result: count}``)."""
+    """The pools (``pools()`` is called at each scrape) and the heartbeat map."""
 
     def __init__(
         self,
         pools: Callable[[], Iterable[ThreadPool]],
         heartbeat_map: HeartbeatMap | None = None,
-        reloads: Callable[[], Mapping[str, int]] | None = None,
     ) -> None:
         self._pools = pools
         self._heartbeat_map = heartbeat_map
-        self._reloads = reloads
-        self._build = {"version": version(), "python": platform.python_version()}
 
     def collect(self) -> Iterator[Metric]:
         pool_labels = ["pool"]
@@ -173,22 +173,6 @@ class PoolCollector(Collector):
         yield from (threads, target, busy, paused, items, in_flight, processed, failed)
         yield from (rejected, expired, busy_seconds, duration, wait)
         yield from self._heartbeat()
-        if self._reloads is not None:
-            reloads = CounterMetricFamily(
-                "threadpool_config_reloads_total",
-                "Configuration reloads, by result (success, error).",
-                labels=["result"],
-            )
-            for result, count in sorted(self._reloads().items()):
-                reloads.add_metric([result], count)
-            yield reloads
-        info = GaugeMetricFamily(
-            "threadpool_build_info",
-            "Always 1; the labels name the version running.",
-            labels=list(self._build),
-        )
-        info.add_metric(list(self._build.values()), 1)
-        yield info
 
     def _heartbeat(self) -> Iterator[Metric]:
         hb = self._heartbeat_map
@@ -215,12 +199,60 @@ class PoolCollector(Collector):
         )
 
 
+class ServiceCollector(Collector):
+    """What the service adds: configuration reloads (``reloads()`` returns
+    ``{result: count}``, ``last_reload_ok()`` whether the last one applied), the
+    producers (``producers()`` returns ``{name: alive}``) and the build."""
+
+    def __init__(
+        self,
+        reloads: Callable[[], Mapping[str, int]],
+        last_reload_ok: Callable[[], bool],
+        producers: Callable[[], Mapping[str, bool]],
+    ) -> None:
+        self._reloads = reloads
+        self._last_reload_ok = last_reload_ok
+        self._producers = producers
+        self._build = {"version": version(), "python": platform.python_version()}
+
+    def collect(self) -> Iterator[Metric]:
+        reloads = CounterMetricFamily(
+            "threadpool_config_reloads_total",
+            "Configuration reloads, by result (success, error).",
+            labels=["result"],
+        )
+        for result, count in sorted(self._reloads().items()):
+            reloads.add_metric([result], count)
+        yield reloads
+        yield GaugeMetricFamily(
+            "threadpool_config_last_reload_successful",
+            "1 if the last configuration reload applied (or none was tried), 0 if it failed.",
+            1 if self._last_reload_ok() else 0,
+        )
+        up = GaugeMetricFamily(
+            "threadpool_producer_up",
+            "1 while the producer runs; 0 once its run() ended by itself (it is dead).",
+            labels=["producer"],
+        )
+        for producer, alive in sorted(self._producers().items()):
+            up.add_metric([producer], 1 if alive else 0)
+        yield up
+        info = GaugeMetricFamily(
+            "threadpool_build_info",
+            "Always 1; the labels name the version running.",
+            labels=list(self._build),
+        )
+        info.add_metric(list(self._build.values()), 1)
+        yield info
+
+
 class LockdepCollector(Collector):
     """lockdep's counters and, with its ``stats`` on, the ``top_classes()`` lock classes
     with the most wait time (``top_classes`` is called at each scrape)."""
 
-    def __init__(self, top_classes: Callable[[], int] = lambda: 50) -> None:
-        self._top_classes = top_classes
+    def __init__(self, top_classes: Callable[[], int] | None = None) -> None:
+        default = MetricsConfig().lockdep_top_classes
+        self._top_classes = top_classes or (lambda: default)
 
     def collect(self) -> Iterator[Metric]:
         s = lockdep.stats()

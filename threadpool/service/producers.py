@@ -10,8 +10,12 @@ been removed by a reload): the producer decides what that means for the item.
 ``ctx.queued(pool, queue)`` tells how many items wait there, for a producer
 that keeps the queue short rather than loading everything at once.
 
-An exception out of ``run`` is logged with its traceback; the producer is
-not restarted until the next reload that changes it.
+A producer runs for the life of the service (or of its configuration). One
+whose ``run`` ends by itself - raising (logged with its traceback) or
+returning before it was asked to stop - is *dead*: ``/health`` answers 503
+naming it, ``threadpool_producer_up`` is 0 for it, and the next reload
+(SIGHUP, or any change of the file) starts a new one. A producer with a
+finite amount of work waits on ``ctx.wait`` once it is done.
 """
 
 from __future__ import annotations
@@ -69,20 +73,32 @@ class ProducerThread:
         self._thread = threading.Thread(
             target=self._main, name=f"producer {config.name}", daemon=True
         )
+        self._death: str | None = None  # how run() ended by itself; set once, by its thread
 
     def start(self) -> None:
         self._thread.start()
         logger.info("producer %s: started (%s)", self.config.name, self.config.factory)
 
     def _main(self) -> None:
+        name = self.config.name
         try:
             self.config.instance.run(self.context)
-        except Exception:
-            logger.exception("producer %s: run() raised; it stays stopped", self.config.name)
+        except Exception as exc:
+            self._death = f"run() raised {type(exc).__name__}: {exc}"
+            logger.exception("producer %s: run() raised; dead until the next reload", name)
+            return
+        if not self.context.stopping:
+            self._death = "run() returned before it was asked to stop"
+            logger.error("producer %s: %s; dead until the next reload", name, self._death)
 
     @property
     def alive(self) -> bool:
         return self._thread.is_alive()
+
+    @property
+    def death(self) -> str | None:
+        """How ``run`` ended by itself (the producer is dead), or None."""
+        return self._death
 
     def stop(self, timeout: float) -> bool:
         """Ask the producer to stop and wait up to ``timeout`` seconds; whether it did."""

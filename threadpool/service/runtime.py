@@ -10,6 +10,14 @@ the configuration, changing what can change in place:
   are drained for up to ``drain_timeout`` seconds, then detached; the items
   still queued are logged by count, never dropped silently.
 
+A queue that cannot be detached (a pointer queue whose item is still
+processing after the drain deadline) stays attached, taking no new items, in
+its pool's ``detaching`` set; ``apply`` reports it (``ApplyError``). Every
+later ``apply`` and every ``scale`` step tries to detach it again, and once it
+is gone the configuration the pool follows is applied again, so that a queue
+replaced meanwhile appears without another reload. Wanted back unchanged
+while still attached, it is simply published again.
+
 What cannot change in place replaces the object: a queue whose kind,
 handler, finish or histograms change is removed and added anew, and so is a
 pool whose ``thread_name`` changes.
@@ -58,9 +66,8 @@ def build_queue(qc: QueueConfig) -> AnyQueue:
         "histograms": qc.histograms,
     }
     if qc.kind == "batch":
-        return BatchWorkQueue(
-            qc.name, qc.process, qc.finish_fn, batch_size=qc.batch_size or 64, **limits
-        )
+        assert qc.batch_size is not None  # the configuration gives batch queues one
+        return BatchWorkQueue(qc.name, qc.process, qc.finish_fn, batch_size=qc.batch_size, **limits)
     if qc.kind == "value":
         return WorkQueueVal(qc.name, qc.process, qc.finish_fn, **limits)
     if qc.kind == "workqueue":
@@ -76,6 +83,9 @@ class LivePool:
     pool: ThreadPool
     queues: dict[str, tuple[AnyQueue, QueueConfig]] = field(default_factory=dict)
     elastic: Elastic | None = None
+    # Removed from the configuration but still attached (an item still processing):
+    # published nowhere, retried by every apply and scale step.
+    detaching: dict[str, tuple[AnyQueue, QueueConfig]] = field(default_factory=dict)
 
 
 class ApplyError(Exception):
@@ -150,8 +160,13 @@ class Runtime:
             raise ApplyError("; ".join(errors))
 
     def scale(self, now: float) -> None:
-        """One elastic-sizing step for every elastic pool."""
+        """One elastic-sizing step for every elastic pool; and another try at detaching
+        the queues that would not detach."""
         for live in self._pools.values():
+            if live.detaching and self._detach_stuck(live):
+                errors = self._update_pool(live, live.config, now)
+                for error in errors:
+                    logger.error("%s", error)
             if live.elastic is not None:
                 try:
                     live.elastic.step(live.pool, now)
@@ -205,6 +220,7 @@ class Runtime:
             pool.set_num_threads(pc.threads)
         errors = []
         wanted = {qc.name: qc for qc in pc.queues}
+        self._detach_stuck(live)
         for name, (_q, old) in list(live.queues.items()):
             new = wanted.get(name)
             if new is None or new.identity() != old.identity():
@@ -215,11 +231,21 @@ class Runtime:
         added = {}
         for qc in pc.queues:
             entry = live.queues.get(qc.name)
+            stuck = live.detaching.get(qc.name)
+            if entry is None and stuck is not None:
+                if stuck[1].identity() != qc.identity():
+                    errors.append(
+                        f"{pc.name}/{qc.name}: the queue it replaces still has items "
+                        "processing; it is added once that one detaches"
+                    )
+                    continue
+                entry = live.queues[qc.name] = added[qc.name] = live.detaching.pop(qc.name)
+                logger.info("%s/%s: back, as it was (it had not detached yet)", pc.name, qc.name)
             if entry is None:
                 q = build_queue(qc)
                 try:
                     pool.add_work_queue(q)
-                except ValueError as exc:  # the old one would not detach
+                except ValueError as exc:
                     errors.append(str(exc))
                     continue
                 live.queues[qc.name] = added[qc.name] = (q, qc)
@@ -244,17 +270,35 @@ class Runtime:
         return errors
 
     def _retire_queue(self, live: LivePool, name: str, deadline: float, why: str) -> str | None:
-        q, _qc = live.queues[name]
-        pool = live.pool
+        """Unpublish, drain until ``deadline``, detach; an error message if the queue
+        would not detach (it then waits in ``live.detaching``)."""
+        q, _qc = entry = live.queues.pop(name)
         where = f"{live.config.name}/{name}"
         self._unpublish([(live.config.name, name)])
-        drained = _drain(pool, q, deadline)
+        drained = _drain(live.pool, q, deadline)
         try:
-            pool.remove_work_queue(q)
+            live.pool.remove_work_queue(q)
         except RuntimeError as exc:
+            live.detaching[name] = entry
             logger.error("%s: %s; it stays attached, taking no new items", where, exc)
             return f"{where} could not be removed: {exc}"
-        del live.queues[name]
+        self._report_left(where, q, why, drained)
+        return None
+
+    def _detach_stuck(self, live: LivePool) -> bool:
+        """Try again to detach the queues that would not; whether any did."""
+        detached = False
+        for name, (q, _qc) in list(live.detaching.items()):
+            try:
+                live.pool.remove_work_queue(q)
+            except RuntimeError:
+                continue  # still processing
+            del live.detaching[name]
+            detached = True
+            self._report_left(f"{live.config.name}/{name}", q, "detached at last", True)
+        return detached
+
+    def _report_left(self, where: str, q: AnyQueue, why: str, drained: bool) -> None:
         left = q._void_clear()
         if left:
             logger.warning(
@@ -262,7 +306,6 @@ class Runtime:
             )
         else:
             logger.info("%s: %s%s", where, why, "" if drained else " (items still in flight)")
-        return None
 
     def _retire_pools(self, lives: list[LivePool], deadline: float, why: str) -> dict[str, int]:
         """Unpublish, drain until ``deadline``, then stop the pools, in parallel."""

@@ -1,10 +1,30 @@
-"""Checking a parsed YAML document piece by piece, collecting every problem.
+"""The configuration's schema machinery: each key declared once, read from YAML, documented.
 
-``Problems`` accumulates messages of the form ``<key path>: <problem>``; the
-``take_*`` helpers read one key of a mapping, check it, record a problem and
-return a default when it is wrong, so that validation goes on and reports
-everything in one pass. ``config.py`` describes the configuration with them.
-Nothing here raises for bad input; ``Problems.raise_if_any`` does, once.
+A section of the configuration is a frozen, keyword-only dataclass whose fields
+are declared with ``key()``: how the value is checked, its default (or that it
+is required), whether a reload may change it, and the sentence documenting it.
+Everything else follows from that one declaration:
+
+* ``read_document`` checks a parsed YAML document against the top section and
+  builds the dataclasses, collecting every problem (``Reader.problems``)
+  instead of stopping at the first; a wrong value is reported and its default
+  used, so that checking goes on;
+* the known keys in "unknown key" messages, and their order, are the fields';
+* ``example.render`` writes a commented YAML document (the shipped
+  ``config.yaml``) from the same declarations;
+* ``fixed_keys`` lists the keys a reload may not change.
+
+How a value is checked is a ``Check``: the scalar ones are in ``checks``;
+``Section`` (a nested mapping) and ``Items`` (a list of them) are here, with
+the reading they drive. Rules between keys (``threads`` or
+``min_threads``/``max_threads``) live in the section's
+``check(reader, path, mapping)`` method, run after its keys are read.
+
+``module:function`` values (``checks.Ref``) are imported, and work that needs them
+(building producers) done, only in ``Reader.run_deferred``, after the whole
+document has been checked: the service installs lockdep in between when asked
+to, so that the handlers' own locks are tracked. Nothing here raises for bad
+input; ``Reader.raise_if_any`` does, once.
 
 Values in messages are shown as a YAML user wrote them (``null``, ``true``,
 ``'abc'``), shortened so that a huge or self-referencing document cannot make
@@ -13,12 +33,11 @@ a huge message.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
-import importlib
-import math
-import re
 import reprlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 _REPR = reprlib.Repr()
@@ -27,9 +46,7 @@ _REPR.maxother = 60
 _REPR.maxlist = _REPR.maxdict = _REPR.maxset = 4
 _REPR.maxlevel = 2
 
-NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-NAME_RULE = "1 to 64 characters among letters, digits, '_', '.', '-'"
-SPEC_RE = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
+INVALID: Any = object()  # what a check returns for a value it reported
 
 
 class ConfigError(Exception):
@@ -61,173 +78,193 @@ def join(path: str, key: str | int) -> str:
     return f"{path}.{key}" if path else key
 
 
-class Problems:
-    """Problems found so far in the document read from ``source``."""
+class Reader:
+    """Problems found so far in the document read from ``source`` (relative paths
+    start at ``base_dir``), and the work deferred until it has been checked."""
 
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, base_dir: Path) -> None:
         self.source = source
-        self.items: list[str] = []
+        self.base_dir = base_dir
+        self.problems: list[str] = []
+        self._deferred: list[Callable[[], None]] = []
 
     def add(self, path: str, message: str) -> None:
         where = f"{path}: " if path else ""
-        self.items.append(f"{self.source}: {where}{message}")
+        self.problems.append(f"{self.source}: {where}{message}")
+
+    def defer(self, work: Callable[[], None]) -> None:
+        """Run ``work`` in ``run_deferred`` (imports, and what needs them), in order."""
+        self._deferred.append(work)
+
+    def run_deferred(self) -> None:
+        work, self._deferred = self._deferred, []
+        for step in work:
+            step()
 
     def raise_if_any(self) -> None:
-        if self.items:
-            raise ConfigError(self.items)
+        if self.problems:
+            raise ConfigError(self.problems)
 
-    # --- mappings and lists ---------------------------------------------------------
 
-    def mapping(
-        self, path: str, value: object, known: Iterable[str], what: str = "a mapping"
-    ) -> Mapping[str, Any] | None:
-        """``value`` if it is a mapping with only ``known`` keys (unknown keys are
-        problems, with a "did you mean" when one is close); None if not a mapping."""
-        if not isinstance(value, Mapping):
-            self.add(path, f"must be {what}, got {show(value)}")
-            return None
-        names = list(known)
-        for key in value:
-            if not isinstance(key, str):
-                self.add(path, f"unknown key {show(key)} (keys are names like {names[0]!r})")
-            elif key not in names:
-                close = difflib.get_close_matches(key, names, n=1, cutoff=0.6)
-                hint = f"; did you mean {close[0]!r}?" if close else ""
-                self.add(join(path, key), f"unknown key{hint} (known: {', '.join(names)})")
-        return value
+# --- declaring keys ---------------------------------------------------------------------
 
-    def sequence(self, path: str, value: object, what: str) -> list[Any]:
+
+class Check:
+    """How one key's value is checked: ``__call__`` returns the value to keep, or
+    INVALID after reporting the problem at ``path``."""
+
+    # A key holding a mapping or list counts as left out when its value is null.
+    null_is_default = False
+
+    def __call__(self, r: Reader, path: str, value: Any) -> Any:
+        raise NotImplementedError
+
+
+@dataclasses.dataclass(frozen=True)
+class Key:
+    """What ``key()`` records on a field."""
+
+    check: Check
+    doc: str
+    required: bool
+    fixed: bool  # a reload may not change it (restart the service)
+    replaces: bool  # changing it replaces the running object instead of changing it
+
+
+def key(
+    check: Check,
+    default: Any = dataclasses.MISSING,
+    *,
+    doc: str,
+    fixed: bool = False,
+    replaces: bool = False,
+) -> Any:
+    """A configuration key, declared as a dataclass field. No default: required. A
+    mapping as default is copied for each section object. A ``fixed`` key's ``doc``
+    says that changing it needs a restart."""
+    if fixed:
+        doc += " (restart to change)"
+    meta = {"key": Key(check, doc, default is dataclasses.MISSING, fixed, replaces)}
+    if isinstance(default, dict):
+        return dataclasses.field(default_factory=lambda: dict(default), metadata=meta)
+    return dataclasses.field(default=default, metadata=meta)
+
+
+def keys(cls: type) -> Iterator[tuple[str, Key, Any]]:
+    """(name, Key, default) for each key of section ``cls``, in declaration order."""
+    for f in dataclasses.fields(cls):
+        meta = f.metadata.get("key")
+        if meta is not None:
+            factory = f.default_factory
+            yield f.name, meta, f.default if factory is dataclasses.MISSING else factory()
+
+
+def values(section: object, *, which: Callable[[Key], bool] = lambda k: True) -> dict[str, Any]:
+    """The keys of a section object (those ``which`` selects) and their values."""
+    return {name: getattr(section, name) for name, k, _ in keys(type(section)) if which(k)}
+
+
+def fixed_keys(cls: type, path: str = "") -> Iterator[tuple[str, tuple[str, ...]]]:
+    """(key path, attribute path) of every key, in nested sections too, that a reload
+    may not change."""
+    for name, k, _ in keys(cls):
+        if k.fixed:
+            yield join(path, name), (name,)
+        if isinstance(k.check, Section):
+            for sub, attrs in fixed_keys(k.check.cls, join(path, name)):
+                yield sub, (name, *attrs)
+
+
+# --- nested sections ----------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Section(Check):
+    """A nested mapping read as the dataclass ``cls``."""
+
+    cls: type
+    what: str = "a mapping"
+    null_is_default = True
+
+    def __call__(self, r: Reader, path: str, value: Any) -> Any:
+        section = read(r, self.cls, path, value, self.what)
+        return INVALID if section is None else section
+
+
+@dataclasses.dataclass(frozen=True)
+class Items(Check):
+    """A list of mappings, each read as ``cls``; ``what`` names one (in messages),
+    and no two may have the same ``name``."""
+
+    cls: type
+    what: str
+    null_is_default = True
+
+    def __call__(self, r: Reader, path: str, value: Any) -> Any:
         if not isinstance(value, list):
-            self.add(path, f"must be a list of {what}, got {show(value)}")
-            return []
-        return value
+            r.add(path, f"must be a list of {self.what}s, got {show(value)}")
+            return INVALID
+        items = []
+        for i, entry in enumerate(value):
+            item = read(r, self.cls, join(path, i), entry)
+            if item is not None:
+                items.append(item)
+        seen: set[str] = set()
+        for item in items:
+            if item.name in seen:
+                r.add(path, f"two {self.what}s are named {item.name!r}")
+            seen.add(item.name)
+        return tuple(items)
 
-    def required(self, path: str, m: Mapping[str, Any], key: str) -> bool:
-        if key not in m:
-            self.add(path, f"missing required key {key!r}")
-            return False
-        return True
 
-    # --- scalars ---------------------------------------------------------------------
+# --- reading ----------------------------------------------------------------------------
 
-    def number(
-        self,
-        path: str,
-        m: Mapping[str, Any],
-        key: str,
-        default: float | None,
-        *,
-        minimum: float = 0.0,
-        strict: bool = False,
-        nullable: bool = False,
-    ) -> float | None:
-        """A finite number >= minimum (> minimum if ``strict``), as a float; or null
-        when ``nullable``. The default when the key is absent or the value wrong."""
-        if key not in m:
-            return default
-        value = m[key]
-        if value is None and nullable:
-            return None
-        rule = f"a number {'>' if strict else '>='} {minimum:g}"
-        ok = (
-            isinstance(value, (int, float))
-            and not isinstance(value, bool)
-            and math.isfinite(value)
-            and (value > minimum if strict else value >= minimum)
-        )
-        if not ok:
-            null = " or null" if nullable else ""
-            self.add(join(path, key), f"must be {rule}{null}, got {show(value)}")
-            return default
-        return float(value)
 
-    def integer(
-        self,
-        path: str,
-        m: Mapping[str, Any],
-        key: str,
-        default: int | None,
-        *,
-        minimum: int,
-        maximum: int,
-    ) -> int | None:
-        if key not in m:
-            return default
-        value = m[key]
-        if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
-            self.add(join(path, key), f"must be an integer {minimum}..{maximum}, got {show(value)}")
-            return default
-        return value
+def read(r: Reader, cls: type, path: str, value: object, what: str = "a mapping") -> Any:
+    """Check ``value`` against section ``cls`` and build it; None when it is not a
+    mapping or a required key is missing or wrong (the problems are in ``r``)."""
+    if not isinstance(value, Mapping):
+        r.add(path, f"must be {what}, got {show(value)}")
+        return None
+    declared = list(keys(cls))
+    names = [name for name, _k, _d in declared]
+    for name in value:
+        if not isinstance(name, str):
+            r.add(path, f"unknown key {show(name)} (keys are names like {names[0]!r})")
+        elif name not in names:
+            close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            r.add(join(path, name), f"unknown key{hint} (known: {', '.join(names)})")
+    complete = True
+    for name, k, _default in declared:
+        if k.required and name not in value:
+            r.add(path, f"missing required key {name!r}")
+            complete = False
+    found: dict[str, Any] = {}
+    for name, k, _default in declared:
+        if name not in value:
+            continue
+        if value[name] is None and k.check.null_is_default and not k.required:
+            continue  # a section or list with nothing under it counts as left out
+        checked = k.check(r, join(path, name), value[name])
+        if checked is not INVALID:
+            found[name] = checked
+        elif k.required:
+            complete = False
+    if not complete:
+        return None
+    section = cls(**found)
+    check = getattr(section, "check", None)
+    return check(r, path, value) if check is not None else section
 
-    def boolean(self, path: str, m: Mapping[str, Any], key: str, default: bool) -> bool:
-        if key not in m:
-            return default
-        value = m[key]
-        if not isinstance(value, bool):
-            self.add(join(path, key), f"must be true or false, got {show(value)}")
-            return default
-        return value
 
-    def string(
-        self,
-        path: str,
-        m: Mapping[str, Any],
-        key: str,
-        default: str | None,
-        *,
-        nullable: bool = False,
-        pattern: re.Pattern[str] | None = None,
-        rule: str = "",
-    ) -> str | None:
-        if key not in m:
-            return default
-        value = m[key]
-        if value is None and nullable:
-            return None
-        if not isinstance(value, str) or not value or (pattern and not pattern.match(value)):
-            what = f"a string of {rule}" if rule else "a non-empty string"
-            null = " or null" if nullable else ""
-            self.add(join(path, key), f"must be {what}{null}, got {show(value)}")
-            return default
-        return value
-
-    def choice(
-        self, path: str, m: Mapping[str, Any], key: str, default: str, choices: Iterable[str]
-    ) -> str:
-        if key not in m:
-            return default
-        value = m[key]
-        options = list(choices)
-        if not isinstance(value, str) or value.lower() not in options:
-            self.add(join(path, key), f"must be one of {', '.join(options)}, got {show(value)}")
-            return default
-        return value.lower()
-
-    def name(self, path: str, m: Mapping[str, Any], key: str = "name") -> str | None:
-        return self.string(path, m, key, None, pattern=NAME_RE, rule=NAME_RULE)
-
-    def callable_at(self, path: str, m: Mapping[str, Any], key: str) -> Callable[..., Any] | None:
-        """Import ``module:function`` (now, not when first called) and return it."""
-        spec = self.string(path, m, key, None)
-        if spec is None:
-            return None
-        where = join(path, key)
-        if not SPEC_RE.match(spec):
-            self.add(
-                where, f"must be 'module:function' (like 'package.module:name'), got {show(spec)}"
-            )
-            return None
-        module_name, attr = spec.split(":")
-        try:
-            module = importlib.import_module(module_name)
-        except Exception as exc:  # ImportError, or whatever the module raised on import
-            self.add(where, f"cannot import module {module_name!r}: {type(exc).__name__}: {exc}")
-            return None
-        obj = getattr(module, attr, None)
-        if obj is None:
-            self.add(where, f"module {module_name!r} has no attribute {attr!r}")
-            return None
-        if not callable(obj):
-            self.add(where, f"{spec} is not callable (it is a {type(obj).__name__})")
-            return None
-        return obj  # type: ignore[no-any-return]
+def read_document(r: Reader, cls: type, document: object) -> Any:
+    """The top section, from a parsed YAML document (None: see ``r.problems``)."""
+    if document is None:
+        r.add("", "the file is empty; it needs at least a 'pools' list")
+        return None
+    try:
+        return read(r, cls, "", document, "a mapping with at least a 'pools' list")
+    except RecursionError:  # a self-referencing document in a message, say
+        r.add("", "nested too deeply to check")
+        return None

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import select
 import signal
+import threading
 from types import FrameType, TracebackType
 
 HANDLED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
@@ -32,6 +33,9 @@ class SignalPipe:
         self._read = self._write = -1
         self._old_fd = -1
         self._old: dict[int, object] = {}
+        # Guards the write end against wake() after close (its number may be reused).
+        # Never taken in a signal handler: the signals reach the pipe from C.
+        self._closing = threading.Lock()
 
     def __enter__(self) -> SignalPipe:
         self._read, self._write = os.pipe()
@@ -51,12 +55,23 @@ class SignalPipe:
         for signum, handler in self._old.items():
             signal.signal(signum, handler)  # type: ignore[arg-type]
         signal.set_wakeup_fd(self._old_fd)
-        os.close(self._read)
-        os.close(self._write)
+        with self._closing:
+            os.close(self._read)
+            os.close(self._write)
+            self._read = self._write = -1
+
+    def wake(self) -> None:
+        """Make a ``wait`` in progress return now (from any thread; a no-op once closed)."""
+        with self._closing:
+            if self._write >= 0:
+                try:
+                    os.write(self._write, b"\0")  # 0 is no signal: wait() drops it
+                except BlockingIOError:
+                    pass  # the pipe is full: wait() will return anyway
 
     def wait(self, timeout: float) -> list[signal.Signals]:
         """The signals received since the last call, in order; waits up to ``timeout``
-        seconds for one when there are none."""
+        seconds for one (or a ``wake``) when there are none."""
         readable, _, _ = select.select([self._read], [], [], max(timeout, 0.0))
         if not readable:
             return []
