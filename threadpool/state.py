@@ -72,13 +72,13 @@ import logging
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from time import monotonic
+from time import monotonic, sleep
 from typing import TYPE_CHECKING
 
 import lockdep
 
 from .heartbeat import INF, HeartbeatMap
-from .worker import Worker
+from .worker import BACKOFF, Worker
 
 if TYPE_CHECKING:
     from .queue_base import BaseWorkQueue
@@ -186,11 +186,23 @@ class PoolState:
 
     def lock_unless_held(self) -> bool:
         """Take the pool lock unless this thread holds it (a worker's finish step or
-        storage hook queueing more work). Returns whether it was taken. A lock nobody
-        holds is not asked whose it is (is_locked() is the cheaper question)."""
+        storage hook queueing more work). Returns whether it was taken.
+
+        A lock another thread holds is waited for as a worker waits for it
+        (``Worker._relock``): a few short sleeps, which hand the GIL to the holder,
+        before queueing on it - on the locked paths every producer comes here, and
+        queueing at once would convoy them. The acquisition itself always blocks, so
+        that lockdep sees the order of the locks held around it (a trylock it would
+        not count). A lock nobody holds is not asked whose it is (is_locked() is the
+        cheaper question)."""
         lock = self.lock
-        if lock.is_locked() and lock.is_locked_by_me():
-            return False
+        if lock.is_locked():
+            if lock.is_locked_by_me():
+                return False
+            for delay in BACKOFF:
+                sleep(delay)
+                if not lock.is_locked():
+                    break
         lock.lock()
         return True
 
