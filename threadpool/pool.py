@@ -324,6 +324,7 @@ class ThreadPool:
             st.running = True
             st.start_threads_locked()
             st.grow_for_backlog()
+        st.start_pending()
         logger.info("%s: started with %d threads", self._name, st.num_threads)
 
     def stop(self, clear_after: bool = True, timeout: float | None = None) -> StopResult:
@@ -351,8 +352,9 @@ class ThreadPool:
             st.cond.notify_all()
             workers = [*st.threads.values(), *st.retired]
             st.retired = []
+        st.start_pending()  # made, not started yet: they start, see stop, and exit
         for worker in workers:
-            worker.thread.join(None if end is None else max(end - monotonic(), 0.0))
+            worker.join(None if end is None else max(end - monotonic(), 0.0))
         with st.lock:
             st.running = False
             st.idle.clear()
@@ -459,6 +461,11 @@ class ThreadPool:
                         return True
                     if queued:
                         self._check_can_progress(queue)
+                    if st.starting:  # the check grew the pool: let the workers start
+                        st.lock.unlock()
+                        st.start_pending()
+                        st.lock.lock()
+                        continue
                     if end is None:
                         st.cond.wait(st.idle_wait)
                     else:

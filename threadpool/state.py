@@ -23,6 +23,12 @@ re-check before anything is decided on it):
     ``threads``     live workers by index; ``retired``: workers that left,
                     to be joined; ``idents``: thread idents of the workers
                     running their loop (registered with the heartbeat map).
+    ``starting``    workers made (and in ``threads``) whose threads are not
+                    started yet: a thread is started only once the pool lock
+                    is released (``start_pending``, called by whoever releases
+                    it), because ``Thread.start()`` waits for the new thread,
+                    which would wait for the lock, and everything else with
+                    it. A deque: any thread may pop one to start it.
     ``num_threads`` the target number of workers. In an elastic pool it moves
                     between ``min_threads`` and ``max_threads``: up by one when
                     an item is queued while no worker is free for it, down by
@@ -121,6 +127,7 @@ class PoolState:
         "queues",
         "retired",
         "running",
+        "starting",
         "stop",
         "thread_name",
         "threads",
@@ -162,6 +169,7 @@ class PoolState:
         self.last = -1
         self.threads: dict[int, Worker] = {}
         self.retired: list[Worker] = []
+        self.starting: deque[Worker] = deque()
         self.idents: set[int] = set()
         self.num_threads = num_threads
         self.elastic = False
@@ -216,6 +224,8 @@ class PoolState:
         finally:
             if took:
                 self.lock.unlock()
+                if self.starting:
+                    self.start_pending()
 
     # --- waking workers ----------------------------------------------------------------
 
@@ -228,6 +238,8 @@ class PoolState:
         finally:
             if took:
                 self.lock.unlock()
+                if self.starting:
+                    self.start_pending()
 
     def item_queued_locked(self) -> None:
         """An item was queued (lock held): wake one idle worker, if one sleeps; else, in
@@ -401,9 +413,20 @@ class PoolState:
     # --- workers --------------------------------------------------------------------------
 
     def start_threads_locked(self) -> None:
-        """Start workers until there are ``num_threads`` (lock held)."""
+        """Make workers until there are ``num_threads`` (lock held); their threads start
+        when the lock is released (see ``starting``)."""
         while len(self.threads) < self.num_threads:
             index = next(i for i in range(len(self.threads) + 1) if i not in self.threads)
             worker = Worker(self, index)
             self.threads[index] = worker
-            worker.thread.start()
+            self.starting.append(worker)
+
+    def start_pending(self) -> None:
+        """Start the threads of the workers made meanwhile (lock not held)."""
+        starting = self.starting
+        while starting:
+            try:
+                worker = starting.popleft()
+            except IndexError:  # another thread took the last one
+                return
+            worker.start()

@@ -75,6 +75,7 @@ class Worker:
         "hb",
         "ident",
         "index",
+        "launched",
         "name",
         "os_name",
         "serving",
@@ -94,9 +95,25 @@ class Worker:
         self.serving: BaseWorkQueue | None = None
         self.broken = False  # a dequeue raised: sleep rather than spin on it
         self.thread = threading.Thread(target=self._main, name=self.name, daemon=True)
+        self.launched = threading.Event()  # start() has returned: the thread may be joined
 
     def __repr__(self) -> str:
         return f"<Worker {self.name!r}>"
+
+    def start(self) -> None:
+        """Start the thread (once; see PoolState.starting)."""
+        try:
+            self.thread.start()
+        finally:
+            self.launched.set()
+
+    def join(self, timeout: float | None = None) -> None:
+        """Join the thread, once it has been started (which another thread may be
+        doing); at most ``timeout`` seconds in all."""
+        end = None if timeout is None else monotonic() + timeout
+        self.launched.wait(timeout)
+        if self.thread.ident is not None:
+            self.thread.join(None if end is None else max(end - monotonic(), 0.0))
 
     def describe(self) -> str:
         """The worker's name and the queue of the unit it holds, if any (pool lock held)."""
@@ -170,6 +187,8 @@ class Worker:
                 lock.lock()
             st.worker_exited(self)
             lock.unlock()
+            if st.starting:
+                st.start_pending()
 
     def _pick(self, st: PoolState) -> Any:
         """Dequeue the next unit, round-robin from the queue after the one served last, and
@@ -238,6 +257,8 @@ class Worker:
         lock = st.lock
         clock = st.clock
         lock.unlock()
+        if st.starting:  # workers made while we held the lock (PoolState.starting)
+            st.start_pending()
 
         now = clock()
         hb = self.hb
@@ -292,6 +313,9 @@ class Worker:
                     return True
             else:
                 wait = min(wait, left)
+        if st.starting:  # workers made while we held the lock (PoolState.starting)
+            self._unlocked(st.start_pending)
+            return False
         if st.pause or not st.queues or self.broken:
             self._sleep(wait)
             return False

@@ -27,8 +27,12 @@ class Blocker:
         self.reached: dict[int, threading.Event] = {}
 
     def at(self, n: int) -> threading.Event:
-        """An event set once n items are in their process step at the same time."""
-        return self.reached.setdefault(n, threading.Event())
+        """An event set once n items are (or have been) in their process step at once."""
+        with self.lock:
+            event = self.reached.setdefault(n, threading.Event())
+            if self.most >= n:
+                event.set()
+        return event
 
     def __call__(self, item: Any, handle: object) -> None:
         with self.lock:

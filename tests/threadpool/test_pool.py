@@ -193,7 +193,7 @@ def test_an_item_queued_while_the_worker_decides_to_sleep_is_not_left_behind(
     pool.start()
     q.queue(0)
     assert pool.drain(timeout=5), "an item was left behind by a sleeping pool"
-    assert seen == [0, 1, 2, 3]
+    assert sorted(seen) == [0, 1, 2, 3]  # the worker may look before item 0 is queued
 
 
 def test_two_producers_racing_idle_workers_lose_nothing(tp: Harness) -> None:
