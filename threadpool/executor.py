@@ -51,7 +51,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import _base as futures_base
 from concurrent.futures.thread import BrokenThreadPool
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 
 import lockdep
 
@@ -61,6 +61,8 @@ from .queue_base import DEFAULT_TIMEOUT
 from .queues import WorkQueue
 
 if TYPE_CHECKING:
+    from typing import Unpack
+
     from .pool import ThreadPool
 
 T = TypeVar("T")
@@ -126,12 +128,25 @@ class _Call:
         self.failed = False
 
 
+class CallOptions(TypedDict, total=False):
+    """The options of a CallQueue: those of every ready-made queue (``queues``) but the
+    callbacks, which it sets itself, and ``deadlines``, which it always takes."""
+
+    timeout: float
+    suicide_timeout: float
+    histograms: bool
+    max_items: int | None
+    policy: str
+    block_timeout: float | None
+    deadline: float | None
+
+
 class CallQueue(WorkQueue):
     """A work queue whose items are calls an ``Executor`` submitted.
 
     ``CallQueue(name="calls", *, initializer=None, initargs=(), **options)``:
-    the options of every ready-made queue (bound, policy, deadline, timeouts,
-    histograms; see ``queues``); it always takes deadlines. ``initializer``
+    the options of every ready-made queue (``CallOptions``: bound, policy,
+    deadline, timeouts, histograms; see ``queues``); it always takes deadlines. ``initializer``
     runs once in each worker thread before its first call of this queue; if it
     raises, the queue is broken: its pending calls fail with
     ``BrokenThreadPool`` and so does every later ``submit``. Give one to
@@ -146,28 +161,16 @@ class CallQueue(WorkQueue):
         *,
         initializer: Callable[..., object] | None = None,
         initargs: tuple[Any, ...] = (),
-        timeout: float = DEFAULT_TIMEOUT,
-        suicide_timeout: float = 0.0,
-        histograms: bool = False,
-        max_items: int | None = None,
-        policy: str = "reject",
-        block_timeout: float | None = None,
-        deadline: float | None = None,
+        **options: Unpack[CallOptions],
     ) -> None:
         if initializer is not None and not callable(initializer):
             raise TypeError("initializer must be a callable")
         super().__init__(
             name,
-            timeout=timeout,
-            suicide_timeout=suicide_timeout,
-            histograms=histograms,
-            max_items=max_items,
-            policy=policy,
-            block_timeout=block_timeout,
-            deadline=deadline,
             deadlines=True,
             on_drop=self._dropped_call,
             on_expire=self._expired_call,
+            **options,
         )
         self._initializer = initializer
         self._initargs = tuple(initargs)
@@ -187,16 +190,20 @@ class CallQueue(WorkQueue):
             if call.future.set_running_or_notify_cancel():
                 call.future.set_exception(BrokenThreadPool(self.broken))
             return
-        future = call.future
+        future, fn, args, kwargs = call.future, call.fn, call.args, call.kwargs
+        # The worker holds the call until it takes its next unit: it must not keep the
+        # callable, its arguments or its result alive meanwhile (CPython's
+        # test_no_stale_references and test_free_reference check this).
+        call.future = call.fn = call.args = call.kwargs = None  # type: ignore[assignment]
         if not future.set_running_or_notify_cancel():
             return  # cancelled while queued
         try:
-            result = call.fn(*call.args, **call.kwargs)
+            result = fn(*args, **kwargs)
         except BaseException as exc:
             call.failed = True
             future.set_exception(exc)
             # The traceback refers to this frame: drop what it holds, to break the cycle.
-            call = future = None  # type: ignore[assignment]
+            future = fn = args = kwargs = None  # type: ignore[assignment]
         else:
             future.set_result(result)
 
