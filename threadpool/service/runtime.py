@@ -118,7 +118,7 @@ class Runtime:
         if q.pool is None:
             # Removed between the look-up and the queue(): whatever is still in it now is
             # ours to report (the remover reports what it found, each item once).
-            left = q._void_clear()
+            left = q.clear()
             if left:
                 logger.warning(
                     "%s/%s: %d items queued while the queue was being removed; not processed",
@@ -299,7 +299,7 @@ class Runtime:
         return detached
 
     def _report_left(self, where: str, q: AnyQueue, why: str, drained: bool) -> None:
-        left = q._void_clear()
+        left = q.clear()
         if left:
             logger.warning(
                 "%s: %s with %d items unprocessed after the drain deadline", where, why, len(left)
