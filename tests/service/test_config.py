@@ -33,7 +33,6 @@ FULL: dict[str, Any] = {
         "log_level": "info",
         "drain_timeout": 10,
         "reload_check_interval": 2,
-        "scale_interval": 0.5,
     },
     "heartbeat": {"interval": 1, "file": "hb"},
     "lockdep": {
@@ -109,7 +108,7 @@ def without(path: str) -> dict[str, Any]:
 
 def test_full_configuration_reads_every_key() -> None:
     config = check(FULL)
-    assert config.service.port == 9464 and config.service.scale_interval == 0.5
+    assert config.service.port == 9464 and config.service.reload_check_interval == 2
     assert config.heartbeat.file == "/base/hb"  # relative to the file's directory
     assert config.lockdep.kwargs() == {
         "enabled": True,
@@ -190,7 +189,6 @@ WRONG = [
     ("service.drain_timeout", "abc", "service.drain_timeout: must be a number > 0, got 'abc'"),
     ("service.reload_check_interval", -1, "reload_check_interval: must be a number >= 0, got -1"),
     ("service.reload_check_interval", True, "must be a number >= 0, got true"),
-    ("service.scale_interval", 0, "service.scale_interval: must be a number > 0"),
     ("heartbeat.interval", "abc", "heartbeat.interval: must be a number > 0, got 'abc'"),
     ("heartbeat.interval", float("inf"), "heartbeat.interval: must be a number > 0, got inf"),
     ("heartbeat.file", 3, "heartbeat.file: must be a non-empty string or null, got 3"),
@@ -302,6 +300,21 @@ def test_unknown_key_is_reported_with_a_suggestion(key: str, where: str, message
 def test_unknown_key_far_from_any_gets_no_suggestion() -> None:
     (problem,) = problems(with_value("service.zzzzzz", 1))
     assert "unknown key (known: listen, port" in problem and "did you mean" not in problem
+
+
+def test_a_retired_key_loads_with_a_warning_naming_its_path() -> None:
+    config = check(with_value("service.scale_interval", 0.5))
+    assert config.warnings == (
+        "config.yaml: service.scale_interval: no longer used, ignored: elastic pools size "
+        "themselves (min_threads, max_threads, idle_timeout of the pool); remove it",
+    )
+    assert not hasattr(config.service, "scale_interval")
+    assert check(FULL).warnings == ()
+
+
+def test_a_retired_key_with_a_wrong_value_is_still_only_a_warning() -> None:
+    config = check(with_value("service.scale_interval", "abc"))
+    assert len(config.warnings) == 1 and "scale_interval" in config.warnings[0]
 
 
 def test_non_string_key_is_reported() -> None:

@@ -291,7 +291,7 @@ def test_replacing_a_busy_queue_finishes_once_it_detaches(rt: Runtime) -> None:
     live = rt.live("main")
     assert live is not None
     poll("the stuck item done", lambda: live.pool.stats()["queues"]["p"]["in_flight"] == 0)
-    rt.scale(0.0)  # the periodic step retries the detach, then adds the new queue
+    rt.retry_detach()  # the periodic step retries the detach, then adds the new queue
     events = [threading.Event() for _ in range(20)]
     assert all(rt.submit("main", "p", event) for event in events)
     assert all(event.wait(JOIN) for event in events)

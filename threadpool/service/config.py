@@ -9,11 +9,13 @@ add a key, add one field to its section; use it where it takes effect.
 ``load(path)`` returns a ``Config`` or raises ``ConfigError`` listing *every*
 problem, one a line, as ``config.yaml: pools[1].queues[0].timeout: must be a
 number >= 0, got 'abc'``. Unknown keys are problems (with a "did you mean" when
-one is close). Handlers and factories (``module:function``) are imported, and
-producers built, at load time, so that a typo fails the load rather than the
-first item. No other exception escapes ``load`` or ``parse``, whatever the
-document holds. A file over ``MAX_BYTES`` (256 KiB), or that is not a regular
-file, is refused before it is read.
+one is close); a retired key (``service.scale_interval``) is ignored with a
+warning (``Config.warnings``), so that an old file still loads. Handlers and
+factories (``module:function``) are imported, and producers built, at load
+time, so that a typo fails the load rather than the first item. No other
+exception escapes ``load`` or ``parse``, whatever the document holds. A file
+over ``MAX_BYTES`` (256 KiB), or that is not a regular file, is refused before
+it is read.
 
 The configuration is code: loading it imports the modules it names and calls
 the factories, and ``threadpool check`` does too. The file must be as trusted,
@@ -29,7 +31,7 @@ import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 
@@ -109,9 +111,11 @@ class ServiceConfig:
     reload_check_interval: float = key(
         Number(), 2.0, doc="seconds between looks at this file; 0: reload on SIGHUP only"
     )
-    scale_interval: float = key(
-        Number(strict=True), 0.5, doc="seconds between sizing steps of elastic pools"
-    )
+
+    RETIRED: ClassVar[dict[str, str]] = {
+        "scale_interval": "elastic pools size themselves (min_threads, max_threads, "
+        "idle_timeout of the pool)",
+    }
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -362,9 +366,13 @@ class Config:
     )
     source: str = ""  # the file's name, as given
     base_dir: Path = Path(".")  # where relative paths start: the file's directory
+    # What the file says that it should not, though it loads (retired keys), one a line.
+    warnings: tuple[str, ...] = dataclasses.field(default=(), compare=False)
 
     def check(self, r: Reader, path: str, m: Mapping[str, Any]) -> Config:
-        return dataclasses.replace(self, source=r.source, base_dir=r.base_dir)
+        return dataclasses.replace(
+            self, source=r.source, base_dir=r.base_dir, warnings=tuple(r.warnings)
+        )
 
 
 def fixed_changes(old: Config, new: Config) -> list[str]:

@@ -3,7 +3,10 @@
 ``Runtime.apply(pool_configs, drain_timeout)`` makes the running pools match
 the configuration, changing what can change in place:
 
-* a pool's size (``threads``, or the limits of an elastic pool);
+* a pool's size: ``threads``, or the limits of an elastic pool
+  (``min_threads``, ``max_threads``, ``idle_timeout``), which the pool itself
+  follows (``ThreadPool.set_elastic``; a pool switches between fixed and
+  elastic too);
 * a queue's ``timeout``, ``suicide_timeout`` and ``batch_size``;
 * pools and queues added: built and started;
 * pools and queues removed: they stop taking items (``submit`` refuses them),
@@ -13,7 +16,7 @@ the configuration, changing what can change in place:
 A queue that cannot be detached (a pointer queue whose item is still
 processing after the drain deadline) stays attached, taking no new items, in
 its pool's ``detaching`` set; ``apply`` reports it (``ApplyError``). Every
-later ``apply`` and every ``scale`` step tries to detach it again, and once it
+later ``apply`` and every ``retry_detach`` tries to detach it again, and once it
 is gone the configuration the pool follows is applied again, so that a queue
 replaced meanwhile appears without another reload. Wanted back unchanged
 while still attached, it is simply published again.
@@ -24,7 +27,7 @@ pool whose ``thread_name`` changes.
 
 ``stop(drain_timeout)`` does the same removal for everything at once, the
 way the service shuts down. Only one thread (the service's control thread)
-may call ``apply``, ``scale`` and ``stop``; ``submit``, ``queued`` and the
+may call ``apply``, ``retry_detach`` and ``stop``; ``submit``, ``queued`` and the
 readers may be called from anywhere: they read dictionaries that the control
 thread replaces whole, never mutates.
 """
@@ -49,7 +52,6 @@ from threadpool import (
 )
 
 from .config import PoolConfig, QueueConfig
-from .elastic import Elastic
 
 logger = logging.getLogger("threadpool.service")
 
@@ -82,9 +84,8 @@ class LivePool:
     config: PoolConfig
     pool: ThreadPool
     queues: dict[str, tuple[AnyQueue, QueueConfig]] = field(default_factory=dict)
-    elastic: Elastic | None = None
     # Removed from the configuration but still attached (an item still processing):
-    # published nowhere, retried by every apply and scale step.
+    # published nowhere, retried by every apply and retry_detach.
     detaching: dict[str, tuple[AnyQueue, QueueConfig]] = field(default_factory=dict)
 
 
@@ -159,19 +160,14 @@ class Runtime:
         if errors:
             raise ApplyError("; ".join(errors))
 
-    def scale(self, now: float) -> None:
-        """One elastic-sizing step for every elastic pool; and another try at detaching
-        the queues that would not detach."""
+    def retry_detach(self) -> None:
+        """Another try at detaching the queues that would not detach; where one did, the
+        configuration its pool follows is applied again (a replacement appears)."""
         for live in self._pools.values():
             if live.detaching and self._detach_stuck(live):
-                errors = self._update_pool(live, live.config, now)
+                errors = self._update_pool(live, live.config, monotonic())
                 for error in errors:
                     logger.error("%s", error)
-            if live.elastic is not None:
-                try:
-                    live.elastic.step(live.pool, now)
-                except Exception:
-                    logger.exception("%s: elastic sizing failed", live.config.name)
 
     def stop(self, drain_timeout: float) -> dict[str, int]:
         """Stop taking items, drain every pool for up to ``drain_timeout`` seconds,
@@ -183,16 +179,21 @@ class Runtime:
     # --- pools ------------------------------------------------------------------------
 
     def _start_pool(self, pc: PoolConfig) -> None:
+        sizing: dict[str, Any] = {}
+        if pc.elastic:
+            sizing = {
+                "min_threads": pc.min_threads,
+                "max_threads": pc.max_threads,
+                "idle_timeout": pc.idle_timeout,
+            }
         pool = ThreadPool(
             pc.name,
             pc.initial_threads,
             thread_name=pc.thread_name,
             heartbeat_map=self.heartbeat_map,
+            **sizing,
         )
         live = LivePool(pc, pool)
-        if pc.elastic:
-            assert pc.min_threads is not None and pc.max_threads is not None
-            live.elastic = Elastic(pc.min_threads, pc.max_threads, pc.idle_timeout)
         for qc in pc.queues:
             q = build_queue(qc)
             pool.add_work_queue(q)
@@ -205,19 +206,7 @@ class Runtime:
 
     def _update_pool(self, live: LivePool, pc: PoolConfig, deadline: float) -> list[str]:
         pool = live.pool
-        if pc.elastic:
-            assert pc.min_threads is not None and pc.max_threads is not None
-            if live.elastic is None:
-                live.elastic = Elastic(pc.min_threads, pc.max_threads, pc.idle_timeout)
-            else:
-                live.elastic.min_threads = pc.min_threads
-                live.elastic.max_threads = pc.max_threads
-                live.elastic.idle_timeout = pc.idle_timeout
-            live.elastic.clamp(pool)
-        else:
-            live.elastic = None
-            assert pc.threads is not None
-            pool.set_num_threads(pc.threads)
+        _size(pool, pc)
         errors = []
         wanted = {qc.name: qc for qc in pc.queues}
         self._detach_stuck(live)
@@ -369,6 +358,19 @@ class Runtime:
         for key in keys:
             inlets.pop(key, None)
         self._inlets = inlets
+
+
+def _size(pool: ThreadPool, pc: PoolConfig) -> None:
+    """Give ``pool`` the sizing ``pc`` asks for, if it has another (the pool logs it)."""
+    if pc.elastic:
+        assert pc.min_threads is not None and pc.max_threads is not None
+        wanted = (pc.min_threads, pc.max_threads, pc.idle_timeout)
+        if (pool.min_threads, pool.max_threads, pool.idle_timeout) != wanted:
+            pool.set_elastic(*wanted)
+    else:
+        assert pc.threads is not None
+        if pool.elastic or pool.num_threads != pc.threads:
+            pool.set_num_threads(pc.threads)
 
 
 def _thread_name(pc: PoolConfig) -> str:

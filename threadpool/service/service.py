@@ -14,7 +14,8 @@
    while healthy;
 4. until SIGTERM or SIGINT: reload on SIGHUP and when the file's content
    changes (looked at every ``reload_check_interval`` seconds, by its metadata
-   first), and step the elastic pools. A new file is parsed on a thread of its
+   first), and retry detaching queues a reload removed while an item of theirs
+   was still processing (``Runtime.retry_detach``). A new file is parsed on a thread of its
    own (``reload.Loader``), so that SIGTERM is answered at once even during a
    slow parse or import; it is applied on the main thread;
 5. shut down: stop the producers (no new work), drain the pools for up to
@@ -68,6 +69,7 @@ logger = logging.getLogger("threadpool.service")
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_CONFIG = 2
+RETRY_INTERVAL = 0.5  # seconds between tries at detaching a removed queue still busy
 
 
 class Service:
@@ -204,10 +206,10 @@ class Service:
         pending: str | None = None  # a reload asked for while another was loading
         now = monotonic()
         next_look = now + self.config.service.reload_check_interval
-        next_scale = now + self.config.service.scale_interval
+        next_retry = now + RETRY_INTERVAL
         while True:
             interval = self.config.service.reload_check_interval
-            wake = min(next_look if interval else float("inf"), next_scale)
+            wake = min(next_look if interval else float("inf"), next_retry)
             for signum in signals.wait(wake - monotonic()):
                 if signum != signal.SIGHUP:
                     logger.info("%s: shutting down", signum.name)
@@ -225,9 +227,9 @@ class Service:
             if pending is not None and not loader.busy:
                 loader.start(pending, functools.partial(self._parse, self._file.read()))
                 pending = None
-            if now >= next_scale:
-                self.runtime.scale(now)
-                next_scale = now + self.config.service.scale_interval
+            if now >= next_retry:
+                self.runtime.retry_detach()
+                next_retry = now + RETRY_INTERVAL
             if self._log_limit is not None:
                 self._log_limit.flush()
 
@@ -285,6 +287,8 @@ class Service:
         self.reloads["success"] += 1
         self.last_reload_ok = True
         logger.info("reloaded %s (%s)", self.config.source, reason)
+        for warning in outcome.warnings:
+            logger.warning("%s", warning)
         self._notifier.status(f"serving {self.url}; reloaded ({reason})")
         return True
 
@@ -344,7 +348,7 @@ def serve(path: str) -> int:
         return EXIT_CONFIG
     limit = logs.TracebackLimit()
     logs.setup(config.service.log_level, limit=limit)
-    for warning in unsafe_permissions(path):
+    for warning in (*unsafe_permissions(path), *config.warnings):
         logger.warning("%s", warning)
     with SignalPipe() as signals:
         service = Service(config, notifier=Notifier.from_environ(), log_limit=limit)
