@@ -109,6 +109,11 @@ class Gate:
         return cls(threading.Event(), threading.Event())
 
 
+def stuck_forever(item: Any, handle: TPHandle) -> None:
+    """Never returns (for subprocess tests: the process is killed around it)."""
+    threading.Event().wait()
+
+
 def hold(item: Gate, handle: TPHandle) -> None:
     item.started.set()
     item.go.wait(60)

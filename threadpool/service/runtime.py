@@ -26,7 +26,11 @@ handler, finish or histograms change is removed and added anew, and so is a
 pool whose ``thread_name`` changes.
 
 ``stop(drain_timeout)`` does the same removal for everything at once, the
-way the service shuts down. Only one thread (the service's control thread)
+way the service shuts down: each pool is stopped with ``ThreadPool.stop(
+clear_after=True, timeout=...)`` within ``STOP_GRACE`` seconds past the drain
+deadline, so a handler stuck for ever cannot hold the shutdown; the workers
+still stuck are logged by name (with their queue) and their items counted
+among those left. Only one thread (the service's control thread)
 may call ``apply``, ``retry_detach`` and ``stop``; ``submit``, ``queued`` and the
 readers may be called from anywhere: they read dictionaries that the control
 thread replaces whole, never mutates.
@@ -46,6 +50,7 @@ from threadpool import (
     BatchWorkQueue,
     HeartbeatMap,
     PointerWQ,
+    StopResult,
     ThreadPool,
     WorkQueue,
     WorkQueueVal,
@@ -297,43 +302,45 @@ class Runtime:
             logger.info("%s: %s%s", where, why, "" if drained else " (items still in flight)")
 
     def _retire_pools(self, lives: list[LivePool], deadline: float, why: str) -> dict[str, int]:
-        """Unpublish, drain until ``deadline``, then stop the pools, in parallel."""
+        """Unpublish, drain until ``deadline``, then stop the pools, in parallel, each
+        within ``STOP_GRACE`` seconds past the deadline (``ThreadPool.stop``'s timeout):
+        a worker stuck in a handler is named and left behind, never waited for."""
         self._unpublish([(live.config.name, name) for live in lives for name in live.queues])
         for live in lives:
             _drain(live.pool, None, deadline)
+        end = max(deadline, monotonic()) + STOP_GRACE  # one grace for all, not one each
         stoppers = []
         for live in lives:
-            result: dict[str, Any] = {}
+            result: list[StopResult] = []
             thread = threading.Thread(
-                target=_stop_into,
-                args=(live.pool, result),
-                name=f"stopping {live.config.name}",
-                daemon=True,
+                target=_stop_by, args=(live.pool, end, result), name=f"stopping {live.config.name}"
             )
             thread.start()
             stoppers.append((live, thread, result))
         left: dict[str, int] = {}
-        end = max(deadline, monotonic()) + STOP_GRACE  # one grace for all, not one each
         for live, thread, result in stoppers:
-            thread.join(max(end - monotonic(), 0.0))
+            thread.join()  # bounded: stop() returns by ``end``, stuck workers or not
             name = live.config.name
-            if "cleared" in result:
-                for queue, items in result["cleared"].items():
-                    left[f"{name}/{queue}"] = len(items)
-                logger.info("pool %s: %s", name, why)
-            else:  # a worker is stuck in a handler: report what stays behind and go on
-                stats = live.pool.stats()
-                for queue, qs in stats["queues"].items():
-                    count = (qs["items"] or 0) + qs["in_flight"]
-                    if count:
-                        left[f"{name}/{queue}"] = count
+            stopped = result[0] if result else StopResult({}, ["(stop() failed, see above)"])
+            for queue, items in stopped.items():
+                left[f"{name}/{queue}"] = len(items)
+            if stopped.stuck:
+                # Their units are still theirs: count them as left behind, by queue.
+                for queue, qs in live.pool.stats()["queues"].items():
+                    if qs["in_flight"]:
+                        where = f"{name}/{queue}"
+                        left[where] = left.get(where, 0) + qs["in_flight"]
                 logger.error(
-                    "pool %s: %d threads still busy %gs past the drain deadline (stuck in a "
-                    "handler?); left behind",
+                    "pool %s: %s; %d workers still stuck in a handler %gs past the drain "
+                    "deadline, left behind: %s",
                     name,
-                    stats["threads_busy"],
+                    why,
+                    len(stopped.stuck),
                     STOP_GRACE,
+                    ", ".join(stopped.stuck),
                 )
+            else:
+                logger.info("pool %s: %s", name, why)
             remaining = dict(self._pools)
             remaining.pop(name, None)
             self._pools = remaining
@@ -385,5 +392,9 @@ def _drain(pool: ThreadPool, queue: BaseWorkQueue | None, deadline: float) -> bo
         return False
 
 
-def _stop_into(pool: ThreadPool, result: dict[str, Any]) -> None:
-    result["cleared"] = pool.stop(clear_after=True)
+def _stop_by(pool: ThreadPool, end: float, out: list[StopResult]) -> None:
+    """``pool.stop()`` with the queued items cleared, returning by ``end`` (monotonic)."""
+    try:
+        out.append(pool.stop(clear_after=True, timeout=max(end - monotonic(), 0.0)))
+    except Exception:  # a bug; the other pools must still stop
+        logger.exception("pool %s: stop() failed", pool.name)

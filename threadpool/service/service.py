@@ -19,8 +19,9 @@
    own (``reload.Loader``), so that SIGTERM is answered at once even during a
    slow parse or import; it is applied on the main thread;
 5. shut down: stop the producers (no new work), drain the pools for up to
-   ``drain_timeout`` seconds, stop them (the items left are logged by count,
-   per queue), stop the listener; exit 0.
+   ``drain_timeout`` seconds, stop them within a short grace after that (the
+   items left are logged by count, per queue; a worker stuck in a handler is
+   named and left behind), stop the listener; exit 0.
 
 A reload either applies a whole valid configuration or none of it: an
 invalid file is logged, problem by problem, and counted in
