@@ -36,6 +36,11 @@ def fail(item: Any, handle: TPHandle) -> None:
 NOT_CALLABLE = 42
 
 
+def shard_key(item: Any) -> Any:
+    """The key of an item of a sharded queue: ``item[0]`` of a ``(key, value)`` pair."""
+    return item[0]
+
+
 @dataclass
 class Tick:
     number: int
@@ -134,3 +139,46 @@ class Once:
                 ctx.submit(pool, queue, n)
                 n += 1
         ctx.wait(3600)
+
+
+# Items handed to on_drop / on_expire, for in-process tests.
+DROPPED: list[Any] = []
+EXPIRED: list[Any] = []
+
+
+def dropped(item: Any) -> None:
+    with SEEN_LOCK:
+        DROPPED.append(item)
+
+
+def expired(item: Any) -> None:
+    with SEEN_LOCK:
+        EXPIRED.append(item)
+
+
+class KeyOrder:
+    """What ``in_key_order`` saw: each key's values in the order processed, and whether
+    two items of one key were ever processed at once."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.values: dict[Any, list[Any]] = {}
+        self.running: set[Any] = set()
+        self.overlaps = 0
+
+
+KEY_ORDER = KeyOrder()
+
+
+def in_key_order(item: tuple[Any, Any], handle: TPHandle) -> None:
+    """Items ``(key, value)`` of a sharded queue: recorded per key, overlaps counted."""
+    key, value = item
+    order = KEY_ORDER
+    with order.lock:
+        if key in order.running:
+            order.overlaps += 1
+        order.running.add(key)
+    threading.Event().wait(0.0005)  # a moment for another item of the key to overlap
+    with order.lock:
+        order.values.setdefault(key, []).append(value)
+        order.running.discard(key)

@@ -24,6 +24,7 @@ from threadpool.service.config import (
 from threadpool.service.example import example_config
 from threadpool.service.schema import Items, Key, Section
 
+from . import handlers
 from .conftest import BASE, HANDLERS, REPO
 
 FULL: dict[str, Any] = {
@@ -76,6 +77,14 @@ FULL: dict[str, Any] = {
 def check(document: Any, source: str = "config.yaml") -> Config:
     text = document if isinstance(document, str) else yaml.safe_dump(document)
     return parse(text, source, Path("/base"))
+
+
+def queue_with(**keys: Any) -> QueueConfig:
+    """The queue of FULL with ``keys`` changed, checked."""
+    doc = copy.deepcopy(FULL)
+    doc["pools"][0]["queues"][0].update(keys)
+    queue: QueueConfig = check(doc).pools[0].queues[0]
+    return queue
 
 
 def problems(document: Any) -> list[str]:
@@ -234,6 +243,14 @@ WRONG = [
     ("pools[0].queues[0].suicide_timeout", "x", "queues[0].suicide_timeout: must be a number"),
     ("pools[0].queues[0].batch_size", 0, "queues[0].batch_size: must be an integer 1.."),
     ("pools[0].queues[0].histograms", "no", "queues[0].histograms: must be true or false"),
+    ("pools[0].queues[0].max_items", 0, "queues[0].max_items: must be an integer 1..1073741824"),
+    ("pools[0].queues[0].max_items", -5, "queues[0].max_items: must be an integer 1.."),
+    ("pools[0].queues[0].max_items", "10", "max_items: must be an integer 1..1073741824 or null"),
+    ("pools[0].queues[0].max_items", 2.5, "queues[0].max_items: must be an integer 1.."),
+    ("pools[0].queues[0].max_items", True, "queues[0].max_items: must be an integer 1.."),
+    ("pools[0].queues[0].deadline", 0, "queues[0].deadline: must be a number > 0 or null, got 0"),
+    ("pools[0].queues[0].deadline", -1, "queues[0].deadline: must be a number > 0 or null"),
+    ("pools[0].queues[0].deadline", "1s", "queues[0].deadline: must be a number > 0 or null"),
     ("producers", "x", "producers: must be a list of producers, got 'x'"),
     ("producers[0].name", 7, "producers[0].name: must be a string of 1 to 64"),
     (
@@ -360,6 +377,97 @@ def test_pool_size_combinations_are_checked(sizes: dict[str, int], message: str)
     doc["pools"][0].update(sizes)
     found = problems(doc)
     assert any(message in p for p in found), found
+
+
+BOUNDED = {"max_items": 10}
+QUEUE_KEYS = [
+    ({**BOUNDED, "policy": "fifo"}, "policy: must be one of reject, block, caller_runs, drop"),
+    ({**BOUNDED, "policy": 3}, "queues[0].policy: must be one of reject, block"),
+    (
+        {**BOUNDED, "policy": "block", "block_timeout": -1},
+        "queues[0].block_timeout: must be a number >= 0 or null, got -1",
+    ),
+    (
+        {**BOUNDED, "policy": "block", "block_timeout": "1m"},
+        "queues[0].block_timeout: must be a number >= 0 or null, got '1m'",
+    ),
+    ({"policy": "block"}, "queues[0].policy: applies only to a bounded queue (give max_items)"),
+    (
+        {"block_timeout": 5},
+        "queues[0].block_timeout: applies only to a bounded queue (give max_items)",
+    ),
+    (
+        {**BOUNDED, "block_timeout": 5},
+        "queues[0].block_timeout: applies only to policy block, not reject",
+    ),
+    ({**BOUNDED, "on_drop": f"{HANDLERS}:noop"}, "on_drop: applies only to policy drop_oldest"),
+    (
+        {**BOUNDED, "policy": "drop_oldest", "on_drop": "nope"},
+        "queues[0].on_drop: must be 'module:function'",
+    ),
+    (
+        {**BOUNDED, "policy": "drop_oldest", "on_drop": f"{HANDLERS}:nosuch"},
+        f"queues[0].on_drop: module '{HANDLERS}' has no attribute 'nosuch'",
+    ),
+    (
+        {"on_expire": f"{HANDLERS}:noop"},
+        "queues[0].on_expire: applies only to a queue with a deadline (give deadline)",
+    ),
+    ({"deadline": 5, "on_expire": 5}, "queues[0].on_expire: must be a non-empty string"),
+    ({"shards": 4}, "queues[0].shards: applies only to kind sharded, not batch"),
+    ({"key": f"{HANDLERS}:noop"}, "queues[0].key: applies only to kind sharded, not batch"),
+    ({"kind": "sharded"}, "queues[0]: missing required key 'shards' (sharded queues need it)"),
+    ({"kind": "sharded", "shards": 0}, "queues[0].shards: must be an integer 1..1024"),
+    ({"kind": "sharded", "shards": 2000}, "queues[0].shards: must be an integer 1..1024"),
+    ({"kind": "sharded", "shards": "4"}, "queues[0].shards: must be an integer 1..1024"),
+    ({"kind": "sharded", "shards": 4, "key": "x.y"}, "queues[0].key: must be 'module:function'"),
+    (
+        {"kind": "sharded", "shards": 4, "key": f"{HANDLERS}:NOT_CALLABLE"},
+        "queues[0].key: tests.service.handlers:NOT_CALLABLE is not callable",
+    ),
+    (
+        {"kind": "sharded", "shards": 4, **BOUNDED},
+        "queues[0].max_items: applies only to kinds batch, value, workqueue, pointer, not sharded",
+    ),
+    (
+        {"kind": "sharded", "shards": 4, "deadline": 3},
+        "queues[0].deadline: applies only to kinds batch, value, workqueue, pointer, not sharded",
+    ),
+]
+
+
+@pytest.mark.parametrize(("keys", "message"), QUEUE_KEYS, ids=[m for _, m in QUEUE_KEYS])
+def test_bound_deadline_and_shard_keys_are_checked(keys: dict[str, Any], message: str) -> None:
+    doc = copy.deepcopy(FULL)
+    queue = doc["pools"][0]["queues"][0]
+    if keys.get("kind") == "sharded":
+        del queue["batch_size"]
+    queue.update(keys)
+    found = problems(doc)
+    assert len(found) == 1 and message in found[0], found
+
+
+def test_bound_deadline_and_shard_keys_are_read() -> None:
+    bounded = queue_with(max_items=100, policy="block", block_timeout=2.5, deadline=30)
+    assert (bounded.max_items, bounded.policy, bounded.block_timeout, bounded.deadline) == (
+        100,
+        "block",
+        2.5,
+        30.0,
+    )
+    plain = check(FULL).pools[0].queues[0]
+    assert (plain.max_items, plain.policy, plain.block_timeout, plain.deadline) == (
+        None,
+        "reject",
+        None,
+        None,
+    )
+    doc = copy.deepcopy(FULL)
+    queue = doc["pools"][0]["queues"][0]
+    del queue["batch_size"]
+    queue.update(kind="sharded", shards=8, key=f"{HANDLERS}:shard_key")
+    sharded = check(doc).pools[0].queues[0]
+    assert (sharded.kind, sharded.shards, sharded.key_fn) == ("sharded", 8, handlers.shard_key)
 
 
 def test_batch_size_on_another_kind_is_an_error() -> None:
@@ -561,13 +669,17 @@ def test_keys_a_reload_may_not_change_are_declared_in_the_schema() -> None:
 
 def test_a_queue_is_replaced_when_a_key_marked_replaces_changes() -> None:
     replaced = {name for name, k, _default in schema.keys(QueueConfig) if k.replaces}
-    assert replaced == {"kind", "handler", "finish", "histograms"}
+    assert replaced == {"kind", "handler", "finish", "histograms", "shards", "key"}
+    base = queue_with(max_items=3)
+    for change in ({"timeout": 9}, {"max_items": 5}, {"policy": "block", "block_timeout": 1}):
+        assert queue_with(**{"max_items": 3, **change}).identity() == base.identity(), change
     base = check(FULL).pools[0].queues[0]
-    assert check(with_value("pools[0].queues[0].timeout", 9)).pools[0].queues[0].identity() == (
-        base.identity()
-    )
     other = check(with_value("pools[0].queues[0].handler", f"{HANDLERS}:fail"))
     assert other.pools[0].queues[0].identity() != base.identity()
+    # A deadline's value changes in place; having one or not replaces the queue.
+    timed = check(with_value("pools[0].queues[0].deadline", 5)).pools[0].queues[0]
+    later = check(with_value("pools[0].queues[0].deadline", 50)).pools[0].queues[0]
+    assert timed.identity() == later.identity() != base.identity()
 
 
 def test_lockdep_section_gives_configure_every_key_but_instrument() -> None:

@@ -23,8 +23,11 @@ class Router:
         self.enough = threading.Event()
         self.want = want
 
-    def submit(self, pool: str, queue: str, item: Any) -> bool:
+    def submit(
+        self, pool: str, queue: str, item: Any, *, key: Any = None, deadline: float | None = None
+    ) -> bool:
         self.items.append((pool, queue, item))
+        self.options = {"key": key, "deadline": deadline}
         if len(self.items) >= self.want:
             self.enough.set()
         return queue != "missing"
@@ -57,6 +60,9 @@ def test_context_forwards_to_the_router_and_reports_stopping() -> None:
     ctx = ProducerContext("p", Router())
     assert ctx.submit("main", "q", 1) is True and ctx.submit("main", "missing", 1) is False
     assert ctx.queued("main", "q") == 7 and ctx.queued("main", "other") is None
+    router = Router()
+    assert ProducerContext("p", router).submit("main", "q", 1, key="k", deadline=2.5)
+    assert router.options == {"key": "k", "deadline": 2.5}
     assert not ctx.stopping and ctx.wait(0) is False
     ctx._stop.set()
     assert ctx.stopping and ctx.wait(DEADLINE) is True

@@ -157,7 +157,7 @@ def test_an_item_queued_while_its_queue_is_removed_is_reported(
     with caplog.at_level(logging.WARNING, "threadpool.service"):
         assert rt.submit("main", "gone", "late") is False
     assert "main/gone: 1 items queued while the queue was being removed" in caplog.text
-    assert stale[("main", "gone")].stats()["items"] == 0
+    assert stale[("main", "gone")][0].stats()["items"] == 0
 
 
 def test_removed_pool_is_stopped_and_its_workers_leave_the_heartbeat_map(rt: Runtime) -> None:

@@ -36,6 +36,7 @@ from typing import Any, ClassVar
 import yaml
 
 import lockdep
+import threadpool
 
 from .checks import (
     NAME,
@@ -80,7 +81,11 @@ __all__ = [
 ]
 
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
-QUEUE_KINDS = ("batch", "value", "workqueue", "pointer")
+QUEUE_KINDS = ("batch", "value", "workqueue", "pointer", "sharded")
+STORED_KINDS = QUEUE_KINDS[:4]  # the ready-made storage: bounds and deadlines
+POLICIES = threadpool.POLICIES
+MAX_SHARDS = 1024
+BOUND_KEYS = ("max_items", "policy", "block_timeout", "deadline", "on_drop", "on_expire")
 VIOLATION_RESPONSES = lockdep.RESPONSES
 FAST_PATHS = ("auto", "c", "python")
 MAX_THREADS = 1024
@@ -188,7 +193,7 @@ class QueueConfig:
     kind: str = key(
         Choice(QUEUE_KINDS),
         replaces=True,
-        doc="batch (process gets a list), value, workqueue or pointer (one item)",
+        doc="batch (a list), value, workqueue, pointer, sharded (per key in order)",
     )
     handler: Ref = key(
         Function(),
@@ -216,6 +221,49 @@ class QueueConfig:
         replaces=True,
         doc="duration and queue-wait histograms (a third of a no-op item's cost)",
     )
+    max_items: int | None = key(
+        Integer(1, 1 << 30, nullable=True),
+        None,
+        doc="the most items it holds; then policy applies; null: unbounded (not sharded)",
+    )
+    policy: str = key(
+        Choice(POLICIES),
+        "reject",
+        doc="when full: reject (QueueFull), block, caller_runs or drop_oldest",
+    )
+    block_timeout: float | None = key(
+        Number(nullable=True),
+        None,
+        doc="block: seconds a producer waits for room, then QueueFull; null: no limit",
+    )
+    deadline: float | None = key(
+        Number(strict=True, nullable=True),
+        None,
+        doc="seconds an item may wait for a worker; past it: not processed, expired; null: none",
+    )
+    on_drop: Ref | None = key(
+        Function(nullable=True),
+        None,
+        doc="module:function, called as on_drop(item) with each item drop_oldest drops",
+    )
+    on_expire: Ref | None = key(
+        Function(nullable=True),
+        None,
+        doc="module:function, called as on_expire(item) with each item whose deadline passed",
+    )
+    shards: int | None = key(
+        Integer(1, MAX_SHARDS, nullable=True),
+        None,
+        replaces=True,
+        doc="sharded queues (required there): how many, each with its own lock",
+    )
+    # Last: the field's name hides schema.key below it in the class body.
+    key: Ref | None = key(
+        Function(nullable=True),
+        None,
+        replaces=True,
+        doc="sharded: module:function giving an item's key; null: ctx.submit(..., key=k)",
+    )
 
     @property
     def process(self) -> Callable[..., Any]:
@@ -227,13 +275,41 @@ class QueueConfig:
     def finish_fn(self) -> Callable[..., Any] | None:
         return self.finish.target if self.finish is not None else None
 
+    @property
+    def key_fn(self) -> Callable[..., Any] | None:
+        return self.key.target if self.key is not None else None
+
     def identity(self) -> tuple[Any, ...]:
-        """What cannot change on a running queue: a change replaces the queue."""
-        return tuple(values(self, which=lambda k: k.replaces).values())
+        """What cannot change on a running queue: a change replaces the queue. A queue
+        takes deadlines or not from birth: giving it a deadline, or taking it away,
+        replaces it too (a new value of one it has is changed in place)."""
+        fixed = tuple(values(self, which=lambda k: k.replaces).values())
+        return (*fixed, self.deadline is not None)
 
     def check(self, r: Reader, path: str, m: Mapping[str, Any]) -> QueueConfig:
-        if "batch_size" in m and self.kind != "batch":
-            r.add(join(path, "batch_size"), f"applies only to kind batch, not {self.kind}")
+        def misplaced(name: str, rule: str) -> None:
+            if name in m:
+                r.add(join(path, name), f"applies only to {rule}")
+
+        if self.kind != "batch":
+            misplaced("batch_size", f"kind batch, not {self.kind}")
+        if self.kind == "sharded":
+            for name in BOUND_KEYS:
+                misplaced(name, f"kinds {', '.join(STORED_KINDS)}, not sharded")
+            if self.shards is None and "shards" not in m:
+                r.add(path, "missing required key 'shards' (sharded queues need it)")
+        else:
+            for name in ("shards", "key"):
+                misplaced(name, f"kind sharded, not {self.kind}")
+            if self.max_items is None:
+                for name in ("policy", "block_timeout", "on_drop"):
+                    misplaced(name, "a bounded queue (give max_items)")
+            elif self.policy != "block":
+                misplaced("block_timeout", f"policy block, not {self.policy}")
+            if self.max_items is not None and self.policy != "drop_oldest":
+                misplaced("on_drop", f"policy drop_oldest, not {self.policy}")
+            if self.deadline is None:
+                misplaced("on_expire", "a queue with a deadline (give deadline)")
         if self.kind == "batch" and self.batch_size is None:
             return dataclasses.replace(self, batch_size=BATCH_SIZE)
         return self

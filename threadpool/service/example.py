@@ -76,6 +76,8 @@ EXAMPLE: dict[str, Any] = {
                     "timeout": 30,
                     "suicide_timeout": 300,
                     "batch_size": 16,
+                    "max_items": 1024,
+                    "policy": "block",
                 },
                 {
                     "name": "large",

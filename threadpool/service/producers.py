@@ -7,6 +7,14 @@ A producer is built at configuration load by its factory,
 stop). It hands items to queues by name with ``ctx.submit(pool, queue, item)``,
 which returns False, and takes nothing, when no such queue exists (it may have
 been removed by a reload): the producer decides what that means for the item.
+A bounded queue (``max_items``) that is full applies its ``policy``: under
+``reject`` (and ``block`` past its ``block_timeout``) ``submit`` raises
+``threadpool.QueueFull``, the item not taken - a producer that lets it escape
+dies, as with any exception; under ``block`` it waits for room, under
+``caller_runs`` it runs the item itself. ``submit(..., deadline=seconds)``
+gives an item its own deadline on a queue configured with one;
+``submit(..., key=k)`` gives the key of an item of a sharded queue (needed when
+the queue has no ``key`` function).
 ``ctx.queued(pool, queue)`` tells how many items wait there, for a producer
 that keeps the queue short rather than loading everything at once.
 
@@ -22,6 +30,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Hashable
 from typing import Any, Protocol
 
 from .config import ProducerConfig
@@ -32,7 +41,15 @@ logger = logging.getLogger("threadpool.service")
 class Router(Protocol):
     """What a producer's context forwards to (the service's pools)."""
 
-    def submit(self, pool: str, queue: str, item: Any) -> bool: ...
+    def submit(
+        self,
+        pool: str,
+        queue: str,
+        item: Any,
+        *,
+        key: Hashable = None,
+        deadline: float | None = None,
+    ) -> bool: ...
 
     def queued(self, pool: str, queue: str) -> int | None: ...
 
@@ -55,9 +72,20 @@ class ProducerContext:
         """Sleep up to ``seconds``; True as soon as the producer is asked to stop."""
         return self._stop.wait(seconds)
 
-    def submit(self, pool: str, queue: str, item: Any) -> bool:
-        """Queue ``item``; False (item not taken) when that queue does not exist."""
-        return self._router.submit(pool, queue, item)
+    def submit(
+        self,
+        pool: str,
+        queue: str,
+        item: Any,
+        *,
+        key: Hashable = None,
+        deadline: float | None = None,
+    ) -> bool:
+        """Queue ``item``; False (item not taken) when that queue does not exist.
+        QueueFull from a full bounded queue that refuses it; ``key`` for a sharded
+        queue, ``deadline`` (seconds) for a queue with deadlines (see the module
+        docstring)."""
+        return self._router.submit(pool, queue, item, key=key, deadline=deadline)
 
     def queued(self, pool: str, queue: str) -> int | None:
         """Items waiting in that queue; None if unknown or no such queue."""

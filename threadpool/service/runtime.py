@@ -7,7 +7,9 @@ the configuration, changing what can change in place:
   (``min_threads``, ``max_threads``, ``idle_timeout``), which the pool itself
   follows (``ThreadPool.set_elastic``; a pool switches between fixed and
   elastic too);
-* a queue's ``timeout``, ``suicide_timeout`` and ``batch_size``;
+* a queue's ``timeout``, ``suicide_timeout``, ``batch_size``, its bound
+  (``max_items``, ``policy``, ``block_timeout``, ``on_drop``), the value of
+  its ``deadline`` and its ``on_expire``;
 * pools and queues added: built and started;
 * pools and queues removed: they stop taking items (``submit`` refuses them),
   are drained for up to ``drain_timeout`` seconds, then detached; the items
@@ -22,26 +24,30 @@ replaced meanwhile appears without another reload. Wanted back unchanged
 while still attached, it is simply published again.
 
 What cannot change in place replaces the object: a queue whose kind,
-handler, finish or histograms change is removed and added anew, and so is a
-pool whose ``thread_name`` changes.
+handler, finish, histograms, shards or key change, or that gets a deadline or
+loses it (a queue takes deadlines or not from birth), is removed (drained, as
+above) and added anew, and the log says which key did it; so is a pool whose
+``thread_name`` changes.
 
 ``stop(drain_timeout)`` does the same removal for everything at once, the
 way the service shuts down: each pool is stopped with ``ThreadPool.stop(
 clear_after=True, timeout=...)`` within ``STOP_GRACE`` seconds past the drain
 deadline, so a handler stuck for ever cannot hold the shutdown; the workers
 still stuck are logged by name (with their queue) and their items counted
-among those left. Only one thread (the service's control thread)
-may call ``apply``, ``retry_detach`` and ``stop``; ``submit``, ``queued`` and the
-readers may be called from anywhere: they read dictionaries that the control
-thread replaces whole, never mutates.
+among those left.
+
+Only one thread (the service's control thread) may call ``apply``,
+``retry_detach`` and ``stop``; ``submit``, ``queued`` and the readers may be
+called from anywhere: they read dictionaries that the control thread replaces
+whole, never mutates.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from dataclasses import dataclass, field, fields
 from time import monotonic
 from typing import Any
 
@@ -50,17 +56,19 @@ from threadpool import (
     BatchWorkQueue,
     HeartbeatMap,
     PointerWQ,
+    ShardedWorkQueue,
     StopResult,
     ThreadPool,
     WorkQueue,
     WorkQueueVal,
 )
 
+from .checks import Ref
 from .config import PoolConfig, QueueConfig
 
 logger = logging.getLogger("threadpool.service")
 
-AnyQueue = BatchWorkQueue | WorkQueueVal | WorkQueue | PointerWQ
+AnyQueue = BatchWorkQueue | WorkQueueVal | WorkQueue | PointerWQ | ShardedWorkQueue
 
 STOP_GRACE = 2.0  # seconds a pool may take to stop once drained, beyond the drain deadline
 
@@ -72,6 +80,19 @@ def build_queue(qc: QueueConfig) -> AnyQueue:
         "suicide_timeout": qc.suicide_timeout,
         "histograms": qc.histograms,
     }
+    if qc.kind == "sharded":
+        assert qc.shards is not None  # the configuration gives sharded queues one
+        return ShardedWorkQueue(
+            qc.name, qc.shards, qc.process, qc.finish_fn, key=qc.key_fn, **limits
+        )
+    limits.update(
+        max_items=qc.max_items,
+        policy=qc.policy,
+        block_timeout=qc.block_timeout,
+        on_drop=_ref(qc.on_drop),
+        deadline=qc.deadline,
+        on_expire=_ref(qc.on_expire),
+    )
     if qc.kind == "batch":
         assert qc.batch_size is not None  # the configuration gives batch queues one
         return BatchWorkQueue(qc.name, qc.process, qc.finish_fn, batch_size=qc.batch_size, **limits)
@@ -80,6 +101,28 @@ def build_queue(qc: QueueConfig) -> AnyQueue:
     if qc.kind == "workqueue":
         return WorkQueue(qc.name, qc.process, qc.finish_fn, **limits)
     return PointerWQ(qc.name, qc.process, qc.finish_fn, **limits)
+
+
+def change_queue(q: AnyQueue, qc: QueueConfig) -> None:
+    """Give a running queue the settings of ``qc`` that may change in place (those that
+    may not are in ``qc.identity()``: a change of them replaces the queue)."""
+    q.timeout = qc.timeout
+    q.suicide_timeout = qc.suicide_timeout
+    if isinstance(q, ShardedWorkQueue):
+        return
+    if isinstance(q, BatchWorkQueue) and qc.batch_size is not None:
+        q.batch_size = qc.batch_size
+    q.policy = qc.policy
+    q.block_timeout = qc.block_timeout
+    q.set_on_drop(_ref(qc.on_drop))
+    q.max_items = qc.max_items
+    if q.deadlines:  # else qc has none either (identity)
+        q.deadline = qc.deadline
+    q.set_on_expire(_ref(qc.on_expire))
+
+
+def _ref(ref: Ref | None) -> Callable[..., Any] | None:
+    return None if ref is None else ref.target
 
 
 @dataclass
@@ -104,7 +147,7 @@ class Runtime:
     def __init__(self, heartbeat_map: HeartbeatMap) -> None:
         self.heartbeat_map = heartbeat_map
         self._pools: dict[str, LivePool] = {}
-        self._inlets: dict[tuple[str, str], AnyQueue] = {}
+        self._inlets: dict[tuple[str, str], tuple[AnyQueue, QueueConfig]] = {}
 
     # --- readers (any thread) --------------------------------------------------------
 
@@ -114,13 +157,49 @@ class Runtime:
     def live(self, name: str) -> LivePool | None:
         return self._pools.get(name)
 
-    def submit(self, pool: str, queue: str, item: Any) -> bool:
+    def submit(
+        self,
+        pool: str,
+        queue: str,
+        item: Any,
+        *,
+        key: Hashable = None,
+        deadline: float | None = None,
+    ) -> bool:
         """Queue ``item`` to ``pool``/``queue``; False, with the item not taken, when
-        there is no such queue (or it was removed while the item went in)."""
-        q = self._inlets.get((pool, queue))
-        if q is None:
+        there is no such queue (or it was removed while the item went in).
+
+        A full bounded queue applies its policy: ``QueueFull`` (reject, or block past
+        its timeout) reaches the caller; under caller_runs the caller runs the item
+        (True: it was taken). ``deadline`` (seconds) overrides the queue's own; a
+        queue configured without one takes none (TypeError). A sharded queue takes
+        ``key``, or finds it with its configured ``key`` function (TypeError when it
+        has none); other queues take no key (TypeError)."""
+        entry = self._inlets.get((pool, queue))
+        if entry is None:
             return False
-        q.queue(item)
+        q, qc = entry
+        if isinstance(q, ShardedWorkQueue):
+            if deadline is not None:
+                raise TypeError(f"{pool}/{queue} is a sharded queue: its items take no deadline")
+            if key is None:
+                if qc.key is None:
+                    raise TypeError(
+                        f"{pool}/{queue} is a sharded queue with no key function configured: "
+                        "submit its items with key=..."
+                    )
+                q.queue_item(item)
+            else:
+                q.queue(key, item)
+        elif key is not None:
+            raise TypeError(f"{pool}/{queue} is a {q.kind} queue: only sharded queues take a key")
+        elif deadline is not None and qc.deadline is None:
+            raise TypeError(
+                f"{pool}/{queue} takes no deadlines: give the queue a deadline in the "
+                "configuration (its default) to submit items with one"
+            )
+        else:
+            q.queue(item, deadline=deadline)
         if q.pool is None:
             # Removed between the look-up and the queue(): whatever is still in it now is
             # ours to report (the remover reports what it found, each item once).
@@ -136,10 +215,10 @@ class Runtime:
         return True
 
     def queued(self, pool: str, queue: str) -> int | None:
-        q = self._inlets.get((pool, queue))
-        if q is None:
+        entry = self._inlets.get((pool, queue))
+        if entry is None:
             return None
-        items: int | None = q.stats()["items"]
+        items: int | None = entry[0].stats()["items"]
         return items
 
     # --- changes (the control thread) ---------------------------------------------------
@@ -218,7 +297,7 @@ class Runtime:
         for name, (_q, old) in list(live.queues.items()):
             new = wanted.get(name)
             if new is None or new.identity() != old.identity():
-                why = "removed" if new is None else "replaced (kind or handlers changed)"
+                why = "removed" if new is None else f"replaced ({_replaced_by(old, new)})"
                 error = self._retire_queue(live, name, deadline, why)
                 if error:
                     errors.append(error)
@@ -246,19 +325,9 @@ class Runtime:
                 logger.info("%s/%s: added (%s)", pc.name, qc.name, qc.kind)
             elif entry[1] != qc:
                 q = entry[0]
-                q.timeout = qc.timeout
-                q.suicide_timeout = qc.suicide_timeout
-                if isinstance(q, BatchWorkQueue) and qc.batch_size is not None:
-                    q.batch_size = qc.batch_size
-                live.queues[qc.name] = (q, qc)
-                logger.info(
-                    "%s/%s: timeout %gs, suicide_timeout %gs%s",
-                    pc.name,
-                    qc.name,
-                    qc.timeout,
-                    qc.suicide_timeout,
-                    f", batch_size {qc.batch_size}" if qc.batch_size else "",
-                )
+                change_queue(q, qc)
+                live.queues[qc.name] = added[qc.name] = (q, qc)  # published with its settings
+                logger.info("%s/%s: %s", pc.name, qc.name, _changes(entry[1], qc))
         live.config = pc
         self._publish(live, added)
         return errors
@@ -356,8 +425,8 @@ class Runtime:
 
     def _publish(self, live: LivePool, queues: dict[str, tuple[AnyQueue, QueueConfig]]) -> None:
         inlets = dict(self._inlets)
-        for name, (q, _qc) in queues.items():
-            inlets[(live.config.name, name)] = q
+        for name, entry in queues.items():
+            inlets[(live.config.name, name)] = entry
         self._inlets = inlets
 
     def _unpublish(self, keys: Iterable[tuple[str, str]]) -> None:
@@ -365,6 +434,34 @@ class Runtime:
         for key in keys:
             inlets.pop(key, None)
         self._inlets = inlets
+
+
+def _changes(old: QueueConfig, new: QueueConfig) -> str:
+    """What a reload changed on a running queue, as ``key old -> new``."""
+    changed = [
+        f"{f.name} {_show(getattr(old, f.name))} -> {_show(getattr(new, f.name))}"
+        for f in fields(QueueConfig)
+        if getattr(old, f.name) != getattr(new, f.name)
+    ]
+    return ", ".join(changed) or "unchanged"
+
+
+def _replaced_by(old: QueueConfig, new: QueueConfig) -> str:
+    """Why ``new`` replaces the queue of ``old`` (what of its identity changed)."""
+    changed = [
+        f.name
+        for f in fields(QueueConfig)
+        if f.metadata["key"].replaces and getattr(old, f.name) != getattr(new, f.name)
+    ]
+    if (old.deadline is None) != (new.deadline is None):
+        changed.append("deadline " + ("given" if new.deadline is not None else "taken away"))
+    return f"{', '.join(changed)} changed; a queue cannot change that in place"
+
+
+def _show(value: object) -> str:
+    if value is None:
+        return "none"
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def _size(pool: ThreadPool, pc: PoolConfig) -> None:
