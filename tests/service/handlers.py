@@ -182,3 +182,23 @@ def in_key_order(item: tuple[Any, Any], handle: TPHandle) -> None:
     with order.lock:
         order.values.setdefault(key, []).append(value)
         order.running.discard(key)
+
+
+class Caller:
+    """A producer that calls ``pow(2, n)`` for n in 0..9 through the executor of
+    ``settings["pool"]``/``settings["queue"]`` and puts the results in ``RESULTS``."""
+
+    def __init__(self, settings: dict[str, Any], *, base_dir: Path) -> None:
+        self.pool = settings["pool"]
+        self.queue = settings["queue"]
+
+    def run(self, ctx: ProducerContext) -> None:
+        executor = ctx.executor(self.pool, self.queue)
+        futures = [executor.submit(pow, 2, n) for n in range(10)]
+        RESULTS.extend(f.result(timeout=60) for f in futures)
+        RESULTS_DONE.set()
+        ctx.wait(3600)
+
+
+RESULTS: list[Any] = []
+RESULTS_DONE = threading.Event()

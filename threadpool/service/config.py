@@ -81,8 +81,9 @@ __all__ = [
 ]
 
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
-QUEUE_KINDS = ("batch", "value", "workqueue", "pointer", "sharded")
-STORED_KINDS = QUEUE_KINDS[:4]  # the ready-made storage: bounds and deadlines
+QUEUE_KINDS = ("batch", "value", "workqueue", "pointer", "sharded", "calls")
+STORED_KINDS = ("batch", "value", "workqueue", "pointer", "calls")  # bounds and deadlines
+CALLS = "calls"  # a queue of calls: an executor on its pool (ctx.executor(pool, queue))
 POLICIES = threadpool.POLICIES
 MAX_SHARDS = 1024
 BOUND_KEYS = ("max_items", "policy", "block_timeout", "deadline", "on_drop", "on_expire")
@@ -193,12 +194,13 @@ class QueueConfig:
     kind: str = key(
         Choice(QUEUE_KINDS),
         replaces=True,
-        doc="batch (a list), value, workqueue, pointer, sharded (per key in order)",
+        doc="batch (a list), value, workqueue, pointer, sharded (per key), calls",
     )
-    handler: Ref = key(
-        Function(),
+    handler: Ref | None = key(
+        Function(),  # required but for calls (check), never null
+        None,
         replaces=True,
-        doc="module:function, called as process(item, handle) on a worker",
+        doc="module:function, called as process(item, handle) on a worker (not for calls)",
     )
     finish: Ref | None = key(
         Function(nullable=True),
@@ -268,8 +270,9 @@ class QueueConfig:
     @property
     def process(self) -> Callable[..., Any]:
         """The imported handler."""
-        assert self.handler.target is not None, "the configuration was not fully loaded"
-        return self.handler.target
+        target = self.handler.target if self.handler is not None else None
+        assert target is not None, "the configuration was not fully loaded"
+        return target
 
     @property
     def finish_fn(self) -> Callable[..., Any] | None:
@@ -282,9 +285,10 @@ class QueueConfig:
     def identity(self) -> tuple[Any, ...]:
         """What cannot change on a running queue: a change replaces the queue. A queue
         takes deadlines or not from birth: giving it a deadline, or taking it away,
-        replaces it too (a new value of one it has is changed in place)."""
+        replaces it too (a new value of one it has is changed in place); a queue of
+        calls always takes them."""
         fixed = tuple(values(self, which=lambda k: k.replaces).values())
-        return (*fixed, self.deadline is not None)
+        return (*fixed, self.deadline is not None and self.kind != CALLS)  # calls: always
 
     def check(self, r: Reader, path: str, m: Mapping[str, Any]) -> QueueConfig:
         def misplaced(name: str, rule: str) -> None:
@@ -293,6 +297,11 @@ class QueueConfig:
 
         if self.kind != "batch":
             misplaced("batch_size", f"kind batch, not {self.kind}")
+        if self.kind == CALLS:
+            for name in ("handler", "finish", "on_drop", "on_expire"):
+                misplaced(name, "queues of items, not calls (the calls run themselves)")
+        elif "handler" not in m:
+            r.add(path, "missing required key 'handler'")
         if self.kind == "sharded":
             for name in BOUND_KEYS:
                 misplaced(name, f"kinds {', '.join(STORED_KINDS)}, not sharded")

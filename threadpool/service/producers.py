@@ -15,6 +15,11 @@ dies, as with any exception; under ``block`` it waits for room, under
 gives an item its own deadline on a queue configured with one;
 ``submit(..., key=k)`` gives the key of an item of a sharded queue (needed when
 the queue has no ``key`` function).
+
+A queue of kind ``calls`` is an executor on its pool: ``ctx.executor(pool,
+queue)`` returns it (a ``threadpool.Executor``: ``submit(fn, *args)`` gives a
+``concurrent.futures.Future``), for a producer, or for the handlers it hands
+it to in its items (as it may hand them ``ctx.submit``).
 ``ctx.queued(pool, queue)`` tells how many items wait there, for a producer
 that keeps the queue short rather than loading everything at once.
 
@@ -32,6 +37,8 @@ import logging
 import threading
 from collections.abc import Hashable
 from typing import Any, Protocol
+
+from threadpool import Executor
 
 from .config import ProducerConfig
 
@@ -52,6 +59,8 @@ class Router(Protocol):
     ) -> bool: ...
 
     def queued(self, pool: str, queue: str) -> int | None: ...
+
+    def executor(self, pool: str, queue: str) -> Executor: ...
 
 
 class ProducerContext:
@@ -90,6 +99,15 @@ class ProducerContext:
     def queued(self, pool: str, queue: str) -> int | None:
         """Items waiting in that queue; None if unknown or no such queue."""
         return self._router.queued(pool, queue)
+
+    def executor(self, pool: str, queue: str = "calls") -> Executor:
+        """The ``concurrent.futures`` executor of ``pool``/``queue``, a queue of kind
+        ``calls`` (LookupError for anything else): ``submit``, ``map``,
+        ``submit_within``, ``await executor.run(...)``; the calls run on the pool's
+        workers, a hung one shows on ``/health``. The service shuts it down, not you;
+        after a reload replaced or removed the queue it refuses new calls
+        (RuntimeError): ask again."""
+        return self._router.executor(pool, queue)
 
 
 class ProducerThread:

@@ -49,11 +49,13 @@ import threading
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field, fields
 from time import monotonic
-from typing import Any
+from typing import Any, NamedTuple
 
 from threadpool import (
     BaseWorkQueue,
     BatchWorkQueue,
+    CallQueue,
+    Executor,
     HeartbeatMap,
     PointerWQ,
     ShardedWorkQueue,
@@ -68,7 +70,7 @@ from .config import PoolConfig, QueueConfig
 
 logger = logging.getLogger("threadpool.service")
 
-AnyQueue = BatchWorkQueue | WorkQueueVal | WorkQueue | PointerWQ | ShardedWorkQueue
+AnyQueue = BatchWorkQueue | WorkQueueVal | WorkQueue | PointerWQ | ShardedWorkQueue | CallQueue
 
 STOP_GRACE = 2.0  # seconds a pool may take to stop once drained, beyond the drain deadline
 
@@ -80,6 +82,15 @@ def build_queue(qc: QueueConfig) -> AnyQueue:
         "suicide_timeout": qc.suicide_timeout,
         "histograms": qc.histograms,
     }
+    if qc.kind == "calls":  # an executor's: the calls set their own drop and expiry
+        return CallQueue(
+            qc.name,
+            max_items=qc.max_items,
+            policy=qc.policy,
+            block_timeout=qc.block_timeout,
+            deadline=qc.deadline,
+            **limits,
+        )
     if qc.kind == "sharded":
         assert qc.shards is not None  # the configuration gives sharded queues one
         return ShardedWorkQueue(
@@ -114,11 +125,11 @@ def change_queue(q: AnyQueue, qc: QueueConfig) -> None:
         q.batch_size = qc.batch_size
     q.policy = qc.policy
     q.block_timeout = qc.block_timeout
-    q.set_on_drop(_ref(qc.on_drop))
     q.max_items = qc.max_items
-    if q.deadlines:  # else qc has none either (identity)
-        q.deadline = qc.deadline
-    q.set_on_expire(_ref(qc.on_expire))
+    q.deadline = qc.deadline  # the queue takes deadlines if qc has one (identity)
+    if not isinstance(q, CallQueue):  # its callbacks are the executor's
+        q.set_on_drop(_ref(qc.on_drop))
+        q.set_on_expire(_ref(qc.on_expire))
 
 
 def _ref(ref: Ref | None) -> Callable[..., Any] | None:
@@ -132,9 +143,19 @@ class LivePool:
     config: PoolConfig
     pool: ThreadPool
     queues: dict[str, tuple[AnyQueue, QueueConfig]] = field(default_factory=dict)
+    # The executors of its calls queues, by queue name (made when published).
+    executors: dict[str, Executor] = field(default_factory=dict)
     # Removed from the configuration but still attached (an item still processing):
     # published nowhere, retried by every apply and retry_detach.
     detaching: dict[str, tuple[AnyQueue, QueueConfig]] = field(default_factory=dict)
+
+
+class Inlet(NamedTuple):
+    """What ``submit`` and ``executor`` find for a published queue."""
+
+    queue: AnyQueue
+    config: QueueConfig
+    executor: Executor | None  # a queue of calls: its executor
 
 
 class ApplyError(Exception):
@@ -147,7 +168,7 @@ class Runtime:
     def __init__(self, heartbeat_map: HeartbeatMap) -> None:
         self.heartbeat_map = heartbeat_map
         self._pools: dict[str, LivePool] = {}
-        self._inlets: dict[tuple[str, str], tuple[AnyQueue, QueueConfig]] = {}
+        self._inlets: dict[tuple[str, str], Inlet] = {}
 
     # --- readers (any thread) --------------------------------------------------------
 
@@ -178,7 +199,12 @@ class Runtime:
         entry = self._inlets.get((pool, queue))
         if entry is None:
             return False
-        q, qc = entry
+        q, qc, _executor = entry
+        if isinstance(q, CallQueue):
+            raise TypeError(
+                f"{pool}/{queue} is a queue of calls: submit to it through its executor, "
+                f"ctx.executor({pool!r}, {queue!r})"
+            )
         if isinstance(q, ShardedWorkQueue):
             if deadline is not None:
                 raise TypeError(f"{pool}/{queue} is a sharded queue: its items take no deadline")
@@ -218,8 +244,23 @@ class Runtime:
         entry = self._inlets.get((pool, queue))
         if entry is None:
             return None
-        items: int | None = entry[0].stats()["items"]
+        items: int | None = entry.queue.stats()["items"]
         return items
+
+    def executor(self, pool: str, queue: str) -> Executor:
+        """The executor of ``pool``/``queue``, a queue of kind ``calls``: its calls run on
+        the pool's workers, with their heartbeats, timeouts and counters. LookupError
+        when there is no such queue or it is not a queue of calls. Once a reload removes
+        or replaces the queue, it refuses new calls (RuntimeError): ask again."""
+        entry = self._inlets.get((pool, queue))
+        if entry is None:
+            raise LookupError(f"no queue {pool}/{queue} (in the running configuration)")
+        if entry.executor is None:
+            raise LookupError(
+                f"{pool}/{queue} is a {entry.config.kind} queue, not a queue of calls "
+                "(kind calls): it has no executor"
+            )
+        return entry.executor
 
     # --- changes (the control thread) ---------------------------------------------------
 
@@ -338,7 +379,12 @@ class Runtime:
         q, _qc = entry = live.queues.pop(name)
         where = f"{live.config.name}/{name}"
         self._unpublish([(live.config.name, name)])
+        executor = live.executors.pop(name, None)
+        if executor is not None:
+            executor.shutdown(wait=False)  # its holders' new calls are refused
         drained = _drain(live.pool, q, deadline)
+        if executor is not None:
+            _cancel_left(where, executor)
         try:
             live.pool.remove_work_queue(q)
         except RuntimeError as exc:
@@ -376,7 +422,17 @@ class Runtime:
         a worker stuck in a handler is named and left behind, never waited for."""
         self._unpublish([(live.config.name, name) for live in lives for name in live.queues])
         for live in lives:
+            for executor in live.executors.values():
+                executor.shutdown(wait=False)  # its holders' new calls are refused
+        left: dict[str, int] = {}
+        for live in lives:
             _drain(live.pool, None, deadline)
+            for name, executor in live.executors.items():
+                where = f"{live.config.name}/{name}"
+                cancelled = _cancel_left(where, executor)
+                if cancelled:
+                    left[where] = cancelled
+            live.executors.clear()
         end = max(deadline, monotonic()) + STOP_GRACE  # one grace for all, not one each
         stoppers = []
         for live in lives:
@@ -386,7 +442,6 @@ class Runtime:
             )
             thread.start()
             stoppers.append((live, thread, result))
-        left: dict[str, int] = {}
         for live, thread, result in stoppers:
             thread.join()  # bounded: stop() returns by ``end``, stuck workers or not
             name = live.config.name
@@ -425,8 +480,13 @@ class Runtime:
 
     def _publish(self, live: LivePool, queues: dict[str, tuple[AnyQueue, QueueConfig]]) -> None:
         inlets = dict(self._inlets)
-        for name, entry in queues.items():
-            inlets[(live.config.name, name)] = entry
+        for name, (q, qc) in queues.items():
+            executor = None
+            if isinstance(q, CallQueue):
+                executor = live.executors.get(name)
+                if executor is None:
+                    executor = live.executors[name] = live.pool.executor(q)
+            inlets[(live.config.name, name)] = Inlet(q, qc, executor)
         self._inlets = inlets
 
     def _unpublish(self, keys: Iterable[tuple[str, str]]) -> None:
@@ -487,6 +547,16 @@ def _drain(pool: ThreadPool, queue: BaseWorkQueue | None, deadline: float) -> bo
         return pool.drain(queue, timeout=max(deadline - monotonic(), 0.0))
     except RuntimeError:  # paused, or no threads: nothing will drain it
         return False
+
+
+def _cancel_left(where: str, executor: Executor) -> int:
+    """Cancel the calls of a retired executor that no worker started by the drain
+    deadline (their futures say so); how many."""
+    count = executor.queue.size() or 0
+    executor.shutdown(wait=False, cancel_futures=True)
+    if count:
+        logger.warning("%s: %d calls not started by the drain deadline, cancelled", where, count)
+    return count
 
 
 def _stop_by(pool: ThreadPool, end: float, out: list[StopResult]) -> None:
