@@ -400,7 +400,14 @@ QUEUE_KEYS = [
         {**BOUNDED, "block_timeout": 5},
         "queues[0].block_timeout: applies only to policy block, not reject",
     ),
-    ({**BOUNDED, "on_drop": f"{HANDLERS}:noop"}, "on_drop: applies only to policy drop_oldest"),
+    (
+        {**BOUNDED, "on_drop": f"{HANDLERS}:noop"},
+        "queues[0].on_drop: applies only to a bounded queue with policy drop_oldest",
+    ),
+    (
+        {"kind": "calls", "on_expire": f"{HANDLERS}:noop", "deadline": 3},
+        "queues[0].on_expire: applies only to queues of items, not calls",
+    ),
     (
         {**BOUNDED, "policy": "drop_oldest", "on_drop": "nope"},
         "queues[0].on_drop: must be 'module:function'",
@@ -440,8 +447,10 @@ QUEUE_KEYS = [
 def test_bound_deadline_and_shard_keys_are_checked(keys: dict[str, Any], message: str) -> None:
     doc = copy.deepcopy(FULL)
     queue = doc["pools"][0]["queues"][0]
-    if keys.get("kind") == "sharded":
+    if keys.get("kind") in ("sharded", "calls"):
         del queue["batch_size"]
+    if keys.get("kind") == "calls":
+        del queue["handler"], queue["finish"]
     queue.update(keys)
     found = problems(doc)
     assert len(found) == 1 and message in found[0], found

@@ -124,7 +124,9 @@ def test_a_reload_changing_a_calls_queues_limits_keeps_its_executor(services: Se
 def test_a_calls_queue_takes_no_handler(services: Services) -> None:
     from threadpool.service.config import ConfigError
 
-    with pytest.raises(ConfigError, match=r"queues\[0\]\.handler: applies only to queues of items"):
+    with pytest.raises(
+        ConfigError, match=r"queues\[0\]\.handler: applies only to queues of items, not calls"
+    ):
         services.config(document(0, {**CALLS, "handler": f"{HANDLERS}:noop"}))
     bad = doc()
     del bad["pools"][0]["queues"][0]["handler"]

@@ -291,35 +291,34 @@ class QueueConfig:
         return (*fixed, self.deadline is not None and self.kind != CALLS)  # calls: always
 
     def check(self, r: Reader, path: str, m: Mapping[str, Any]) -> QueueConfig:
-        def misplaced(name: str, rule: str) -> None:
-            if name in m:
-                r.add(join(path, name), f"applies only to {rule}")
+        def misplaced(names: tuple[str, ...], rule: str) -> None:
+            for name in names:
+                if name in m:
+                    r.add(join(path, name), f"applies only to {rule}")
 
-        if self.kind != "batch":
-            misplaced("batch_size", f"kind batch, not {self.kind}")
-        if self.kind == CALLS:
-            for name in ("handler", "finish", "on_drop", "on_expire"):
-                misplaced(name, "queues of items, not calls (the calls run themselves)")
-        elif "handler" not in m:
-            r.add(path, "missing required key 'handler'")
-        if self.kind == "sharded":
-            for name in BOUND_KEYS:
-                misplaced(name, f"kinds {', '.join(STORED_KINDS)}, not sharded")
-            if self.shards is None and "shards" not in m:
+        kind = self.kind
+        if kind != "batch":
+            misplaced(("batch_size",), f"kind batch, not {kind}")
+        if kind == "sharded":
+            misplaced(BOUND_KEYS, f"kinds {', '.join(STORED_KINDS)}, not sharded")
+            if "shards" not in m:
                 r.add(path, "missing required key 'shards' (sharded queues need it)")
         else:
-            for name in ("shards", "key"):
-                misplaced(name, f"kind sharded, not {self.kind}")
+            misplaced(("shards", "key"), f"kind sharded, not {kind}")
             if self.max_items is None:
-                for name in ("policy", "block_timeout", "on_drop"):
-                    misplaced(name, "a bounded queue (give max_items)")
+                misplaced(("policy", "block_timeout"), "a bounded queue (give max_items)")
             elif self.policy != "block":
-                misplaced("block_timeout", f"policy block, not {self.policy}")
-            if self.max_items is not None and self.policy != "drop_oldest":
-                misplaced("on_drop", f"policy drop_oldest, not {self.policy}")
-            if self.deadline is None:
-                misplaced("on_expire", "a queue with a deadline (give deadline)")
-        if self.kind == "batch" and self.batch_size is None:
+                misplaced(("block_timeout",), f"policy block, not {self.policy}")
+        if kind == CALLS:  # an executor's: its calls run themselves, and drop and expire so
+            misplaced(("handler", "finish", "on_drop", "on_expire"), "queues of items, not calls")
+            return self
+        if "handler" not in m:
+            r.add(path, "missing required key 'handler'")
+        if self.max_items is None or self.policy != "drop_oldest":
+            misplaced(("on_drop",), "a bounded queue with policy drop_oldest")
+        if self.deadline is None:
+            misplaced(("on_expire",), "a queue with a deadline (give deadline)")
+        if kind == "batch" and self.batch_size is None:
             return dataclasses.replace(self, batch_size=BATCH_SIZE)
         return self
 
