@@ -553,6 +553,8 @@ KEYS = sorted(
         "max_threads",
         "idle_timeout",
         "lockdep_top_classes",
+        *schema.values(QueueConfig(name="q", kind="value")),  # bounds, deadlines, shards
+        "scale_interval",  # retired
     }
 )
 SPECS = [f"{HANDLERS}:noop", f"{HANDLERS}:Ticker", f"{HANDLERS}:no_run", "x:y", "nosuch.mod:f"]
@@ -562,7 +564,9 @@ scalars = (
     | st.integers(min_value=-(10**30), max_value=10**30)
     | st.floats(allow_nan=True, allow_infinity=True)
     | st.text(max_size=12)
-    | st.sampled_from([*SPECS, "batch", "value", "pointer", "log", "127.0.0.1", "::1"])
+    | st.sampled_from(
+        [*SPECS, "batch", "value", "pointer", "sharded", "calls", "block", "log", "127.0.0.1"]
+    )
 )
 keys = st.sampled_from(KEYS) | st.text(max_size=8) | st.integers(-3, 3)
 documents = st.recursive(
