@@ -320,3 +320,15 @@ def test_a_handler_failing_on_every_item_logs_five_tracebacks_and_a_count(
     log = svc.log()
     assert log.count("Traceback (most recent call last)") == 5
     assert "295 more records with a traceback like this one suppressed in " in log
+
+
+def test_a_retired_key_is_logged_as_a_warning_at_start_and_ignored(
+    started: list[ServiceProcess], tmp_path: Path
+) -> None:
+    d = ticking()
+    d["service"]["scale_interval"] = 0.5  # a file written for the old sampler
+    svc = start(started, tmp_path, d)
+    assert svc.get("/health") == (200, b"ok\n")
+    svc.wait_log(r"config\.yaml: service\.scale_interval: no longer used, ignored: elastic pools")
+    svc.signal(signal.SIGTERM)
+    assert svc.wait(DRAIN + DEADLINE) == 0
