@@ -46,94 +46,27 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Hashable, Iterable, Sequence
-from dataclasses import dataclass, field, fields
+from collections.abc import Hashable, Iterable, Sequence
+from dataclasses import dataclass, field
 from time import monotonic
 from typing import Any, NamedTuple
 
 from threadpool import (
     BaseWorkQueue,
-    BatchWorkQueue,
     CallQueue,
     Executor,
     HeartbeatMap,
-    PointerWQ,
     ShardedWorkQueue,
     StopResult,
     ThreadPool,
-    WorkQueue,
-    WorkQueueVal,
 )
 
-from .checks import Ref
 from .config import PoolConfig, QueueConfig
+from .queues import AnyQueue, build_queue, change_queue, changes, replaced_by
 
 logger = logging.getLogger("threadpool.service")
 
-AnyQueue = BatchWorkQueue | WorkQueueVal | WorkQueue | PointerWQ | ShardedWorkQueue | CallQueue
-
 STOP_GRACE = 2.0  # seconds a pool may take to stop once drained, beyond the drain deadline
-
-
-def build_queue(qc: QueueConfig) -> AnyQueue:
-    """A ready-made queue of ``qc.kind`` with the configured handlers and limits."""
-    limits: dict[str, Any] = {
-        "timeout": qc.timeout,
-        "suicide_timeout": qc.suicide_timeout,
-        "histograms": qc.histograms,
-    }
-    if qc.kind == "calls":  # an executor's: the calls set their own drop and expiry
-        return CallQueue(
-            qc.name,
-            max_items=qc.max_items,
-            policy=qc.policy,
-            block_timeout=qc.block_timeout,
-            deadline=qc.deadline,
-            **limits,
-        )
-    if qc.kind == "sharded":
-        assert qc.shards is not None  # the configuration gives sharded queues one
-        return ShardedWorkQueue(
-            qc.name, qc.shards, qc.process, qc.finish_fn, key=qc.key_fn, **limits
-        )
-    limits.update(
-        max_items=qc.max_items,
-        policy=qc.policy,
-        block_timeout=qc.block_timeout,
-        on_drop=_ref(qc.on_drop),
-        deadline=qc.deadline,
-        on_expire=_ref(qc.on_expire),
-    )
-    if qc.kind == "batch":
-        assert qc.batch_size is not None  # the configuration gives batch queues one
-        return BatchWorkQueue(qc.name, qc.process, qc.finish_fn, batch_size=qc.batch_size, **limits)
-    if qc.kind == "value":
-        return WorkQueueVal(qc.name, qc.process, qc.finish_fn, **limits)
-    if qc.kind == "workqueue":
-        return WorkQueue(qc.name, qc.process, qc.finish_fn, **limits)
-    return PointerWQ(qc.name, qc.process, qc.finish_fn, **limits)
-
-
-def change_queue(q: AnyQueue, qc: QueueConfig) -> None:
-    """Give a running queue the settings of ``qc`` that may change in place (those that
-    may not are in ``qc.identity()``: a change of them replaces the queue)."""
-    q.timeout = qc.timeout
-    q.suicide_timeout = qc.suicide_timeout
-    if isinstance(q, ShardedWorkQueue):
-        return
-    if isinstance(q, BatchWorkQueue) and qc.batch_size is not None:
-        q.batch_size = qc.batch_size
-    q.policy = qc.policy
-    q.block_timeout = qc.block_timeout
-    q.max_items = qc.max_items
-    q.deadline = qc.deadline  # the queue takes deadlines if qc has one (identity)
-    if not isinstance(q, CallQueue):  # its callbacks are the executor's
-        q.set_on_drop(_ref(qc.on_drop))
-        q.set_on_expire(_ref(qc.on_expire))
-
-
-def _ref(ref: Ref | None) -> Callable[..., Any] | None:
-    return None if ref is None else ref.target
 
 
 @dataclass
@@ -338,7 +271,7 @@ class Runtime:
         for name, (_q, old) in list(live.queues.items()):
             new = wanted.get(name)
             if new is None or new.identity() != old.identity():
-                why = "removed" if new is None else f"replaced ({_replaced_by(old, new)})"
+                why = "removed" if new is None else f"replaced ({replaced_by(old, new)})"
                 error = self._retire_queue(live, name, deadline, why)
                 if error:
                     errors.append(error)
@@ -368,7 +301,7 @@ class Runtime:
                 q = entry[0]
                 change_queue(q, qc)
                 live.queues[qc.name] = added[qc.name] = (q, qc)  # published with its settings
-                logger.info("%s/%s: %s", pc.name, qc.name, _changes(entry[1], qc))
+                logger.info("%s/%s: %s", pc.name, qc.name, changes(entry[1], qc))
         live.config = pc
         self._publish(live, added)
         return errors
@@ -494,34 +427,6 @@ class Runtime:
         for key in keys:
             inlets.pop(key, None)
         self._inlets = inlets
-
-
-def _changes(old: QueueConfig, new: QueueConfig) -> str:
-    """What a reload changed on a running queue, as ``key old -> new``."""
-    changed = [
-        f"{f.name} {_show(getattr(old, f.name))} -> {_show(getattr(new, f.name))}"
-        for f in fields(QueueConfig)
-        if getattr(old, f.name) != getattr(new, f.name)
-    ]
-    return ", ".join(changed) or "unchanged"
-
-
-def _replaced_by(old: QueueConfig, new: QueueConfig) -> str:
-    """Why ``new`` replaces the queue of ``old`` (what of its identity changed)."""
-    changed = [
-        f.name
-        for f in fields(QueueConfig)
-        if f.metadata["key"].replaces and getattr(old, f.name) != getattr(new, f.name)
-    ]
-    if (old.deadline is None) != (new.deadline is None):
-        changed.append("deadline " + ("given" if new.deadline is not None else "taken away"))
-    return f"{', '.join(changed)} changed; a queue cannot change that in place"
-
-
-def _show(value: object) -> str:
-    if value is None:
-        return "none"
-    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def _size(pool: ThreadPool, pc: PoolConfig) -> None:
