@@ -35,7 +35,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterable
+from time import monotonic
 from typing import Any, Protocol
 
 from threadpool import Executor
@@ -146,9 +147,13 @@ class ProducerThread:
         """How ``run`` ended by itself (the producer is dead), or None."""
         return self._death
 
+    def ask_to_stop(self) -> None:
+        """Set ``ctx.stopping`` (and wake ``ctx.wait``); ``stop`` waits for it."""
+        self.context._stop.set()
+
     def stop(self, timeout: float) -> bool:
         """Ask the producer to stop and wait up to ``timeout`` seconds; whether it did."""
-        self.context._stop.set()
+        self.ask_to_stop()
         if self._thread.ident is not None:
             self._thread.join(timeout)
         if self._thread.is_alive():
@@ -160,3 +165,14 @@ class ProducerThread:
             return False
         logger.info("producer %s: stopped", self.config.name)
         return True
+
+
+def stop_all(threads: Iterable[ProducerThread], timeout: float) -> None:
+    """Ask every producer to stop at once, then wait for them all within ``timeout``
+    seconds in total (not each): the producers still running by then are left behind."""
+    threads = list(threads)
+    for thread in threads:
+        thread.ask_to_stop()
+    end = monotonic() + timeout
+    for thread in threads:
+        thread.stop(max(end - monotonic(), 0.0))

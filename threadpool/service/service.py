@@ -60,7 +60,7 @@ from .heartbeat_file import HeartbeatFileMap
 from .httpd import HTTPService, ListenError
 from .metrics import LockdepCollector, PoolCollector, ServiceCollector, registry, version
 from .notify import Notifier, Watchdog, watchdog_interval
-from .producers import ProducerThread
+from .producers import ProducerThread, stop_all
 from .reload import ConfigFile, Content, Loader, Outcome
 from .runtime import Runtime
 from .signals import SignalPipe
@@ -188,8 +188,7 @@ class Service:
             self._watchdog.stop()
             self._watchdog = None
         producers, self._producers = self._producers, {}
-        for thread in producers.values():
-            thread.stop(timeout)
+        stop_all(producers.values(), timeout)
         left = self._runtime.stop(timeout) if self._runtime is not None else {}
         if self._heartbeat_map is not None:
             self._heartbeat_map.stop_checker(timeout)
@@ -317,8 +316,8 @@ class Service:
         }
         gone = [thread for name, thread in self._producers.items() if name not in keep]
         self._producers = keep
-        for thread in gone:  # changed, removed, or dead: a changed or dead one starts anew
-            thread.stop(new.service.drain_timeout)
+        # Changed, removed, or dead: a changed or dead one starts anew.
+        stop_all(gone, new.service.drain_timeout)
         self.runtime.apply(new.pools, new.service.drain_timeout)
         self._start_producers([p for p in new.producers if p.name not in self._producers])
 
