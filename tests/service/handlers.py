@@ -36,6 +36,11 @@ def fail(item: Any, handle: TPHandle) -> None:
 NOT_CALLABLE = 42
 
 
+def shard_key(item: Any) -> Any:
+    """The key of an item of a sharded queue: ``item[0]`` of a ``(key, value)`` pair."""
+    return item[0]
+
+
 @dataclass
 class Tick:
     number: int
@@ -109,6 +114,11 @@ class Gate:
         return cls(threading.Event(), threading.Event())
 
 
+def stuck_forever(item: Any, handle: TPHandle) -> None:
+    """Never returns (for subprocess tests: the process is killed around it)."""
+    threading.Event().wait()
+
+
 def hold(item: Gate, handle: TPHandle) -> None:
     item.started.set()
     item.go.wait(60)
@@ -129,3 +139,66 @@ class Once:
                 ctx.submit(pool, queue, n)
                 n += 1
         ctx.wait(3600)
+
+
+# Items handed to on_drop / on_expire, for in-process tests.
+DROPPED: list[Any] = []
+EXPIRED: list[Any] = []
+
+
+def dropped(item: Any) -> None:
+    with SEEN_LOCK:
+        DROPPED.append(item)
+
+
+def expired(item: Any) -> None:
+    with SEEN_LOCK:
+        EXPIRED.append(item)
+
+
+class KeyOrder:
+    """What ``in_key_order`` saw: each key's values in the order processed, and whether
+    two items of one key were ever processed at once."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.values: dict[Any, list[Any]] = {}
+        self.running: set[Any] = set()
+        self.overlaps = 0
+
+
+KEY_ORDER = KeyOrder()
+
+
+def in_key_order(item: tuple[Any, Any], handle: TPHandle) -> None:
+    """Items ``(key, value)`` of a sharded queue: recorded per key, overlaps counted."""
+    key, value = item
+    order = KEY_ORDER
+    with order.lock:
+        if key in order.running:
+            order.overlaps += 1
+        order.running.add(key)
+    threading.Event().wait(0.0005)  # a moment for another item of the key to overlap
+    with order.lock:
+        order.values.setdefault(key, []).append(value)
+        order.running.discard(key)
+
+
+class Caller:
+    """A producer that calls ``pow(2, n)`` for n in 0..9 through the executor of
+    ``settings["pool"]``/``settings["queue"]`` and puts the results in ``RESULTS``."""
+
+    def __init__(self, settings: dict[str, Any], *, base_dir: Path) -> None:
+        self.pool = settings["pool"]
+        self.queue = settings["queue"]
+
+    def run(self, ctx: ProducerContext) -> None:
+        executor = ctx.executor(self.pool, self.queue)
+        futures = [executor.submit(pow, 2, n) for n in range(10)]
+        RESULTS.extend(f.result(timeout=60) for f in futures)
+        RESULTS_DONE.set()
+        ctx.wait(3600)
+
+
+RESULTS: list[Any] = []
+RESULTS_DONE = threading.Event()

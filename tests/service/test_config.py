@@ -24,6 +24,7 @@ from threadpool.service.config import (
 from threadpool.service.example import example_config
 from threadpool.service.schema import Items, Key, Section
 
+from . import handlers
 from .conftest import BASE, HANDLERS, REPO
 
 FULL: dict[str, Any] = {
@@ -33,7 +34,6 @@ FULL: dict[str, Any] = {
         "log_level": "info",
         "drain_timeout": 10,
         "reload_check_interval": 2,
-        "scale_interval": 0.5,
     },
     "heartbeat": {"interval": 1, "file": "hb"},
     "lockdep": {
@@ -79,6 +79,14 @@ def check(document: Any, source: str = "config.yaml") -> Config:
     return parse(text, source, Path("/base"))
 
 
+def queue_with(**keys: Any) -> QueueConfig:
+    """The queue of FULL with ``keys`` changed, checked."""
+    doc = copy.deepcopy(FULL)
+    doc["pools"][0]["queues"][0].update(keys)
+    queue: QueueConfig = check(doc).pools[0].queues[0]
+    return queue
+
+
 def problems(document: Any) -> list[str]:
     with pytest.raises(ConfigError) as info:
         check(document)
@@ -109,7 +117,7 @@ def without(path: str) -> dict[str, Any]:
 
 def test_full_configuration_reads_every_key() -> None:
     config = check(FULL)
-    assert config.service.port == 9464 and config.service.scale_interval == 0.5
+    assert config.service.port == 9464 and config.service.reload_check_interval == 2
     assert config.heartbeat.file == "/base/hb"  # relative to the file's directory
     assert config.lockdep.kwargs() == {
         "enabled": True,
@@ -190,7 +198,6 @@ WRONG = [
     ("service.drain_timeout", "abc", "service.drain_timeout: must be a number > 0, got 'abc'"),
     ("service.reload_check_interval", -1, "reload_check_interval: must be a number >= 0, got -1"),
     ("service.reload_check_interval", True, "must be a number >= 0, got true"),
-    ("service.scale_interval", 0, "service.scale_interval: must be a number > 0"),
     ("heartbeat.interval", "abc", "heartbeat.interval: must be a number > 0, got 'abc'"),
     ("heartbeat.interval", float("inf"), "heartbeat.interval: must be a number > 0, got inf"),
     ("heartbeat.file", 3, "heartbeat.file: must be a non-empty string or null, got 3"),
@@ -236,6 +243,14 @@ WRONG = [
     ("pools[0].queues[0].suicide_timeout", "x", "queues[0].suicide_timeout: must be a number"),
     ("pools[0].queues[0].batch_size", 0, "queues[0].batch_size: must be an integer 1.."),
     ("pools[0].queues[0].histograms", "no", "queues[0].histograms: must be true or false"),
+    ("pools[0].queues[0].max_items", 0, "queues[0].max_items: must be an integer 1..1073741824"),
+    ("pools[0].queues[0].max_items", -5, "queues[0].max_items: must be an integer 1.."),
+    ("pools[0].queues[0].max_items", "10", "max_items: must be an integer 1..1073741824 or null"),
+    ("pools[0].queues[0].max_items", 2.5, "queues[0].max_items: must be an integer 1.."),
+    ("pools[0].queues[0].max_items", True, "queues[0].max_items: must be an integer 1.."),
+    ("pools[0].queues[0].deadline", 0, "queues[0].deadline: must be a number > 0 or null, got 0"),
+    ("pools[0].queues[0].deadline", -1, "queues[0].deadline: must be a number > 0 or null"),
+    ("pools[0].queues[0].deadline", "1s", "queues[0].deadline: must be a number > 0 or null"),
     ("producers", "x", "producers: must be a list of producers, got 'x'"),
     ("producers[0].name", 7, "producers[0].name: must be a string of 1 to 64"),
     (
@@ -304,6 +319,21 @@ def test_unknown_key_far_from_any_gets_no_suggestion() -> None:
     assert "unknown key (known: listen, port" in problem and "did you mean" not in problem
 
 
+def test_a_retired_key_loads_with_a_warning_naming_its_path() -> None:
+    config = check(with_value("service.scale_interval", 0.5))
+    assert config.warnings == (
+        "config.yaml: service.scale_interval: no longer used, ignored: elastic pools size "
+        "themselves (min_threads, max_threads, idle_timeout of the pool); remove it",
+    )
+    assert not hasattr(config.service, "scale_interval")
+    assert check(FULL).warnings == ()
+
+
+def test_a_retired_key_with_a_wrong_value_is_still_only_a_warning() -> None:
+    config = check(with_value("service.scale_interval", "abc"))
+    assert len(config.warnings) == 1 and "scale_interval" in config.warnings[0]
+
+
 def test_non_string_key_is_reported() -> None:
     (problem,) = problems(with_value("service", {1: 2}))
     assert "service: unknown key 1" in problem
@@ -347,6 +377,106 @@ def test_pool_size_combinations_are_checked(sizes: dict[str, int], message: str)
     doc["pools"][0].update(sizes)
     found = problems(doc)
     assert any(message in p for p in found), found
+
+
+BOUNDED = {"max_items": 10}
+QUEUE_KEYS = [
+    ({**BOUNDED, "policy": "fifo"}, "policy: must be one of reject, block, caller_runs, drop"),
+    ({**BOUNDED, "policy": 3}, "queues[0].policy: must be one of reject, block"),
+    (
+        {**BOUNDED, "policy": "block", "block_timeout": -1},
+        "queues[0].block_timeout: must be a number >= 0 or null, got -1",
+    ),
+    (
+        {**BOUNDED, "policy": "block", "block_timeout": "1m"},
+        "queues[0].block_timeout: must be a number >= 0 or null, got '1m'",
+    ),
+    ({"policy": "block"}, "queues[0].policy: applies only to a bounded queue (give max_items)"),
+    (
+        {"block_timeout": 5},
+        "queues[0].block_timeout: applies only to a bounded queue (give max_items)",
+    ),
+    (
+        {**BOUNDED, "block_timeout": 5},
+        "queues[0].block_timeout: applies only to policy block, not reject",
+    ),
+    (
+        {**BOUNDED, "on_drop": f"{HANDLERS}:noop"},
+        "queues[0].on_drop: applies only to a bounded queue with policy drop_oldest",
+    ),
+    (
+        {"kind": "calls", "on_expire": f"{HANDLERS}:noop", "deadline": 3},
+        "queues[0].on_expire: applies only to queues of items, not calls",
+    ),
+    (
+        {**BOUNDED, "policy": "drop_oldest", "on_drop": "nope"},
+        "queues[0].on_drop: must be 'module:function'",
+    ),
+    (
+        {**BOUNDED, "policy": "drop_oldest", "on_drop": f"{HANDLERS}:nosuch"},
+        f"queues[0].on_drop: module '{HANDLERS}' has no attribute 'nosuch'",
+    ),
+    (
+        {"on_expire": f"{HANDLERS}:noop"},
+        "queues[0].on_expire: applies only to a queue with a deadline (give deadline)",
+    ),
+    ({"deadline": 5, "on_expire": 5}, "queues[0].on_expire: must be a non-empty string"),
+    ({"shards": 4}, "queues[0].shards: applies only to kind sharded, not batch"),
+    ({"key": f"{HANDLERS}:noop"}, "queues[0].key: applies only to kind sharded, not batch"),
+    ({"kind": "sharded"}, "queues[0]: missing required key 'shards' (sharded queues need it)"),
+    ({"kind": "sharded", "shards": 0}, "queues[0].shards: must be an integer 1..1024"),
+    ({"kind": "sharded", "shards": 2000}, "queues[0].shards: must be an integer 1..1024"),
+    ({"kind": "sharded", "shards": "4"}, "queues[0].shards: must be an integer 1..1024"),
+    ({"kind": "sharded", "shards": 4, "key": "x.y"}, "queues[0].key: must be 'module:function'"),
+    (
+        {"kind": "sharded", "shards": 4, "key": f"{HANDLERS}:NOT_CALLABLE"},
+        "queues[0].key: tests.service.handlers:NOT_CALLABLE is not callable",
+    ),
+    (
+        {"kind": "sharded", "shards": 4, **BOUNDED},
+        "queues[0].max_items: applies only to kinds batch, value, workqueue, pointer, calls, not",
+    ),
+    (
+        {"kind": "sharded", "shards": 4, "deadline": 3},
+        "queues[0].deadline: applies only to kinds batch, value, workqueue, pointer, calls, not",
+    ),
+]
+
+
+@pytest.mark.parametrize(("keys", "message"), QUEUE_KEYS, ids=[m for _, m in QUEUE_KEYS])
+def test_bound_deadline_and_shard_keys_are_checked(keys: dict[str, Any], message: str) -> None:
+    doc = copy.deepcopy(FULL)
+    queue = doc["pools"][0]["queues"][0]
+    if keys.get("kind") in ("sharded", "calls"):
+        del queue["batch_size"]
+    if keys.get("kind") == "calls":
+        del queue["handler"], queue["finish"]
+    queue.update(keys)
+    found = problems(doc)
+    assert len(found) == 1 and message in found[0], found
+
+
+def test_bound_deadline_and_shard_keys_are_read() -> None:
+    bounded = queue_with(max_items=100, policy="block", block_timeout=2.5, deadline=30)
+    assert (bounded.max_items, bounded.policy, bounded.block_timeout, bounded.deadline) == (
+        100,
+        "block",
+        2.5,
+        30.0,
+    )
+    plain = check(FULL).pools[0].queues[0]
+    assert (plain.max_items, plain.policy, plain.block_timeout, plain.deadline) == (
+        None,
+        "reject",
+        None,
+        None,
+    )
+    doc = copy.deepcopy(FULL)
+    queue = doc["pools"][0]["queues"][0]
+    del queue["batch_size"]
+    queue.update(kind="sharded", shards=8, key=f"{HANDLERS}:shard_key")
+    sharded = check(doc).pools[0].queues[0]
+    assert (sharded.kind, sharded.shards, sharded.key_fn) == ("sharded", 8, handlers.shard_key)
 
 
 def test_batch_size_on_another_kind_is_an_error() -> None:
@@ -423,6 +553,8 @@ KEYS = sorted(
         "max_threads",
         "idle_timeout",
         "lockdep_top_classes",
+        *schema.values(QueueConfig(name="q", kind="value")),  # bounds, deadlines, shards
+        "scale_interval",  # retired
     }
 )
 SPECS = [f"{HANDLERS}:noop", f"{HANDLERS}:Ticker", f"{HANDLERS}:no_run", "x:y", "nosuch.mod:f"]
@@ -432,7 +564,9 @@ scalars = (
     | st.integers(min_value=-(10**30), max_value=10**30)
     | st.floats(allow_nan=True, allow_infinity=True)
     | st.text(max_size=12)
-    | st.sampled_from([*SPECS, "batch", "value", "pointer", "log", "127.0.0.1", "::1"])
+    | st.sampled_from(
+        [*SPECS, "batch", "value", "pointer", "sharded", "calls", "block", "log", "127.0.0.1"]
+    )
 )
 keys = st.sampled_from(KEYS) | st.text(max_size=8) | st.integers(-3, 3)
 documents = st.recursive(
@@ -528,7 +662,7 @@ def test_left_out_keys_take_the_schema_defaults() -> None:
             assert getattr(getattr(config, section), name) == default, (section, name)
     (queue,) = config.pools[0].queues
     for name, k, default in schema.keys(QueueConfig):
-        if not k.required:
+        if not k.required and name != "handler":  # required but for kind calls
             assert getattr(queue, name) == default, name
 
 
@@ -548,13 +682,17 @@ def test_keys_a_reload_may_not_change_are_declared_in_the_schema() -> None:
 
 def test_a_queue_is_replaced_when_a_key_marked_replaces_changes() -> None:
     replaced = {name for name, k, _default in schema.keys(QueueConfig) if k.replaces}
-    assert replaced == {"kind", "handler", "finish", "histograms"}
+    assert replaced == {"kind", "handler", "finish", "histograms", "shards", "key"}
+    base = queue_with(max_items=3)
+    for change in ({"timeout": 9}, {"max_items": 5}, {"policy": "block", "block_timeout": 1}):
+        assert queue_with(**{"max_items": 3, **change}).identity() == base.identity(), change
     base = check(FULL).pools[0].queues[0]
-    assert check(with_value("pools[0].queues[0].timeout", 9)).pools[0].queues[0].identity() == (
-        base.identity()
-    )
     other = check(with_value("pools[0].queues[0].handler", f"{HANDLERS}:fail"))
     assert other.pools[0].queues[0].identity() != base.identity()
+    # A deadline's value changes in place; having one or not replaces the queue.
+    timed = check(with_value("pools[0].queues[0].deadline", 5)).pools[0].queues[0]
+    later = check(with_value("pools[0].queues[0].deadline", 50)).pools[0].queues[0]
+    assert timed.identity() == later.identity() != base.identity()
 
 
 def test_lockdep_section_gives_configure_every_key_but_instrument() -> None:

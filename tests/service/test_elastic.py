@@ -1,115 +1,133 @@
-"""elastic.py: elastic pools grow while items wait on busy threads, shrink when idle."""
+"""Elastic pools in the service: the pool sizes itself, the service passes its limits
+(at start and, live, on reload); the retired sampler's key still loads, with a warning."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+from typing import Any
 
 import pytest
 
-from threadpool import ThreadPool, WorkQueueVal
-from threadpool.service.elastic import Elastic
+from threadpool import ThreadPool
 
-from .conftest import DEADLINE
-from .handlers import Gate, hold
+from .conftest import DEADLINE, HANDLERS, Services, doc, poll, write
+from .handlers import Gate
 
 
-@pytest.fixture
-def gated() -> Iterator[tuple[ThreadPool, WorkQueueVal, list[Gate]]]:
-    pool = ThreadPool("elastic", 1)
-    q = WorkQueueVal("q", hold)
-    pool.add_work_queue(q)
-    gates: list[Gate] = []
-    pool.start()
+def elastic(low: int, high: int, idle: float, handler: str = "hold") -> dict[str, Any]:
+    d = doc()
+    pool = d["pools"][0]
+    del pool["threads"]
+    pool.update(min_threads=low, max_threads=high, idle_timeout=idle)
+    pool["queues"][0]["handler"] = f"{HANDLERS}:{handler}"
+    return d
+
+
+def fixed(threads: int, handler: str = "hold") -> dict[str, Any]:
+    d = doc()
+    d["pools"][0]["threads"] = threads
+    d["pools"][0]["queues"][0]["handler"] = f"{HANDLERS}:{handler}"
+    return d
+
+
+def the_pool(services: Services) -> ThreadPool:
+    (service,) = services.started
+    live = service.runtime.live("main")
+    assert live is not None
+    return live.pool
+
+
+def sizing(pool: ThreadPool) -> tuple[bool, int | None, int | None, float]:
+    return pool.elastic, pool.min_threads, pool.max_threads, pool.idle_timeout
+
+
+def reload(services: Services, document: dict[str, Any]) -> None:
+    (service,) = services.started
+    write(services.tmp_path / "config.yaml", document)
+    assert service.reload("test")
+
+
+def test_the_service_passes_the_limits_to_the_pool(services: Services) -> None:
+    services.start(elastic(1, 3, 5))
+    pool = the_pool(services)
+    assert sizing(pool) == (True, 1, 3, 5.0)
+    assert pool.num_threads == 1 and pool.wait_for_threads(1, timeout=DEADLINE)
+
+
+def test_a_burst_grows_the_pool_to_max_threads_and_no_further(services: Services) -> None:
+    service = services.start(elastic(1, 3, 30))
+    pool = the_pool(services)
+    gates = [Gate.new() for _ in range(5)]
     try:
-        yield pool, q, gates
+        for g in gates:
+            assert service.runtime.submit("main", "ticks", g)
+        # Three at once with one thread to start with: the pool grew by itself.
+        assert all(g.started.wait(DEADLINE) for g in gates[:3])
+        assert pool.stats()["threads_target"] == 3
+        assert not any(g.started.is_set() for g in gates[3:])  # no fourth thread
     finally:
         for g in gates:
             g.go.set()
-        pool.stop()
-
-
-def hold_items(q: WorkQueueVal, gates: list[Gate], n: int) -> list[Gate]:
-    new = [Gate.new() for _ in range(n)]
-    gates.extend(new)
-    for g in new:
-        q.queue(g)
-    return new
-
-
-def test_grows_by_the_waiting_items_when_every_thread_is_busy(
-    gated: tuple[ThreadPool, WorkQueueVal, list[Gate]],
-) -> None:
-    pool, q, gates = gated
-    first, *_ = hold_items(q, gates, 3)
-    assert first.started.wait(DEADLINE)
-    elastic = Elastic(1, 8, 30.0)
-    assert elastic.step(pool, now=0.0) == 3  # one busy thread, two waiting items
-    assert pool.num_threads == 3 and pool.wait_for_threads(3, timeout=DEADLINE)
-    assert all(g.started.wait(DEADLINE) for g in gates)
-
-
-def test_does_not_grow_past_max_threads(
-    gated: tuple[ThreadPool, WorkQueueVal, list[Gate]],
-) -> None:
-    pool, q, gates = gated
-    first, *_ = hold_items(q, gates, 6)
-    assert first.started.wait(DEADLINE)
-    elastic = Elastic(1, 2, 30.0)
-    assert elastic.step(pool, now=0.0) == 2
-    assert pool.wait_for_threads(2, timeout=DEADLINE)
-    assert gates[1].started.wait(DEADLINE)
-    assert elastic.step(pool, now=1.0) is None and pool.num_threads == 2
-
-
-def test_does_not_grow_when_a_thread_is_free(
-    gated: tuple[ThreadPool, WorkQueueVal, list[Gate]],
-) -> None:
-    pool, _q, _gates = gated
-    pool.set_num_threads(2)
-    assert pool.wait_for_threads(2, timeout=DEADLINE)
-    assert Elastic(1, 8, 30.0).step(pool, now=0.0) is None and pool.num_threads == 2
-
-
-def test_shrinks_one_thread_per_idle_timeout_down_to_min_threads(
-    gated: tuple[ThreadPool, WorkQueueVal, list[Gate]],
-) -> None:
-    pool, _q, _gates = gated
-    pool.set_num_threads(3)
-    assert pool.wait_for_threads(3, timeout=DEADLINE)
-    elastic = Elastic(1, 8, 10.0)
-    assert elastic.step(pool, now=100.0) is None  # idle spell starts
-    assert elastic.step(pool, now=109.0) is None
-    assert elastic.step(pool, now=110.0) == 2
-    assert elastic.step(pool, now=115.0) is None  # the clock started again
-    assert elastic.step(pool, now=120.0) == 1
-    assert elastic.step(pool, now=200.0) is None and pool.num_threads == 1  # the minimum
-    assert pool.wait_for_threads(1, timeout=DEADLINE)
-
-
-def test_a_busy_pool_restarts_the_idle_clock(
-    gated: tuple[ThreadPool, WorkQueueVal, list[Gate]],
-) -> None:
-    pool, q, gates = gated
-    pool.set_num_threads(2)
-    assert pool.wait_for_threads(2, timeout=DEADLINE)
-    elastic = Elastic(1, 2, 10.0)
-    assert elastic.step(pool, now=0.0) is None and elastic.idle_since == 0.0
-    busy = hold_items(q, gates, 2)
-    assert all(g.started.wait(DEADLINE) for g in busy)
-    assert elastic.step(pool, now=5.0) is None and elastic.idle_since is None
-    for g in busy:
-        g.go.set()
     assert pool.drain(timeout=DEADLINE)
-    assert elastic.step(pool, now=12.0) is None  # a new idle spell, not 12 s of one
-    assert pool.num_threads == 2
 
 
-def test_clamp_brings_the_size_within_new_limits(
-    gated: tuple[ThreadPool, WorkQueueVal, list[Gate]],
+def test_idle_threads_above_the_minimum_are_given_back(services: Services) -> None:
+    service = services.start(elastic(1, 3, 0.1))
+    pool = the_pool(services)
+    gates = [Gate.new() for _ in range(3)]
+    try:
+        for g in gates:
+            assert service.runtime.submit("main", "ticks", g)
+        assert all(g.started.wait(DEADLINE) for g in gates)
+    finally:
+        for g in gates:
+            g.go.set()
+    poll("the pool back at its minimum", lambda: pool.stats()["threads"] == 1)
+    assert pool.num_threads == 1
+
+
+def test_a_reload_changes_the_limits_of_the_running_pool(services: Services) -> None:
+    services.start(elastic(1, 3, 5))
+    pool = the_pool(services)
+    reload(services, elastic(2, 6, 7))
+    assert the_pool(services) is pool  # changed in place, not replaced
+    assert sizing(pool) == (True, 2, 6, 7.0)
+    assert pool.wait_for_threads(2, timeout=DEADLINE)  # brought up to the new minimum
+    reload(services, elastic(1, 1, 7))
+    assert sizing(pool) == (True, 1, 1, 7.0)
+    assert pool.wait_for_threads(1, timeout=DEADLINE)  # down to the new maximum
+
+
+def test_a_reload_switches_a_pool_between_fixed_and_elastic(services: Services) -> None:
+    services.start(fixed(2))
+    pool = the_pool(services)
+    assert not pool.elastic and pool.wait_for_threads(2, timeout=DEADLINE)
+    reload(services, elastic(0, 4, 3))
+    assert the_pool(services) is pool and sizing(pool) == (True, 0, 4, 3.0)
+    reload(services, fixed(3))
+    assert the_pool(services) is pool and not pool.elastic
+    assert pool.wait_for_threads(3, timeout=DEADLINE)
+
+
+def test_an_unchanged_sizing_is_not_set_again(
+    services: Services, caplog: pytest.LogCaptureFixture
 ) -> None:
-    pool, _q, _gates = gated
-    pool.set_num_threads(5)
-    Elastic(1, 3, 10.0).clamp(pool)
-    assert pool.num_threads == 3
-    Elastic(4, 6, 10.0).clamp(pool)
-    assert pool.num_threads == 4
+    services.start(elastic(1, 3, 5, handler="noop"))
+    with caplog.at_level(logging.INFO, "threadpool"):
+        reload(services, elastic(1, 3, 5, handler="release"))  # a queue change only
+    assert "elastic, 1 to 3 threads" not in caplog.text
+
+
+def test_the_retired_scale_interval_loads_with_a_warning_at_reload(
+    services: Services, caplog: pytest.LogCaptureFixture
+) -> None:
+    services.start(elastic(1, 3, 5))
+    old = elastic(1, 2, 5)
+    old["service"]["scale_interval"] = 0.5  # what files written for the sampler have
+    with caplog.at_level(logging.WARNING, "threadpool.service"):
+        reload(services, old)
+    assert sizing(the_pool(services)) == (True, 1, 2, 5.0)
+    assert (
+        "config.yaml: service.scale_interval: no longer used, ignored: elastic pools size "
+        "themselves (min_threads, max_threads, idle_timeout of the pool); remove it"
+    ) in caplog.text

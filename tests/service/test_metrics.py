@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from time import monotonic
 from typing import Any
 
 import pytest
@@ -10,7 +11,7 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 import lockdep
-from threadpool import BatchWorkQueue, HeartbeatMap, ThreadPool, WorkQueueVal
+from threadpool import BatchWorkQueue, HeartbeatMap, QueueFull, ThreadPool, WorkQueueVal
 from threadpool.service import metrics
 from threadpool.service.metrics import (
     LockdepCollector,
@@ -19,8 +20,13 @@ from threadpool.service.metrics import (
     registry,
 )
 
-from .conftest import DEADLINE, promtool_check
-from .handlers import fail, noop
+from .conftest import DEADLINE, poll, promtool_check
+from .handlers import Gate, fail, hold, noop
+
+
+def noop_1(item: Any) -> None:
+    pass
+
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -83,8 +89,49 @@ def test_pool_and_queue_metrics_are_the_pools_own_counters(busy_pool: ThreadPool
         assert at(s, "threadpool_queue_in_flight", **labels) == 0
         assert at(s, "threadpool_items_rejected_total", **labels) == 0
         assert at(s, "threadpool_items_expired_total", **labels) == 0
+        assert at(s, "threadpool_items_dropped_total", **labels) == 0
         busy = stats["queues"][queue]["busy_seconds"]
         assert at(s, "threadpool_busy_seconds_total", **labels) == pytest.approx(busy)
+
+
+def test_rejected_dropped_and_expired_are_the_queues_own_counters() -> None:
+    pool = ThreadPool("b", 1)
+    gate = Gate.new()
+    holder = WorkQueueVal("holder", hold)
+    refusing = WorkQueueVal("refusing", noop, max_items=2, policy="reject")
+    dropping = WorkQueueVal("dropping", noop, max_items=2, policy="drop_oldest", on_drop=noop_1)
+    timed = WorkQueueVal("timed", noop, deadline=0.001)
+    for q in (holder, refusing, dropping, timed):
+        pool.add_work_queue(q)
+    pool.start()
+    try:
+        holder.queue(gate)
+        assert gate.started.wait(DEADLINE)  # the one worker is held: nothing else runs
+        refused = 0
+        for i in range(5):
+            dropping.queue(i)
+            timed.queue(i)
+            try:
+                refusing.queue(i)
+            except QueueFull:
+                refused += 1
+        end = monotonic() + 0.001
+        poll("the deadlines passed", lambda: monotonic() > end)
+    finally:
+        gate.go.set()
+    assert pool.drain(timeout=DEADLINE)
+    s = scrape(PoolCollector(lambda: [pool]))
+    pool.stop()
+    assert refused == 3
+    assert at(s, "threadpool_items_rejected_total", pool="b", queue="refusing") == 3
+    assert at(s, "threadpool_items_processed_total", pool="b", queue="refusing") == 2
+    assert at(s, "threadpool_items_dropped_total", pool="b", queue="dropping") == 3
+    assert at(s, "threadpool_items_rejected_total", pool="b", queue="dropping") == 0
+    assert at(s, "threadpool_items_processed_total", pool="b", queue="dropping") == 2
+    assert at(s, "threadpool_items_expired_total", pool="b", queue="timed") == 5
+    assert at(s, "threadpool_items_processed_total", pool="b", queue="timed") == 0
+    for name in ("rejected", "dropped", "expired"):
+        assert at(s, f"threadpool_items_{name}_total", pool="b", queue="holder") == 0
 
 
 def test_histograms_pair_the_pools_buckets_with_le_labels(busy_pool: ThreadPool) -> None:

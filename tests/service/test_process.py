@@ -3,6 +3,7 @@ bad requests, systemd notifications, and the shipped config.yaml doing real work
 
 from __future__ import annotations
 
+import re
 import signal
 import socket
 from collections.abc import Iterator
@@ -148,8 +149,29 @@ def test_sigterm_with_work_left_logs_it_by_queue_and_exits_0_after_the_deadline(
     svc.signal(signal.SIGTERM)
     assert svc.wait(DRAIN + STOP_GRACE + DEADLINE) == 0
     log = svc.log()
-    assert "pool main: 1 threads still busy" in log
+    assert "1 workers still stuck in a handler" in log
     assert "items left unprocessed after the drain deadline: main/ticks: " in log
+
+
+def test_sigterm_with_a_handler_stuck_for_ever_exits_in_time_naming_the_worker(
+    started: list[ServiceProcess], tmp_path: Path
+) -> None:
+    d = ticking(threads=2)
+    d["pools"][0]["queues"][0]["handler"] = f"{HANDLERS}:stuck_forever"
+    d["pools"][0]["queues"][0]["timeout"] = 60  # no 503 needed: only the shutdown counts
+    svc = start(started, tmp_path, d)
+    poll("both workers stuck", lambda: svc.metric('threadpool_threads_busy{pool="main"}') == 2)
+    svc.signal(signal.SIGTERM)
+    # The drain deadline, then the stop's grace: never the handler's (endless) time.
+    assert svc.wait(DRAIN + STOP_GRACE + DEADLINE) == 0
+    log = svc.log()
+    assert re.search(
+        r"pool main: stopping; 2 workers still stuck in a handler 2s past the drain deadline, "
+        r"left behind: main thread \d \(queue 'ticks'\), main thread \d \(queue 'ticks'\)",
+        log,
+    ), log
+    assert re.search(r"main: stop\(\) timed out after [\d.]+s; 2 workers still running", log)
+    assert log.rstrip().endswith("stopped")
 
 
 def test_invalid_configuration_exits_2_listing_every_problem(
@@ -298,3 +320,15 @@ def test_a_handler_failing_on_every_item_logs_five_tracebacks_and_a_count(
     log = svc.log()
     assert log.count("Traceback (most recent call last)") == 5
     assert "295 more records with a traceback like this one suppressed in " in log
+
+
+def test_a_retired_key_is_logged_as_a_warning_at_start_and_ignored(
+    started: list[ServiceProcess], tmp_path: Path
+) -> None:
+    d = ticking()
+    d["service"]["scale_interval"] = 0.5  # a file written for the old sampler
+    svc = start(started, tmp_path, d)
+    assert svc.get("/health") == (200, b"ok\n")
+    svc.wait_log(r"config\.yaml: service\.scale_interval: no longer used, ignored: elastic pools")
+    svc.signal(signal.SIGTERM)
+    assert svc.wait(DRAIN + DEADLINE) == 0

@@ -11,7 +11,7 @@ import pytest
 
 from threadpool.service.checks import Ref
 from threadpool.service.config import ProducerConfig
-from threadpool.service.producers import ProducerContext, ProducerThread
+from threadpool.service.producers import ProducerContext, ProducerThread, stop_all
 
 from .conftest import DEADLINE
 from .handlers import Broken, Ticker
@@ -23,8 +23,11 @@ class Router:
         self.enough = threading.Event()
         self.want = want
 
-    def submit(self, pool: str, queue: str, item: Any) -> bool:
+    def submit(
+        self, pool: str, queue: str, item: Any, *, key: Any = None, deadline: float | None = None
+    ) -> bool:
         self.items.append((pool, queue, item))
+        self.options = {"key": key, "deadline": deadline}
         if len(self.items) >= self.want:
             self.enough.set()
         return queue != "missing"
@@ -57,6 +60,9 @@ def test_context_forwards_to_the_router_and_reports_stopping() -> None:
     ctx = ProducerContext("p", Router())
     assert ctx.submit("main", "q", 1) is True and ctx.submit("main", "missing", 1) is False
     assert ctx.queued("main", "q") == 7 and ctx.queued("main", "other") is None
+    router = Router()
+    assert ProducerContext("p", router).submit("main", "q", 1, key="k", deadline=2.5)
+    assert router.options == {"key": "k", "deadline": 2.5}
     assert not ctx.stopping and ctx.wait(0) is False
     ctx._stop.set()
     assert ctx.stopping and ctx.wait(DEADLINE) is True
@@ -133,3 +139,32 @@ def test_producer_that_does_not_stop_is_reported_and_left_behind(
 def test_stop_before_start_returns_at_once() -> None:
     thread = ProducerThread(producer(Broken({}, base_dir=Path("/"))), Router())
     assert thread.stop(DEADLINE) is True
+
+
+class Obliging:
+    """Stops when asked, saying when it saw it."""
+
+    def __init__(self) -> None:
+        self.saw_stop = threading.Event()
+
+    def run(self, ctx: ProducerContext) -> None:
+        ctx.wait(3600)
+        self.saw_stop.set()
+
+
+def test_stop_all_asks_every_producer_at_once_within_one_timeout() -> None:
+    stubborn, obliging = Stubborn(), Obliging()
+    first = ProducerThread(producer(stubborn, "stubborn"), Router())
+    second = ProducerThread(producer(obliging, "obliging"), Router())
+    first.start()
+    second.start()
+    assert stubborn.running.wait(DEADLINE)
+    stopper = threading.Thread(target=stop_all, args=([first, second], DEADLINE))
+    stopper.start()
+    try:
+        # Asked while the first still holds on: not after the first's wait ran out.
+        assert obliging.saw_stop.wait(DEADLINE / 2)
+    finally:
+        stubborn.go.set()
+        stopper.join(DEADLINE)
+    assert not stopper.is_alive() and not first.alive and not second.alive

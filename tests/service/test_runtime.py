@@ -157,7 +157,7 @@ def test_an_item_queued_while_its_queue_is_removed_is_reported(
     with caplog.at_level(logging.WARNING, "threadpool.service"):
         assert rt.submit("main", "gone", "late") is False
     assert "main/gone: 1 items queued while the queue was being removed" in caplog.text
-    assert stale[("main", "gone")].stats()["items"] == 0
+    assert stale[("main", "gone")][0].stats()["items"] == 0
 
 
 def test_removed_pool_is_stopped_and_its_workers_leave_the_heartbeat_map(rt: Runtime) -> None:
@@ -203,7 +203,7 @@ def test_stop_reports_what_is_left_after_the_deadline(
     assert "4 items left unprocessed after the drain deadline: idle/q: 4" in caplog.text
 
 
-def test_stop_leaves_a_stuck_worker_behind_and_reports_its_item(
+def test_stop_leaves_a_stuck_worker_behind_named_and_reports_its_item(
     rt: Runtime, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(runtime_module, "STOP_GRACE", 0.1)
@@ -214,14 +214,20 @@ def test_stop_leaves_a_stuck_worker_behind_and_reports_its_item(
     assert stuck.started.wait(JOIN)
     live = rt.live("main")
     assert live is not None
+    (worker,) = live.pool.worker_threads()
     with caplog.at_level(logging.WARNING, "threadpool.service"):
-        left = rt.stop(0.05)
+        left = rt.stop(0.05)  # returns although the handler holds on
     assert left == {"main/q": 2}  # one in flight, one queued
-    assert "pool main: 1 threads still busy" in caplog.text
-    stuck.go.set()  # let the worker and the stopping thread finish
-    stopper = next(t for t in threading.enumerate() if t.name == "stopping main")
-    stopper.join(JOIN)
-    assert not stopper.is_alive() and not live.pool.running
+    assert (
+        "pool main: stopping; 1 workers still stuck in a handler 0.1s past the drain "
+        "deadline, left behind: main thread 0 (queue 'q')"
+    ) in caplog.text
+    assert not live.pool.running and rt.pools() == []
+    assert not any(t.name == "stopping main" for t in threading.enumerate())  # none left
+    assert worker.is_alive()
+    stuck.go.set()  # the worker finishes its unit, then exits
+    worker.join(JOIN)
+    assert not worker.is_alive()
 
 
 # --- a queue whose removal failed (a pointer queue with an item stuck past the deadline) -------
@@ -291,7 +297,7 @@ def test_replacing_a_busy_queue_finishes_once_it_detaches(rt: Runtime) -> None:
     live = rt.live("main")
     assert live is not None
     poll("the stuck item done", lambda: live.pool.stats()["queues"]["p"]["in_flight"] == 0)
-    rt.scale(0.0)  # the periodic step retries the detach, then adds the new queue
+    rt.retry_detach()  # the periodic step retries the detach, then adds the new queue
     events = [threading.Event() for _ in range(20)]
     assert all(rt.submit("main", "p", event) for event in events)
     assert all(event.wait(JOIN) for event in events)

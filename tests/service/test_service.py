@@ -184,27 +184,6 @@ def test_a_port_in_use_fails_the_start_with_nothing_left_running(services: Servi
         assert threading.active_count() == threads
 
 
-def test_elastic_pool_is_sized_by_the_scale_step(services: Services) -> None:
-    d = doc()
-    pool = d["pools"][0]
-    del pool["threads"]
-    pool.update(min_threads=1, max_threads=3)
-    pool["queues"][0]["handler"] = f"{HANDLERS}:hold"
-    service = services.start(d)
-    from .handlers import Gate
-
-    gates = [Gate.new() for _ in range(3)]
-    try:
-        for g in gates:
-            assert service.runtime.submit("main", "ticks", g)
-        assert gates[0].started.wait(DEADLINE)
-        service.runtime.scale(0.0)
-        assert all(g.started.wait(DEADLINE) for g in gates)  # three at once: it grew to 3
-    finally:
-        for g in gates:
-            g.go.set()
-
-
 def test_heartbeat_file_is_touched_while_healthy_relative_to_the_config(
     services: Services,
 ) -> None:

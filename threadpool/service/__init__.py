@@ -7,7 +7,9 @@ Layered on the pool core, which never imports this package (nor
   once and checked whole (``ConfigError``); ``example``: the shipped
   ``config.yaml``, rendered from the schema;
   ``reload``: noticing a changed file, parsing it off the main thread;
-* ``runtime`` and ``elastic``: pools and queues built from it and changed live;
+* ``runtime``: pools and queues built from it and changed live (elastic pools
+  size themselves: the service passes their limits); ``queues``: a queue from its
+  configuration, built or changed in place;
 * ``producers``: what feeds the queues; ``scrubber``: the default workload;
 * ``metrics``: Prometheus collectors reading the pools and lockdep at scrape time;
 * ``httpd``: ``/metrics``, ``/health``, ``/lockdep``;

@@ -52,16 +52,25 @@ class Number(Check):
 
 @dataclasses.dataclass(frozen=True)
 class Integer(Check):
+    """An integer in minimum..maximum; null too when ``nullable``."""
+
     minimum: int
     maximum: int
+    nullable: bool = False
 
     def __call__(self, r: Reader, path: str, value: Any) -> Any:
+        if value is None and self.nullable:
+            return None
         if (
             isinstance(value, bool)
             or not isinstance(value, int)
             or not self.minimum <= value <= self.maximum
         ):
-            r.add(path, f"must be an integer {self.minimum}..{self.maximum}, got {show(value)}")
+            null = " or null" if self.nullable else ""
+            r.add(
+                path,
+                f"must be an integer {self.minimum}..{self.maximum}{null}, got {show(value)}",
+            )
             return INVALID
         return value
 

@@ -9,11 +9,13 @@ add a key, add one field to its section; use it where it takes effect.
 ``load(path)`` returns a ``Config`` or raises ``ConfigError`` listing *every*
 problem, one a line, as ``config.yaml: pools[1].queues[0].timeout: must be a
 number >= 0, got 'abc'``. Unknown keys are problems (with a "did you mean" when
-one is close). Handlers and factories (``module:function``) are imported, and
-producers built, at load time, so that a typo fails the load rather than the
-first item. No other exception escapes ``load`` or ``parse``, whatever the
-document holds. A file over ``MAX_BYTES`` (256 KiB), or that is not a regular
-file, is refused before it is read.
+one is close); a retired key (``service.scale_interval``) is ignored with a
+warning (``Config.warnings``), so that an old file still loads. Handlers and
+factories (``module:function``) are imported, and producers built, at load
+time, so that a typo fails the load rather than the first item. No other
+exception escapes ``load`` or ``parse``, whatever the document holds. A file
+over ``MAX_BYTES`` (256 KiB), or that is not a regular file, is refused before
+it is read.
 
 The configuration is code: loading it imports the modules it names and calls
 the factories, and ``threadpool check`` does too. The file must be as trusted,
@@ -29,11 +31,12 @@ import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 
 import lockdep
+import threadpool
 
 from .checks import (
     NAME,
@@ -78,7 +81,12 @@ __all__ = [
 ]
 
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
-QUEUE_KINDS = ("batch", "value", "workqueue", "pointer")
+QUEUE_KINDS = ("batch", "value", "workqueue", "pointer", "sharded", "calls")
+STORED_KINDS = ("batch", "value", "workqueue", "pointer", "calls")  # bounds and deadlines
+CALLS = "calls"  # a queue of calls: an executor on its pool (ctx.executor(pool, queue))
+POLICIES = threadpool.POLICIES
+MAX_SHARDS = 1024
+BOUND_KEYS = ("max_items", "policy", "block_timeout", "deadline", "on_drop", "on_expire")
 VIOLATION_RESPONSES = lockdep.RESPONSES
 FAST_PATHS = ("auto", "c", "python")
 MAX_THREADS = 1024
@@ -109,9 +117,11 @@ class ServiceConfig:
     reload_check_interval: float = key(
         Number(), 2.0, doc="seconds between looks at this file; 0: reload on SIGHUP only"
     )
-    scale_interval: float = key(
-        Number(strict=True), 0.5, doc="seconds between sizing steps of elastic pools"
-    )
+
+    RETIRED: ClassVar[dict[str, str]] = {
+        "scale_interval": "elastic pools size themselves (min_threads, max_threads, "
+        "idle_timeout of the pool)",
+    }
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -184,12 +194,13 @@ class QueueConfig:
     kind: str = key(
         Choice(QUEUE_KINDS),
         replaces=True,
-        doc="batch (process gets a list), value, workqueue or pointer (one item)",
+        doc="batch (a list), value, workqueue, pointer, sharded (per key), calls",
     )
-    handler: Ref = key(
-        Function(),
+    handler: Ref | None = key(
+        Function(),  # required but for calls (check), never null
+        None,
         replaces=True,
-        doc="module:function, called as process(item, handle) on a worker",
+        doc="module:function, called as process(item, handle) on a worker (not for calls)",
     )
     finish: Ref | None = key(
         Function(nullable=True),
@@ -212,25 +223,102 @@ class QueueConfig:
         replaces=True,
         doc="duration and queue-wait histograms (a third of a no-op item's cost)",
     )
+    max_items: int | None = key(
+        Integer(1, 1 << 30, nullable=True),
+        None,
+        doc="the most items it holds; then policy applies; null: unbounded (not sharded)",
+    )
+    policy: str = key(
+        Choice(POLICIES),
+        "reject",
+        doc="when full: reject (QueueFull), block, caller_runs or drop_oldest",
+    )
+    block_timeout: float | None = key(
+        Number(nullable=True),
+        None,
+        doc="block: seconds a producer waits for room, then QueueFull; null: no limit",
+    )
+    deadline: float | None = key(
+        Number(strict=True, nullable=True),
+        None,
+        doc="seconds an item may wait for a worker; past it: not processed, expired; null: none",
+    )
+    on_drop: Ref | None = key(
+        Function(nullable=True),
+        None,
+        doc="module:function, called as on_drop(item) with each item drop_oldest drops",
+    )
+    on_expire: Ref | None = key(
+        Function(nullable=True),
+        None,
+        doc="module:function, called as on_expire(item) with each item whose deadline passed",
+    )
+    shards: int | None = key(
+        Integer(1, MAX_SHARDS, nullable=True),
+        None,
+        replaces=True,
+        doc="sharded queues (required there): how many, each with its own lock",
+    )
+    # Last: the field's name hides schema.key below it in the class body.
+    key: Ref | None = key(
+        Function(nullable=True),
+        None,
+        replaces=True,
+        doc="sharded: module:function giving an item's key; null: ctx.submit(..., key=k)",
+    )
 
     @property
     def process(self) -> Callable[..., Any]:
         """The imported handler."""
-        assert self.handler.target is not None, "the configuration was not fully loaded"
-        return self.handler.target
+        target = self.handler.target if self.handler is not None else None
+        assert target is not None, "the configuration was not fully loaded"
+        return target
 
     @property
     def finish_fn(self) -> Callable[..., Any] | None:
         return self.finish.target if self.finish is not None else None
 
+    @property
+    def key_fn(self) -> Callable[..., Any] | None:
+        return self.key.target if self.key is not None else None
+
     def identity(self) -> tuple[Any, ...]:
-        """What cannot change on a running queue: a change replaces the queue."""
-        return tuple(values(self, which=lambda k: k.replaces).values())
+        """What cannot change on a running queue: a change replaces the queue. A queue
+        takes deadlines or not from birth: giving it a deadline, or taking it away,
+        replaces it too (a new value of one it has is changed in place); a queue of
+        calls always takes them."""
+        fixed = tuple(values(self, which=lambda k: k.replaces).values())
+        return (*fixed, self.deadline is not None and self.kind != CALLS)  # calls: always
 
     def check(self, r: Reader, path: str, m: Mapping[str, Any]) -> QueueConfig:
-        if "batch_size" in m and self.kind != "batch":
-            r.add(join(path, "batch_size"), f"applies only to kind batch, not {self.kind}")
-        if self.kind == "batch" and self.batch_size is None:
+        def misplaced(names: tuple[str, ...], rule: str) -> None:
+            for name in names:
+                if name in m:
+                    r.add(join(path, name), f"applies only to {rule}")
+
+        kind = self.kind
+        if kind != "batch":
+            misplaced(("batch_size",), f"kind batch, not {kind}")
+        if kind == "sharded":
+            misplaced(BOUND_KEYS, f"kinds {', '.join(STORED_KINDS)}, not sharded")
+            if "shards" not in m:
+                r.add(path, "missing required key 'shards' (sharded queues need it)")
+        else:
+            misplaced(("shards", "key"), f"kind sharded, not {kind}")
+            if self.max_items is None:
+                misplaced(("policy", "block_timeout"), "a bounded queue (give max_items)")
+            elif self.policy != "block":
+                misplaced(("block_timeout",), f"policy block, not {self.policy}")
+        if kind == CALLS:  # an executor's: its calls run themselves, and drop and expire so
+            misplaced(("handler", "finish", "on_drop", "on_expire"), "queues of items, not calls")
+            return self
+        if "handler" not in m:
+            r.add(path, "missing required key 'handler'")
+        if self.max_items is None or self.policy != "drop_oldest":
+            misplaced(("on_drop",), "a bounded queue with policy drop_oldest")
+        if self.deadline is None:
+            misplaced(("on_expire",), "a queue with a deadline (give deadline)")
+        if kind == "batch" and self.batch_size is None:
             return dataclasses.replace(self, batch_size=BATCH_SIZE)
         return self
 
@@ -362,9 +450,13 @@ class Config:
     )
     source: str = ""  # the file's name, as given
     base_dir: Path = Path(".")  # where relative paths start: the file's directory
+    # What the file says that it should not, though it loads (retired keys), one a line.
+    warnings: tuple[str, ...] = dataclasses.field(default=(), compare=False)
 
     def check(self, r: Reader, path: str, m: Mapping[str, Any]) -> Config:
-        return dataclasses.replace(self, source=r.source, base_dir=r.base_dir)
+        return dataclasses.replace(
+            self, source=r.source, base_dir=r.base_dir, warnings=tuple(r.warnings)
+        )
 
 
 def fixed_changes(old: Config, new: Config) -> list[str]:

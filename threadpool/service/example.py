@@ -49,7 +49,6 @@ EXAMPLE: dict[str, Any] = {
         "log_level": "info",
         "drain_timeout": 10,
         "reload_check_interval": 2,
-        "scale_interval": 0.5,
     },
     "heartbeat": {"interval": 1, "file": None},
     "lockdep": {
@@ -77,6 +76,8 @@ EXAMPLE: dict[str, Any] = {
                     "timeout": 30,
                     "suicide_timeout": 300,
                     "batch_size": 16,
+                    "max_items": 1024,
+                    "policy": "block",
                 },
                 {
                     "name": "large",

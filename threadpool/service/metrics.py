@@ -9,8 +9,14 @@ families. The workers pay nothing for being observable.
 ``threadpool_threads_target``, ``threadpool_threads_busy``, ``threadpool_paused``,
 ``threadpool_queue_items``, ``threadpool_queue_in_flight``,
 ``threadpool_items_processed_total``, ``threadpool_items_failed_total``,
-``threadpool_items_rejected_total`` and ``threadpool_items_expired_total`` (0:
-bounded queues and deadlines do not exist yet), ``threadpool_busy_seconds_total``,
+``threadpool_items_rejected_total`` (items a full bounded queue refused:
+``QueueFull`` under ``reject``, or ``block`` past its ``block_timeout``; the
+producer was told), ``threadpool_items_dropped_total`` (items ``drop_oldest``
+took out of a full queue to make room: accepted, then not processed, the
+producer not told - a series of its own, as it is a different failure to
+alert on), ``threadpool_items_expired_total`` (items whose deadline passed
+before a worker took them), each the queue's own counter (0 for a queue that
+cannot bound or time its items), ``threadpool_busy_seconds_total``,
 the histograms ``threadpool_item_duration_seconds`` (one observation per process
 step: an item, or a whole batch) and ``threadpool_queue_wait_seconds`` (per
 item) for queues built with histograms, ``threadpool_heartbeat_workers``,
@@ -123,12 +129,17 @@ class PoolCollector(Collector):
         )
         rejected = CounterMetricFamily(
             "threadpool_items_rejected_total",
-            "Items refused by a full queue (queues are unbounded for now: always 0).",
+            "Items a full bounded queue refused (reject, or block past its timeout).",
+            labels=queue_labels,
+        )
+        dropped = CounterMetricFamily(
+            "threadpool_items_dropped_total",
+            "Queued items dropped unprocessed to make room in a full queue (drop_oldest).",
             labels=queue_labels,
         )
         expired = CounterMetricFamily(
             "threadpool_items_expired_total",
-            "Items not processed because their deadline passed (no deadlines yet: always 0).",
+            "Items not processed because their deadline passed before a worker took them.",
             labels=queue_labels,
         )
         busy_seconds = CounterMetricFamily(
@@ -160,8 +171,9 @@ class PoolCollector(Collector):
                 in_flight.add_metric(labels, q["in_flight"])
                 processed.add_metric(labels, q["processed"])
                 failed.add_metric(labels, q["failed"])
-                rejected.add_metric(labels, 0)
-                expired.add_metric(labels, 0)
+                rejected.add_metric(labels, q.get("rejected", 0))
+                dropped.add_metric(labels, q.get("dropped", 0))
+                expired.add_metric(labels, q.get("expired", 0))
                 busy_seconds.add_metric(labels, q["busy_seconds"])
                 for family, key in (
                     (duration, "item_duration_seconds"),
@@ -171,7 +183,7 @@ class PoolCollector(Collector):
                     if h is not None:
                         family.add_metric(labels, _buckets(h), h["sum"])
         yield from (threads, target, busy, paused, items, in_flight, processed, failed)
-        yield from (rejected, expired, busy_seconds, duration, wait)
+        yield from (rejected, dropped, expired, busy_seconds, duration, wait)
         yield from self._heartbeat()
 
     def _heartbeat(self) -> Iterator[Metric]:

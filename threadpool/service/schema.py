@@ -14,6 +14,12 @@ Everything else follows from that one declaration:
   ``config.yaml``) from the same declarations;
 * ``fixed_keys`` lists the keys a reload may not change.
 
+A key that no longer means anything stays readable for a while: the section
+lists it in its ``RETIRED`` class attribute (``{key: why}``), and a document
+that still has it loads, with a warning naming its key path and why
+(``Reader.warnings``), instead of the "unknown key" error. Old files keep
+working; the warning says what to remove.
+
 How a value is checked is a ``Check``: the scalar ones are in ``checks``;
 ``Section`` (a nested mapping) and ``Items`` (a list of them) are here, with
 the reading they drive. Rules between keys (``threads`` or
@@ -86,11 +92,17 @@ class Reader:
         self.source = source
         self.base_dir = base_dir
         self.problems: list[str] = []
+        self.warnings: list[str] = []
         self._deferred: list[Callable[[], None]] = []
 
     def add(self, path: str, message: str) -> None:
         where = f"{path}: " if path else ""
         self.problems.append(f"{self.source}: {where}{message}")
+
+    def warn(self, path: str, message: str) -> None:
+        """Something the document should not say, though it can be used as it is."""
+        where = f"{path}: " if path else ""
+        self.warnings.append(f"{self.source}: {where}{message}")
 
     def defer(self, work: Callable[[], None]) -> None:
         """Run ``work`` in ``run_deferred`` (imports, and what needs them), in order."""
@@ -228,8 +240,11 @@ def read(r: Reader, cls: type, path: str, value: object, what: str = "a mapping"
         return None
     declared = list(keys(cls))
     names = [name for name, _k, _d in declared]
+    retired: Mapping[str, str] = getattr(cls, "RETIRED", {})
     for name in value:
-        if not isinstance(name, str):
+        if isinstance(name, str) and name in retired:
+            r.warn(join(path, name), f"no longer used, ignored: {retired[name]}; remove it")
+        elif not isinstance(name, str):
             r.add(path, f"unknown key {show(name)} (keys are names like {names[0]!r})")
         elif name not in names:
             close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)

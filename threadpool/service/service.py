@@ -14,12 +14,14 @@
    while healthy;
 4. until SIGTERM or SIGINT: reload on SIGHUP and when the file's content
    changes (looked at every ``reload_check_interval`` seconds, by its metadata
-   first), and step the elastic pools. A new file is parsed on a thread of its
+   first), and retry detaching queues a reload removed while an item of theirs
+   was still processing (``Runtime.retry_detach``). A new file is parsed on a thread of its
    own (``reload.Loader``), so that SIGTERM is answered at once even during a
    slow parse or import; it is applied on the main thread;
 5. shut down: stop the producers (no new work), drain the pools for up to
-   ``drain_timeout`` seconds, stop them (the items left are logged by count,
-   per queue), stop the listener; exit 0.
+   ``drain_timeout`` seconds, stop them within a short grace after that (the
+   items left are logged by count, per queue; a worker stuck in a handler is
+   named and left behind), stop the listener; exit 0.
 
 A reload either applies a whole valid configuration or none of it: an
 invalid file is logged, problem by problem, and counted in
@@ -58,7 +60,7 @@ from .heartbeat_file import HeartbeatFileMap
 from .httpd import HTTPService, ListenError
 from .metrics import LockdepCollector, PoolCollector, ServiceCollector, registry, version
 from .notify import Notifier, Watchdog, watchdog_interval
-from .producers import ProducerThread
+from .producers import ProducerThread, stop_all
 from .reload import ConfigFile, Content, Loader, Outcome
 from .runtime import Runtime
 from .signals import SignalPipe
@@ -68,6 +70,7 @@ logger = logging.getLogger("threadpool.service")
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_CONFIG = 2
+RETRY_INTERVAL = 0.5  # seconds between tries at detaching a removed queue still busy
 
 
 class Service:
@@ -185,8 +188,7 @@ class Service:
             self._watchdog.stop()
             self._watchdog = None
         producers, self._producers = self._producers, {}
-        for thread in producers.values():
-            thread.stop(timeout)
+        stop_all(producers.values(), timeout)
         left = self._runtime.stop(timeout) if self._runtime is not None else {}
         if self._heartbeat_map is not None:
             self._heartbeat_map.stop_checker(timeout)
@@ -204,10 +206,10 @@ class Service:
         pending: str | None = None  # a reload asked for while another was loading
         now = monotonic()
         next_look = now + self.config.service.reload_check_interval
-        next_scale = now + self.config.service.scale_interval
+        next_retry = now + RETRY_INTERVAL
         while True:
             interval = self.config.service.reload_check_interval
-            wake = min(next_look if interval else float("inf"), next_scale)
+            wake = min(next_look if interval else float("inf"), next_retry)
             for signum in signals.wait(wake - monotonic()):
                 if signum != signal.SIGHUP:
                     logger.info("%s: shutting down", signum.name)
@@ -225,9 +227,9 @@ class Service:
             if pending is not None and not loader.busy:
                 loader.start(pending, functools.partial(self._parse, self._file.read()))
                 pending = None
-            if now >= next_scale:
-                self.runtime.scale(now)
-                next_scale = now + self.config.service.scale_interval
+            if now >= next_retry:
+                self.runtime.retry_detach()
+                next_retry = now + RETRY_INTERVAL
             if self._log_limit is not None:
                 self._log_limit.flush()
 
@@ -285,6 +287,8 @@ class Service:
         self.reloads["success"] += 1
         self.last_reload_ok = True
         logger.info("reloaded %s (%s)", self.config.source, reason)
+        for warning in outcome.warnings:
+            logger.warning("%s", warning)
         self._notifier.status(f"serving {self.url}; reloaded ({reason})")
         return True
 
@@ -312,8 +316,8 @@ class Service:
         }
         gone = [thread for name, thread in self._producers.items() if name not in keep]
         self._producers = keep
-        for thread in gone:  # changed, removed, or dead: a changed or dead one starts anew
-            thread.stop(new.service.drain_timeout)
+        # Changed, removed, or dead: a changed or dead one starts anew.
+        stop_all(gone, new.service.drain_timeout)
         self.runtime.apply(new.pools, new.service.drain_timeout)
         self._start_producers([p for p in new.producers if p.name not in self._producers])
 
@@ -344,7 +348,7 @@ def serve(path: str) -> int:
         return EXIT_CONFIG
     limit = logs.TracebackLimit()
     logs.setup(config.service.log_level, limit=limit)
-    for warning in unsafe_permissions(path):
+    for warning in (*unsafe_permissions(path), *config.warnings):
         logger.warning("%s", warning)
     with SignalPipe() as signals:
         service = Service(config, notifier=Notifier.from_environ(), log_limit=limit)
