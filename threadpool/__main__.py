@@ -58,6 +58,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return EXIT_CONFIG
+    for warning in config.warnings:  # retired keys: ignored, named
+        print(f"warning: {warning}", file=sys.stderr)
     queues = sum(len(p.queues) for p in config.pools)
     print(f"{args.config}: valid (pools: {len(config.pools)}, queues: {queues})")
     return 0

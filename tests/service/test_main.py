@@ -20,6 +20,19 @@ def test_check_says_a_valid_file_is_valid(
     assert capsys.readouterr().out == f"{path}: valid (pools: 1, queues: 1)\n"
 
 
+def test_check_names_a_retired_key_and_still_says_valid(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    d = doc()
+    d["service"]["scale_interval"] = 0.5
+    path = write(tmp_path / "config.yaml", d)
+    assert main(["check", "--config", str(path)]) == 0
+    out, err = capsys.readouterr()
+    assert out == f"{path}: valid (pools: 1, queues: 1)\n"
+    (warning,) = err.splitlines()
+    assert warning.startswith("warning: ") and "service.scale_interval" in warning
+
+
 def test_check_lists_every_problem_and_exits_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
