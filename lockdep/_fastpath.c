@@ -28,22 +28,33 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* --- LockCore: what the hot path reads of a lock ------------------------------ */
+/* --- LockCore: the fields of a lock ------------------------------------------------ */
 
 typedef struct {
     PyObject_HEAD
     PyObject *lock;  /* _lock: the raw _thread lock */
     PyObject *fkey;  /* _fkey: the key the fast path looks up, or None */
+    PyObject *tkey;  /* _tkey: the class's key (None: untracked) */
+    PyObject *name;  /* _name: a Mutex's class name ("" for install()'s locks) */
     Py_ssize_t node; /* _lockdep_node: the tracker's instance number */
     Py_ssize_t pos;  /* _lockdep_pos: the tracker's held-stack hint */
+    Py_ssize_t id_plus_one; /* _id + 1: a registry reference to drop when collected
+                             * (_id -1, none, is 0: what a new object holds) */
     unsigned long owner; /* _owner: the ident of an untracked holder, or 0 */
+    int policy;      /* _policy: how a class the thread holds is treated (checks) */
+    char recursive;  /* _recursive */
+    char backtrace;  /* _backtrace */
 } LockCore;
+
+static PyObject *g_forget; /* fastpath._forget(class_id, node): a lock was collected */
 
 static int
 core_traverse(LockCore *self, visitproc visit, void *arg)
 {
     Py_VISIT(self->lock);
     Py_VISIT(self->fkey);
+    Py_VISIT(self->tkey);
+    Py_VISIT(self->name);
     return 0;
 }
 
@@ -52,36 +63,98 @@ core_clear(LockCore *self)
 {
     Py_CLEAR(self->lock);
     Py_CLEAR(self->fkey);
+    Py_CLEAR(self->tkey);
+    Py_CLEAR(self->name);
     return 0;
+}
+
+/* A collected lock gives back its class reference and its instance number, through
+ * Python (deferred work: see tracker), only when it has one: most have neither. */
+static void
+core_finalize(PyObject *op)
+{
+    LockCore *self = (LockCore *)op;
+    Py_ssize_t id = self->id_plus_one - 1, node = self->node;
+    if ((id < 0 && node == 0) || g_forget == NULL)
+        return;
+    PyObject *exc_type, *exc, *tb;
+    PyErr_Fetch(&exc_type, &exc, &tb);
+    PyObject *a = PyLong_FromSsize_t(id);
+    PyObject *b = a != NULL ? PyLong_FromSsize_t(node) : NULL;
+    PyObject *r = b != NULL ? PyObject_CallFunctionObjArgs(g_forget, a, b, NULL) : NULL;
+    Py_XDECREF(a);
+    Py_XDECREF(b);
+    if (r == NULL)
+        PyErr_Clear(); /* interpreter shutdown, say: never an error from a finalizer */
+    Py_XDECREF(r);
+    PyErr_Restore(exc_type, exc, tb);
 }
 
 static void
 core_dealloc(LockCore *self)
 {
+    if (PyObject_CallFinalizerFromDealloc((PyObject *)self) < 0)
+        return; /* resurrected */
     PyObject_GC_UnTrack(self);
     core_clear(self);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
+static PyObject *
+core_get_id(LockCore *self, void *closure)
+{
+    return PyLong_FromSsize_t(self->id_plus_one - 1);
+}
+
+static int
+core_set_id(LockCore *self, PyObject *value, void *closure)
+{
+    if (value == NULL) {
+        PyErr_SetString(PyExc_TypeError, "can't delete _id");
+        return -1;
+    }
+    Py_ssize_t id = PyLong_AsSsize_t(value);
+    if (id == -1 && PyErr_Occurred())
+        return -1;
+    if (id < -1) {
+        PyErr_SetString(PyExc_ValueError, "_id must be a class id or -1");
+        return -1;
+    }
+    self->id_plus_one = id + 1;
+    return 0;
+}
+
+static PyGetSetDef core_getset[] = {
+    {"_id", (getter)core_get_id, (setter)core_set_id, "the class id registered, or -1", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
 static PyMemberDef core_members[] = {
     {"_lock", T_OBJECT_EX, offsetof(LockCore, lock), 0, NULL},
     {"_fkey", T_OBJECT_EX, offsetof(LockCore, fkey), 0, NULL},
+    {"_tkey", T_OBJECT, offsetof(LockCore, tkey), 0, NULL},
+    {"_name", T_OBJECT_EX, offsetof(LockCore, name), 0, NULL},
     {"_lockdep_node", T_PYSSIZET, offsetof(LockCore, node), 0, NULL},
     {"_lockdep_pos", T_PYSSIZET, offsetof(LockCore, pos), 0, NULL},
     {"_owner", T_ULONG, offsetof(LockCore, owner), 0, NULL},
+    {"_policy", T_INT, offsetof(LockCore, policy), 0, NULL},
+    {"_recursive", T_BOOL, offsetof(LockCore, recursive), 0, NULL},
+    {"_backtrace", T_BOOL, offsetof(LockCore, backtrace), 0, NULL},
     {NULL, 0, 0, 0, NULL},
 };
 
 static PyTypeObject LockCoreType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "lockdep._fastpath.LockCore",
-    .tp_doc = "The fields of a tracked lock that the C hot path reads.",
+    .tp_doc = "The fields of a lock (see lockdep.fastpath).",
     .tp_basicsize = sizeof(LockCore),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
     .tp_traverse = (traverseproc)core_traverse,
     .tp_clear = (inquiry)core_clear,
     .tp_dealloc = (destructor)core_dealloc,
+    .tp_finalize = core_finalize,
     .tp_members = core_members,
+    .tp_getset = core_getset,
 };
 
 /* --- what bind() gave, and constants ------------------------------------------- */
@@ -1224,12 +1297,12 @@ method_tables(void)
 static PyObject *
 fastpath_bind(PyObject *module, PyObject *args, PyObject *kwargs)
 {
-    static char *kwlist[] = {"local",         "subkey", "check_subclass", "known",
-                             "thin_wrappers", "extra",  NULL};
-    PyObject *local, *subkey, *check_subclass, *known, *thin, *extra;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOO!O!O:bind", kwlist, &local, &subkey,
+    static char *kwlist[] = {"local", "subkey", "check_subclass", "known", "thin_wrappers",
+                             "extra", "forget", NULL};
+    PyObject *local, *subkey, *check_subclass, *known, *thin, *extra, *forget;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOO!O!OO:bind", kwlist, &local, &subkey,
                                      &check_subclass, &PyDict_Type, &known, &PyDict_Type, &thin,
-                                     &extra))
+                                     &extra, &forget))
         return NULL;
     PyInterpreterState *interp = PyInterpreterState_Get();
     if (g_interp != NULL && g_interp != interp) {
@@ -1258,13 +1331,15 @@ fastpath_bind(PyObject *module, PyObject *args, PyObject *kwargs)
     Py_XSETREF(g_thin, Py_NewRef(thin));
     Py_CLEAR(g_plain_file);
     Py_XSETREF(g_reentry, Py_NewRef(extra));
+    Py_XSETREF(g_forget, Py_NewRef(forget));
     g_local_is_thread = is_thread;
     Py_RETURN_NONE;
 }
 
 static PyMethodDef module_methods[] = {
     {"bind", (PyCFunction)(void (*)(void))fastpath_bind, METH_VARARGS | METH_KEYWORDS,
-     "bind(local, subkey, check_subclass, known, thin_wrappers, extra)\n--\n\nGive the hot path the tracker's "
+     "bind(local, subkey, check_subclass, known, thin_wrappers, extra, forget)\n--\n\n"
+     "Give the hot path the tracker's "
      "objects it reads (see lockdep/fastpath.py)."},
     {NULL, NULL, 0, NULL},
 };

@@ -6,9 +6,15 @@ from typing import Any
 class LockCore:
     _lock: Any
     _fkey: int | None
+    _tkey: int | None
+    _name: str
+    _id: int
     _lockdep_node: int
     _lockdep_pos: int
     _owner: int
+    _policy: int
+    _recursive: bool
+    _backtrace: bool
 
 METHODS: dict[tuple[str, str], dict[str, Callable[..., Any]]]
 
@@ -19,4 +25,5 @@ def bind(
     known: dict[int, Any],
     thin_wrappers: dict[str, Any],
     extra: type,
+    forget: Callable[[int, int], None],
 ) -> None: ...

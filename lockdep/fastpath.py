@@ -27,11 +27,15 @@ one interpreter: a subinterpreter importing lockdep gets pure Python.
 The plain mode's methods (lockdep off: the raw lock, and the owner recorded)
 are in C too.
 
-``LockCore``, the base class of the lock types, holds the fields the hot path
-reads: ``_lock`` (the raw lock), ``_fkey`` (the key the fast path looks up, or
-None when it must not serve the lock), ``_owner`` (the ident of a holder lockdep
-does not track), and the tracker's ``_lockdep_node`` and ``_lockdep_pos``. In C
-it is a struct; in Python, slots. A thread's held stack (``LOCKDEP.local.held``)
+``LockCore``, the base class of the lock types, holds their fields: ``_lock``
+(the raw lock), ``_tkey`` (the class's key, None when untracked), ``_fkey`` (the
+key the fast path looks up, or None when it must not serve the lock), ``_owner``
+(the ident of a holder lockdep does not track), the tracker's ``_lockdep_node``
+and ``_lockdep_pos``, and ``_id``, ``_name``, ``_recursive``, ``_policy`` and
+``_backtrace``. In C it is a struct, so that C can make a lock; in Python,
+slots. Its finalizer gives back what a collected lock holds of the tracker (a
+class reference, an instance number): in C without calling Python for the
+locks that hold neither, which is most. A thread's held stack (``LOCKDEP.local.held``)
 is one list for the thread's life: the C path keeps it per thread state rather
 than reading the ``threading.local`` each time.
 """
@@ -48,6 +52,15 @@ from .held import Extra
 from .tracker import LOCKDEP
 
 PURE_VARIABLE = "LOCKDEP_PURE"
+
+
+def _forget(class_id: int, node: int) -> None:
+    """A lock was collected: give back its class reference and instance number (never
+    blocks: called from finalizers)."""
+    if class_id >= 0:
+        LOCKDEP.unregister_later(class_id)
+    if node:
+        LOCKDEP.forget_instance_later(node)
 
 
 def _load() -> tuple[Any, str]:
@@ -71,6 +84,7 @@ def _load() -> tuple[Any, str]:
             known=LOCKDEP.checker.instances.known,
             thin_wrappers=sites.THIN_WRAPPERS,
             extra=Extra,
+            forget=_forget,
         )
     except ImportError as exc:  # another interpreter has it
         return None, str(exc)
@@ -84,15 +98,40 @@ _active = AVAILABLE[0]
 if TYPE_CHECKING or _C is None:
 
     class LockCore:
-        """The fields of a tracked lock that the hot path reads (see the module docstring)."""
+        """The fields of a lock (see the module docstring)."""
 
-        __slots__ = ("_fkey", "_lock", "_lockdep_node", "_lockdep_pos", "_owner")
+        __slots__ = (
+            "_backtrace",
+            "_fkey",
+            "_id",
+            "_lock",
+            "_lockdep_node",
+            "_lockdep_pos",
+            "_name",
+            "_owner",
+            "_policy",
+            "_recursive",
+            "_tkey",
+        )
 
         _lock: Any
         _fkey: int | None
+        _tkey: int | None
+        _name: str
+        _id: int
         _lockdep_node: int
         _lockdep_pos: int
         _owner: int
+        _policy: int
+        _recursive: bool
+        _backtrace: bool
+
+        def __del__(self) -> None:
+            try:
+                if self._id >= 0 or self._lockdep_node:
+                    _forget(self._id, self._lockdep_node)
+            except Exception:
+                pass  # interpreter shutdown, or a lock whose __init__ never ran
 
 else:
     LockCore = _C.LockCore

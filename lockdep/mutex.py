@@ -102,8 +102,9 @@ class Mutex(LockCore):
     is an ``unlock`` violation.
     """
 
-    # _lock, _fkey, _owner, _lockdep_node and _lockdep_pos are LockCore's (see fastpath).
-    __slots__ = ("__weakref__", "_backtrace", "_id", "_name", "_policy", "_recursive", "_tkey")
+    # The fields are LockCore's (see fastpath), and so is the finalizer that gives
+    # back the class reference (_id) and the instance number when collected.
+    __slots__ = ("__weakref__",)
 
     def __init__(
         self,
@@ -128,7 +129,7 @@ class Mutex(LockCore):
         self._set_keys()
 
     def _set_keys(self) -> None:
-        self._tkey: int | None = self._id * CLASS_STRIDE if self._id >= 0 else None
+        self._tkey = self._id * CLASS_STRIDE if self._id >= 0 else None
         # The fast path only serves instances it can serve completely.
         self._fkey = self._tkey if not self._backtrace else None
 
@@ -151,15 +152,6 @@ class Mutex(LockCore):
             cid, self._id = self._id, -1
             self._set_keys()
             LOCKDEP.unregister(cid)
-
-    def __del__(self) -> None:
-        try:
-            if self._id >= 0:
-                LOCKDEP.unregister_later(self._id)
-            if self._lockdep_node:
-                LOCKDEP.forget_instance_later(self._lockdep_node)
-        except Exception:
-            pass  # interpreter shutdown
 
     def __repr__(self) -> str:
         state = "locked" if self.is_locked() else "unlocked"
