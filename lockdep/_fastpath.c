@@ -28,6 +28,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#define FASTCALL_KW(f) (PyCFunction)(void (*)(void))(f), METH_FASTCALL | METH_KEYWORDS
+#define FASTCALL(f) (PyCFunction)(void (*)(void))(f), METH_FASTCALL
+
 /* --- LockCore: the fields of a lock ------------------------------------------------ */
 
 typedef struct {
@@ -1204,10 +1207,257 @@ tracked_exit(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     return tracked_release(self, NULL);
 }
 
+/* --- making install()'s locks -------------------------------------------------------
+ *
+ * threading.Lock() and threading.RLock() after install() (instrument.Lock and
+ * RLock, TrackedLock._make): the lock's class is its role (roles.class_tkey),
+ * which roles also keeps in a dict C can read (roles.FAST, by site key: the
+ * code object's address >> 3, shifted, | the instruction offset), either the
+ * class's key itself or, for a lock made in a method, the keys by id(type(self)).
+ * On a hit the lock is made here; on a miss roles.class_tkey decides, in Python.
+ */
+
+static PyObject *g_sites;         /* roles.FAST */
+static PyObject *g_class_tkey;    /* roles.class_tkey(frame) */
+static PyTypeObject *g_lock_type; /* instrument.TrackedLock */
+static PyTypeObject *g_rlock_type; /* instrument.TrackedRLock */
+static int g_lock_policy, g_rlock_policy; /* checks.BINARY, checks.INSTANCES */
+static PyObject *g_py_lock, *g_py_rlock;  /* instrument.Lock, RLock: for what C leaves */
+static PyObject *g_allocate_lock; /* _thread.allocate_lock */
+static PyObject *s_self, *c_empty;
+
+#define SITE_LASTI_BITS 20
+
+/* frame's instruction offset, as frame.f_lasti: >= 0, or -1 (with an exception when
+ * an error). */
+static long
+frame_lasti(PyFrameObject *frame)
+{
+#if PY_VERSION_HEX >= 0x030B0000
+    int lasti = PyFrame_GetLasti(frame);
+    return lasti < 0 ? -1 : lasti;
+#else
+    PyObject *value = PyObject_GetAttr((PyObject *)frame, s_f_lasti);
+    long lasti = value != NULL ? PyLong_AsLong(value) : -1;
+    Py_XDECREF(value);
+    return lasti;
+#endif
+}
+
+/* frame's local "self": a new reference, or NULL (an exception only on error). */
+static PyObject *
+frame_self(PyFrameObject *frame)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    PyObject *self = PyFrame_GetVar(frame, s_self);
+    if (self == NULL && PyErr_ExceptionMatches(PyExc_NameError))
+        PyErr_Clear();
+    return self;
+#else
+#if PY_VERSION_HEX >= 0x030B0000
+    PyObject *locals = PyFrame_GetLocals(frame);
+#else
+    PyObject *locals = PyObject_GetAttrString((PyObject *)frame, "f_locals");
+#endif
+    if (locals == NULL)
+        return NULL;
+    PyObject *self = NULL;
+    if (PyDict_Check(locals)) {
+        self = PyDict_GetItemWithError(locals, s_self);
+        Py_XINCREF(self);
+    }
+    Py_DECREF(locals);
+    return self;
+#endif
+}
+
+/* The class key (an int, or None: untracked) of a lock made at frame's current
+ * instruction, as roles.class_tkey(frame) gives it: a new reference, or NULL. */
+static PyObject *
+role_of(PyFrameObject *frame)
+{
+    PyCodeObject *code = PyFrame_GetCode(frame);
+    uintptr_t address = (uintptr_t)code >> 3; /* unique among live objects */
+    Py_DECREF(code); /* the frame keeps it */
+    long lasti = frame_lasti(frame);
+    if (lasti < 0 && PyErr_Occurred())
+        return NULL;
+    if (g_sites != NULL && lasti >= 0 && lasti < (1L << SITE_LASTI_BITS) &&
+        (unsigned long long)address >> (64 - SITE_LASTI_BITS) == 0) {
+        PyObject *key = PyLong_FromUnsignedLongLong(
+            ((unsigned long long)address << SITE_LASTI_BITS) | (unsigned long long)lasti);
+        if (key == NULL)
+            return NULL;
+        PyObject *found = PyDict_GetItemWithError(g_sites, key); /* borrowed */
+        Py_DECREF(key);
+        if (found == NULL && PyErr_Occurred())
+            return NULL;
+        if (found != NULL && PyLong_CheckExact(found))
+            return Py_NewRef(found);
+        if (found != NULL && PyDict_CheckExact(found)) {
+            Py_INCREF(found); /* frame_self may run code that changes g_sites */
+            PyObject *self = frame_self(frame), *tkey = NULL;
+            if (self != NULL) {
+                PyObject *type_id = PyLong_FromVoidPtr((void *)Py_TYPE(self));
+                tkey = type_id != NULL ? PyDict_GetItemWithError(found, type_id) : NULL;
+                Py_XINCREF(tkey);
+                Py_XDECREF(type_id);
+                Py_DECREF(self);
+            }
+            Py_DECREF(found);
+            if (tkey != NULL)
+                return tkey;
+            if (PyErr_Occurred())
+                return NULL;
+        }
+    }
+    return PyObject_CallOneArg(g_class_tkey, (PyObject *)frame);
+}
+
+/* A new lock of type cls (TrackedLock or TrackedRLock, or a subclass), made at frame,
+ * as TrackedLock._make makes it. */
+static PyObject *
+make_lock(PyTypeObject *cls, PyFrameObject *frame)
+{
+    int recursive = PyType_IsSubtype(cls, g_rlock_type);
+    PyObject *raw = PyObject_CallNoArgs(recursive ? (PyObject *)t_rlock : g_allocate_lock);
+    if (raw == NULL)
+        return NULL;
+    PyObject *tkey = role_of(frame);
+    if (tkey == NULL) {
+        Py_DECREF(raw);
+        return NULL;
+    }
+    LockCore *self = (LockCore *)cls->tp_alloc(cls, 0);
+    if (self == NULL) {
+        Py_DECREF(raw);
+        Py_DECREF(tkey);
+        return NULL;
+    }
+    /* Zeroed: _id -1, _owner, _lockdep_node, _lockdep_pos 0, _backtrace False. */
+    self->lock = raw;
+    self->fkey = Py_NewRef(tkey);
+    self->tkey = tkey;
+    self->name = Py_NewRef(c_empty);
+    self->recursive = (char)recursive;
+    self->policy = recursive ? g_rlock_policy : g_lock_policy;
+    return (PyObject *)self;
+}
+
+static int
+makers_bound(void)
+{
+    if (g_lock_type == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "lockdep._fastpath: bind_makers() was not called");
+        return 0;
+    }
+    return 1;
+}
+
+/* threading.Lock() */
+static PyObject *
+new_lock(PyObject *module, PyObject *unused)
+{
+    if (!makers_bound())
+        return NULL;
+    PyFrameObject *frame = caller();
+    if (frame == NULL) /* called from C: what Python does then */
+        return PyObject_CallNoArgs(g_py_lock);
+    return make_lock(g_lock_type, frame);
+}
+
+/* threading.RLock(*args, **kwargs) */
+static PyObject *
+new_rlock(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    if (!makers_bound())
+        return NULL;
+    PyFrameObject *frame = caller();
+    if (frame == NULL || nargs > 0 || (kwnames != NULL && PyTuple_GET_SIZE(kwnames) > 0))
+        return PyObject_Vectorcall(g_py_rlock, args, (size_t)nargs, kwnames); /* warns */
+    return make_lock(g_rlock_type, frame);
+}
+
+/* make(cls, depth): a new lock of type cls made at the frame depth levels above the
+ * calling Python function's (a Condition's own lock, say). */
+static PyObject *
+make_at(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2 || !PyType_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "make(cls, depth) takes a lock type and an int");
+        return NULL;
+    }
+    if (!makers_bound())
+        return NULL;
+    PyTypeObject *cls = (PyTypeObject *)args[0];
+    if (!PyType_IsSubtype(cls, g_lock_type)) {
+        PyErr_Format(PyExc_TypeError, "make: %R is not a TrackedLock type", args[0]);
+        return NULL;
+    }
+    long depth = PyLong_AsLong(args[1]);
+    if (depth == -1 && PyErr_Occurred())
+        return NULL;
+    PyFrameObject *frame = caller();
+    Py_XINCREF(frame);
+    for (long i = 0; frame != NULL && i < depth; i++)
+        Py_SETREF(frame, PyFrame_GetBack(frame));
+    if (frame == NULL || depth < 0) {
+        Py_XDECREF(frame);
+        PyErr_SetString(PyExc_ValueError, "call stack is not deep enough");
+        return NULL;
+    }
+    PyObject *lock = make_lock(cls, frame);
+    Py_DECREF(frame);
+    return lock;
+}
+
+static PyMethodDef maker_defs[] = {
+    {"Lock", new_lock, METH_NOARGS,
+     "Lock()\n--\n\nA new tracked lock, of the class of the calling code's role."},
+    {"RLock", FASTCALL_KW(new_rlock),
+     "RLock(*args, **kwargs)\n--\n\nA new tracked re-entrant lock, of the class of the "
+     "calling code's role."},
+};
+
+static PyObject *
+fastpath_bind_makers(PyObject *module, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"lock_type", "rlock_type", "lock_policy", "rlock_policy",
+                             "class_tkey", "sites", "python_lock", "python_rlock", NULL};
+    PyObject *lock_type, *rlock_type, *class_tkey, *sites, *py_lock, *py_rlock;
+    int lock_policy, rlock_policy;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!O!iiOO!OO:bind_makers", kwlist,
+                                     &PyType_Type, &lock_type, &PyType_Type, &rlock_type,
+                                     &lock_policy, &rlock_policy, &class_tkey, &PyDict_Type,
+                                     &sites, &py_lock, &py_rlock))
+        return NULL;
+    if (!PyType_IsSubtype((PyTypeObject *)lock_type, &LockCoreType) ||
+        !PyType_IsSubtype((PyTypeObject *)rlock_type, (PyTypeObject *)lock_type)) {
+        PyErr_SetString(PyExc_TypeError, "bind_makers: the lock types must be LockCore's");
+        return NULL;
+    }
+    /* threading.Lock and RLock: their module is threading's (its __all__ test). */
+    PyObject *where = PyUnicode_FromString("threading");
+    PyObject *lock = where != NULL ? PyCFunction_NewEx(&maker_defs[0], NULL, where) : NULL;
+    PyObject *rlock = lock != NULL ? PyCFunction_NewEx(&maker_defs[1], NULL, where) : NULL;
+    Py_XDECREF(where);
+    if (rlock == NULL) {
+        Py_XDECREF(lock);
+        return NULL;
+    }
+    Py_XSETREF(g_lock_type, (PyTypeObject *)Py_NewRef(lock_type));
+    Py_XSETREF(g_rlock_type, (PyTypeObject *)Py_NewRef(rlock_type));
+    g_lock_policy = lock_policy;
+    g_rlock_policy = rlock_policy;
+    Py_XSETREF(g_class_tkey, Py_NewRef(class_tkey));
+    Py_XSETREF(g_sites, Py_NewRef(sites));
+    Py_XSETREF(g_py_lock, Py_NewRef(py_lock));
+    Py_XSETREF(g_py_rlock, Py_NewRef(py_rlock));
+    return Py_BuildValue("(NN)", lock, rlock);
+}
+
 /* --- the method tables, as descriptors of LockCore ----------------------------------- */
 
-#define FASTCALL_KW(f) (PyCFunction)(void (*)(void))(f), METH_FASTCALL | METH_KEYWORDS
-#define FASTCALL(f) (PyCFunction)(void (*)(void))(f), METH_FASTCALL
 
 static PyMethodDef mutex_fast_defs[] = {
     {"lock", FASTCALL_KW(mutex_lock),
@@ -1337,6 +1587,14 @@ fastpath_bind(PyObject *module, PyObject *args, PyObject *kwargs)
 }
 
 static PyMethodDef module_methods[] = {
+    {"bind_makers", (PyCFunction)(void (*)(void))fastpath_bind_makers,
+     METH_VARARGS | METH_KEYWORDS,
+     "bind_makers(lock_type, rlock_type, lock_policy, rlock_policy, class_tkey, sites, "
+     "python_lock, python_rlock)\n--\n\nGive the lock makers install()'s types and roles; "
+     "returns threading.Lock and RLock as install() puts them."},
+    {"make", FASTCALL(make_at),
+     "make($module, cls, depth, /)\n--\n\nA new lock of type cls, made at the frame depth "
+     "levels above the calling function's."},
     {"bind", (PyCFunction)(void (*)(void))fastpath_bind, METH_VARARGS | METH_KEYWORDS,
      "bind(local, subkey, check_subclass, known, thin_wrappers, extra, forget)\n--\n\n"
      "Give the hot path the tracker's "
@@ -1370,7 +1628,8 @@ PyInit__fastpath(void)
         intern(&s_acquire_missed, "_acquire_missed") ||
         intern(&s_acquire_args, "_acquire_args") || intern(&s_release_slow, "_release_slow") ||
         intern(&s_subclass, "subclass") || intern(&s_blocking, "blocking") ||
-        intern(&s_timeout, "timeout") || intern(&s_tstate_key, "lockdep._fastpath.held"))
+        intern(&s_timeout, "timeout") || intern(&s_tstate_key, "lockdep._fastpath.held") ||
+        intern(&s_self, "self") || intern(&c_empty, ""))
         return NULL;
 #if PY_VERSION_HEX < 0x030B0000
     if (intern(&s_f_lasti, "f_lasti"))
@@ -1395,7 +1654,8 @@ PyInit__fastpath(void)
     PyObject *thread = PyImport_ImportModule("_thread");
     if (thread == NULL)
         return NULL;
-    PyObject *raw = PyObject_CallMethod(thread, "allocate_lock", NULL);
+    g_allocate_lock = PyObject_GetAttrString(thread, "allocate_lock");
+    PyObject *raw = g_allocate_lock != NULL ? PyObject_CallNoArgs(g_allocate_lock) : NULL;
     PyObject *rlock = PyObject_GetAttrString(thread, "RLock");
     Py_DECREF(thread);
     if (raw == NULL || rlock == NULL || !PyType_Check(rlock)) {

@@ -27,3 +27,14 @@ def bind(
     extra: type,
     forget: Callable[[int, int], None],
 ) -> None: ...
+def bind_makers(
+    lock_type: type,
+    rlock_type: type,
+    lock_policy: int,
+    rlock_policy: int,
+    class_tkey: Callable[..., Any],
+    sites: dict[int, Any],
+    python_lock: Callable[[], Any],
+    python_rlock: Callable[..., Any],
+) -> tuple[Callable[[], Any], Callable[..., Any]]: ...
+def make(cls: type, depth: int, /) -> Any: ...

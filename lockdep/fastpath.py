@@ -45,6 +45,8 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+from collections.abc import Callable
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from . import keys, sites
@@ -156,6 +158,35 @@ def use(implementation: str) -> None:
     if implementation != _active:
         _active = implementation
         LOCKDEP.refresh_methods()
+
+
+def bind_makers(
+    lock_type: type,
+    rlock_type: type,
+    lock_policy: int,
+    rlock_policy: int,
+    class_tkey: Callable[[FrameType], int | None],
+    sites: dict[int, Any],
+    python_lock: Callable[[], Any],
+    python_rlock: Callable[..., Any],
+) -> tuple[Callable[[], Any], Callable[..., Any], Callable[[type, int], Any]] | None:
+    """The C makers of install()'s locks: ``threading.Lock`` and ``RLock`` as install()
+    puts them, and ``make(cls, depth)``; None without the extension. They make the
+    lock whose class ``sites`` (roles.FAST) knows without calling Python, and call
+    ``class_tkey`` (or python_lock, python_rlock for what C leaves) otherwise."""
+    if _C is None:
+        return None
+    lock, rlock = _C.bind_makers(
+        lock_type=lock_type,
+        rlock_type=rlock_type,
+        lock_policy=lock_policy,
+        rlock_policy=rlock_policy,
+        class_tkey=class_tkey,
+        sites=sites,
+        python_lock=python_lock,
+        python_rlock=python_rlock,
+    )
+    return lock, rlock, _C.make
 
 
 def methods(kind: str, mode: str) -> dict[str, Any] | None:
