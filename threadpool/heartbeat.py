@@ -25,11 +25,14 @@ Something has to call ``is_healthy()`` even when every worker is stuck:
 ``touch_file`` while the map is healthy (for a supervisor that watches its
 mtime).
 
-Thread safety: every method may be called from any thread. Resetting a
-handle stores one tuple and takes no lock, so a worker pays almost nothing
-for its heartbeat (a ThreadPool's workers make that store inline, after the
-same "already late?" check, and report lateness through ``_check``); the
-map's own lock (a ``lockdep.Mutex`` named ``HeartbeatMap::<name>``) guards
+Thread safety: every method may be called from any thread. A handle's
+deadlines have one writer, ``HeartbeatHandle.reset_at`` / ``clear_at``
+(which ``reset_timeout``, ``clear_timeout`` and ``TPHandle`` call, and a
+ThreadPool's workers call directly): it stores one tuple and takes no lock,
+so a worker pays almost nothing for its heartbeat, and it reports lateness
+first only when the handle is past its earliest deadline. Only the worker a
+handle belongs to resets or clears it; the checker only reads. The map's own
+lock (a ``lockdep.Mutex`` named ``HeartbeatMap::<name>``) guards
 registration and the check's bookkeeping.
 """
 
@@ -53,6 +56,7 @@ logger = logging.getLogger("threadpool.heartbeat")
 # are kept so that TPHandle.reset_tp_timeout can restore them).
 State = tuple[float | None, float, float]
 _CLEARED: State = (None, 0.0, 0.0)
+INF = float("inf")
 
 
 def _secs(value: float) -> str:
@@ -75,15 +79,46 @@ class HeartbeatHandle:
     the thread whose stack the default suicide action dumps.
     """
 
-    __slots__ = ("_counted", "_map", "_state", "_suicided", "name", "thread_ident")
+    __slots__ = ("_counted", "_due", "_map", "_state", "_suicided", "name", "thread_ident")
 
     def __init__(self, hb_map: HeartbeatMap, name: str, thread_ident: int | None) -> None:
         self._map = hb_map
         self.name = name
         self.thread_ident = thread_ident
         self._state: State = _CLEARED
+        self._due = INF  # the earliest deadline of _state: past it, a reset reports first
         self._counted: float | None = None  # `since` of the grace timeout already counted
         self._suicided: float | None = None  # `since` of the suicide already acted on
+
+    def reset_at(
+        self, now: float, grace: float, suicide_grace: float, who: str = "reset_timeout"
+    ) -> None:
+        """Report this handle if it is late at ``now``, then expect it back within
+        ``grace`` and never past ``suicide_grace`` seconds from ``now`` (0: none).
+
+        The one writer of the deadlines. No validation: ``HeartbeatMap.reset_timeout``
+        is the checked entry point; a pool's workers, which pass their queues'
+        already-checked limits and their map's clock reading, call this directly.
+        Only the worker the handle belongs to may call it.
+        """
+        if now > self._due:
+            self._map._check(self, now, who)
+        self._state = (now, grace, suicide_grace)
+        first = grace if grace and (not suicide_grace or grace < suicide_grace) else suicide_grace
+        self._due = now + first if first else INF
+
+    def clear_at(self, now: float, who: str = "clear_timeout") -> None:
+        """Report this handle if it is late at ``now``, then stop its deadlines (the
+        limits are kept for ``TPHandle.reset_tp_timeout``). See ``reset_at``."""
+        if now > self._due:
+            self._map._check(self, now, who)
+        _since, grace, suicide = self._state
+        self._state = (None, grace, suicide)
+        self._due = INF
+
+    def is_late(self, now: float) -> bool:
+        """Whether ``now`` is past the earliest deadline (a reset would report first)."""
+        return now > self._due
 
     @property
     def grace(self) -> float:
@@ -202,16 +237,12 @@ class HeartbeatMap:
         self._own(handle)
         grace = check_seconds("grace", grace)
         suicide_grace = check_seconds("suicide_grace", suicide_grace)
-        now = self.clock()
-        self._check(handle, now, "reset_timeout")
-        handle._state = (now, grace, suicide_grace)
+        handle.reset_at(self.clock(), grace, suicide_grace)
 
     def clear_timeout(self, handle: HeartbeatHandle) -> None:
         """Check the handle, then stop its deadlines (until the next reset)."""
         self._own(handle)
-        self._check(handle, self.clock(), "clear_timeout")
-        _since, grace, suicide = handle._state
-        handle._state = (None, grace, suicide)
+        handle.clear_at(self.clock())
 
     def _own(self, handle: object) -> None:
         if not isinstance(handle, HeartbeatHandle):
@@ -403,13 +434,12 @@ class TPHandle:
         hb = self._hb
         if hb is not None and self._map is not None:
             _since, grace, suicide = hb._state
-            now = self._map.clock()
-            self._map._check(hb, now, "reset_tp_timeout")
-            hb._state = (now, grace, suicide)
+            hb.reset_at(self._map.clock(), grace, suicide, "reset_tp_timeout")
 
     def suspend_tp_timeout(self) -> None:
-        if self._hb is not None and self._map is not None:
-            self._map.clear_timeout(self._hb)
+        hb = self._hb
+        if hb is not None and self._map is not None:
+            hb.clear_at(self._map.clock(), "suspend_tp_timeout")
 
     def __repr__(self) -> str:
         return f"<TPHandle of {self.worker!r}>"

@@ -1,77 +1,65 @@
 """``PointerWQ``: object references plus a processing count (Ceph's ``PointerWQ``).
 
 The one queue whose storage is not meant to be replaced: it is the ready-made
-deque, so ``queue()`` never takes the pool lock. A subclass may override
-``_void_dequeue`` to hold items back (Ceph's way), and put them back later
-with ``requeue_front`` / ``requeue_back``. See ``queue_base`` for the protocol
-and ``queues`` for the handler conventions.
+storage (``storage.py``), so ``queue()`` takes no lock, and it takes the same
+bound and deadline options as the others (``queues``). A subclass may
+override ``dequeue_unit`` to hold items back (Ceph's ``_void_dequeue``), and
+put them back later with ``requeue_front`` / ``requeue_back``. See
+``queue_base`` for the protocol and ``queues`` for the handler conventions.
 """
 
 from __future__ import annotations
 
-from time import monotonic
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .heartbeat import TPHandle
 from .queue_base import (
-    DEFAULT_TIMEOUT,
     NOTHING,
-    BaseWorkQueue,
     FinishFn,
     ProcessFn,
     check_reference,
     resolve_handlers,
     run_finish,
 )
+from .storage import Options, Storage
+
+if TYPE_CHECKING:
+    from typing import Unpack
 
 
-class PointerWQ(BaseWorkQueue):
+class PointerWQ(Storage):
     """Object references plus a processing count (Ceph's ``PointerWQ``).
 
     ``processing`` counts items handed out by dequeue and not yet finished.
     ``requeue_front(item)`` / ``requeue_back(item)`` undo a dequeue: they
-    count the item as no longer processing and queue it again. They are for
-    items a subclass's ``_void_dequeue`` took and held back; a process step
-    that wants its item retried calls ``queue(item)`` instead (its finish step
-    then ends this round). Removing the queue from its pool while items
-    process raises RuntimeError. The storage is the ready-made deque.
+    count the item as no longer processing and queue it again (without a
+    deadline, and past a full bound if need be). They are for items a
+    subclass's ``dequeue_unit`` took and held back; a process step that wants
+    its item retried calls ``queue(item)`` instead (its finish step then ends
+    this round). Removing the queue from its pool while items process raises
+    RuntimeError.
     """
 
+    __slots__ = ("_processing",)
+
     kind = "pointer"
+    refs = True
     _storage_hooks = ()
-    _busy_blocks_removal = True
 
     def __init__(
         self,
         name: str,
         process: ProcessFn | None = None,
         finish: FinishFn | None = None,
-        *,
-        timeout: float = DEFAULT_TIMEOUT,
-        suicide_timeout: float = 0.0,
-        histograms: bool = False,
+        **options: Unpack[Options],
     ) -> None:
-        super().__init__(
-            name, timeout=timeout, suicide_timeout=suicide_timeout, histograms=histograms
-        )
+        super().__init__(name, owner=PointerWQ, **options)
         self._proc, self._fin = resolve_handlers(self, PointerWQ, process, finish, "item")
         self._processing = 0
-        self._use_storage_of(PointerWQ)
 
     @property
     def processing(self) -> int:
         return self._processing
-
-    def queue(self, item: Any) -> None:
-        """Queue a reference at the back; a sleeping worker is woken for it."""
-        check_reference(self, item)
-        if self._stamped:
-            self._items.append((monotonic(), item))
-        else:
-            self._items.append(item)
-        pool = self._pool
-        if pool is not None and pool._idle:
-            pool._wake_idle()
 
     def requeue_front(self, item: Any) -> None:
         """Undo a dequeue: the item is no longer processing and is queued first."""
@@ -90,10 +78,7 @@ class PointerWQ(BaseWorkQueue):
                     f"{self!r}: requeue of an item that was not dequeued (nothing is processing)"
                 )
             self._processing -= 1
-            if front:
-                self._push_front(item)
-            else:
-                self._push(item)
+            self._put_back(item, front)
 
         self._queue_locked(requeue, item)
 
@@ -102,7 +87,7 @@ class PointerWQ(BaseWorkQueue):
         return self._peek()
 
     def empty(self) -> bool:
-        return not self._items
+        return not self._live()
 
     def signal(self) -> None:
         """Wake a sleeping worker (for a subclass whose dequeue held items back)."""
@@ -110,7 +95,9 @@ class PointerWQ(BaseWorkQueue):
 
     def drain(self, timeout: float | None = None) -> bool:
         """Wait until this queue is empty and none of its items is processing."""
-        if self._processing == 0 and not self._items and self._in_flight == 0:
+        # Without the lock: the deque first, then the count, which a worker raises before
+        # it takes an item off the deque (so an item in hand is never missed).
+        if self._lockfree and not self._items and self._processing == 0:
             return True
         return super().drain(timeout)
 
@@ -120,17 +107,26 @@ class PointerWQ(BaseWorkQueue):
     def _process_finish(self, item: Any) -> None:
         pass
 
-    def _void_dequeue(self) -> Any:
+    def dequeue_unit(self) -> Any:
         items = self._items
         if not items:
             return NOTHING
-        self._processing += 1
-        return self._pop() if self._stamped else items.popleft()
+        self._processing += 1  # before the item leaves the deque: see drain()
+        if self._plain:
+            return items.popleft()
+        if (
+            self._peek_in_order and items[0].__class__ is tuple and items[0][0] > self._state.now  # type: ignore[union-attr]
+        ):
+            return items.popleft()[1]  # in order, not expired: take_next's usual case
+        item = self.take_next()
+        if item is NOTHING:
+            self._processing -= 1
+        return item
 
-    def _void_process(self, unit: Any, handle: TPHandle) -> None:
+    def process_unit(self, unit: Any, handle: TPHandle) -> None:
         self._proc(unit, handle)
 
-    def _void_process_finish(self, unit: Any, error: BaseException | None) -> None:
+    def finish_unit(self, unit: Any, error: BaseException | None) -> None:
         if self._processing <= 0:
             raise RuntimeError(f"{self!r}: finish with nothing processing (a requeue too many?)")
         self._processing -= 1
@@ -138,11 +134,15 @@ class PointerWQ(BaseWorkQueue):
         if fin is not None:
             run_finish(self, fin, unit, error)
 
-    def _has_work(self) -> bool:
-        return bool(self._items)
+    def has_work(self) -> bool:
+        return self._live()
 
-    def _busy(self) -> bool:
-        return self._processing > 0 or self._in_flight > 0
+    def busy(self) -> bool:
+        return self._processing > 0 or bool(self._expiring)
 
-    def _void_clear(self) -> list[Any]:
-        return self._take_all()
+    def can_detach(self) -> bool:
+        return self._processing == 0
+
+    def clear(self) -> list[Any]:
+        """Remove and return every queued item (not those already taken by a worker)."""
+        return self._with_lock(self._take_all)  # type: ignore[no-any-return]

@@ -1,28 +1,41 @@
 """``ThreadPool``: worker threads serving several work queues (Ceph's ``ThreadPool``).
 
-Control. ``start()``; ``stop(clear_after=True)`` stops and joins the workers
-(each finishes the unit in hand) and, with ``clear_after``, removes the
-items still queued and returns them as ``{queue name: [items]}``, logging
-their count; ``start()`` may follow. ``pause()`` stops new work and waits for
+Control. ``start()``; ``stop(clear_after=True, timeout=None)`` stops and
+joins the workers (each finishes the unit in hand) and, with
+``clear_after``, removes the items still queued and returns them as
+``{queue name: [items]}``, logging their count; with a ``timeout`` it
+returns by then whatever the handlers do, naming the workers still stuck in
+one (``StopResult.stuck``); ``start()`` may follow. ``pause()`` stops new work and waits for
 the units in flight; ``pause_new()`` only stops new work; each counts up and
 is undone by one ``unpause()``. ``drain(queue=None)`` waits until the queue
 (or every queue) is empty with nothing of it in flight, and raises
 RuntimeError instead of waiting forever when nothing could ever process the
 queued work (paused, stopped, or no threads). ``set_num_threads(n)`` grows at
 once and shrinks lazily: an extra worker retires at the top of its loop.
+
+Elastic sizing (GlusterFS's ``syncenv``). With ``max_threads`` (and
+``min_threads``, default ``num_threads``) the pool starts at ``num_threads``
+within those limits, grows by a worker whenever an item is queued while no
+worker is free for it (never above ``max_threads``), and a worker idle for
+``idle_timeout`` seconds exits while the pool is above ``min_threads``.
+``set_elastic(min, max, idle_timeout)`` and ``set_num_threads(n)`` switch a
+running pool between elastic and fixed sizing.
 ``add_work_queue`` / ``remove_work_queue`` work while running. The methods
 that wait (``pause``, ``drain``, ``stop``) raise RuntimeError when called
 from one of the pool's own workers, which they would wait for; the others
 may be called from anywhere, finish steps included.
 
-The workers and their loop are in ``worker.py``.
+The workers and their loop are in ``worker.py``; what the pool, its
+workers and its queues share is the pool's ``PoolState`` (``state.py``),
+which states each field's locking rule.
 
 The hand-off. Queueing to a ready-made queue takes no lock: it appends to a
 deque (atomic under the GIL; workers remove items only with the pool lock
-held) and looks at ``_idle``, the workers asleep for want of work, taking the
-pool lock only to wake one of those. A worker lists itself in ``_idle`` and
+held) and looks at ``idle``, the workers asleep for want of work, taking the
+pool lock only to wake one of those. A worker lists itself in ``idle`` and
 only then looks at the queues a last time before sleeping, so an item is
-never left behind by a sleeping pool. Workers take the pool lock back after
+never left behind by a sleeping pool. Without the GIL the hand-off takes the
+pool lock instead (``freethreading``). Workers take the pool lock back after
 each unit without queueing on it in the kernel (``Worker._relock``), which is
 what keeps four workers from convoying on it.
 
@@ -35,20 +48,35 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections import deque
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from time import monotonic
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import lockdep
-
-from . import _osthread
+from . import _osthread, freethreading
 from .heartbeat import HeartbeatMap, check_seconds
 from .queue_base import BaseWorkQueue, check_name
-from .worker import Worker
+from .state import PoolState
+
+if TYPE_CHECKING:
+    from .executor import Executor
 
 logger = logging.getLogger("threadpool")
+
+
+class StopResult(dict[str, list[Any]]):
+    """What ``ThreadPool.stop`` returns: ``{queue name: [items]}``, the items it
+    cleared (queues with none left out), and ``stuck``: the names of the workers
+    still running a unit when the stop's timeout passed (empty when every worker
+    stopped), each as ``"<worker> (queue <name>)"``. A stuck worker's unit is not
+    in the dict: the worker still holds it, and finishes it if it ever returns
+    (then exits)."""
+
+    def __init__(self, cleared: dict[str, list[Any]], stuck: list[str]) -> None:
+        super().__init__(cleared)
+        self.stuck = stuck
+
+    def __repr__(self) -> str:
+        return f"StopResult({dict(self)!r}, stuck={self.stuck!r})"
 
 
 def _check_threads(n: object, keeps: str = "") -> int:
@@ -57,6 +85,31 @@ def _check_threads(n: object, keeps: str = "") -> int:
     if n < 0:
         raise ValueError(f"num_threads must be an int >= 0, got {n!r}{keeps}")
     return n
+
+
+def _check_worker_names(template: object) -> str:
+    msg = 'worker_names must be a str formatting {name} and {index}, as "{name} thread {index}"'
+    if not isinstance(template, str):
+        raise TypeError(f"{msg}; got {template!r}")
+    try:
+        a, b = template.format(name="p", index=0), template.format(name="p", index=1)
+    except (KeyError, IndexError, ValueError) as exc:
+        raise ValueError(f"{msg}; got {template!r} ({exc})") from None
+    if a == b or not a:
+        raise ValueError(f"{msg}: each worker needs a name of its own; got {template!r}")
+    return template
+
+
+def _check_elastic(lo: object, hi: object, idle: object) -> tuple[int, int, float]:
+    for what, n in (("min_threads", lo), ("max_threads", hi)):
+        if isinstance(n, bool) or not isinstance(n, int):
+            raise TypeError(f"{what} must be an int >= 0, got {n!r}")
+    assert isinstance(lo, int) and isinstance(hi, int)
+    if hi < 1:
+        raise ValueError(f"max_threads must be an int >= 1, got {hi!r}")
+    if not 0 <= lo <= hi:
+        raise ValueError(f"min_threads must be 0..max_threads ({hi}), got {lo!r}")
+    return lo, hi, check_seconds("idle_timeout", idle)
 
 
 def _check_cpus(cpus: object) -> frozenset[int] | None:
@@ -90,12 +143,15 @@ class ThreadPool:
     """Worker threads round-robin over work queues; see the module docstring.
 
     ``ThreadPool(name, num_threads, thread_name=None, heartbeat_map=None, *,
-    cpu_affinity=None, ioprio=None, idle_grace=60.0, idle_wait=2.0)``.
-    Workers are named ``"<name> thread <n>"`` (thread names and heartbeat
-    workers); the OS thread is named ``thread_name`` (default ``name``) plus
-    ``-<n>``, cut to 15 bytes. ``cpu_affinity`` (CPU numbers) and ``ioprio``
-    (``("best-effort", 4)``, say) apply to every worker where the OS offers
-    them. All methods are thread-safe.
+    min_threads=None, max_threads=None, idle_timeout=30.0, cpu_affinity=None,
+    ioprio=None, idle_grace=60.0, idle_wait=2.0,
+    worker_names="{name} thread {index}")``. With ``max_threads`` the pool is
+    elastic (see the module docstring). Workers are named by ``worker_names``
+    (thread names and heartbeat workers); the OS thread is named
+    ``thread_name`` (default ``name``) plus ``-<n>``, cut to 15 bytes.
+    ``cpu_affinity`` (CPU numbers) and ``ioprio`` (``("best-effort", 4)``,
+    say) apply to every worker where the OS offers them. All methods are
+    thread-safe.
     """
 
     def __init__(
@@ -105,41 +161,51 @@ class ThreadPool:
         thread_name: str | None = None,
         heartbeat_map: HeartbeatMap | None = None,
         *,
+        min_threads: int | None = None,
+        max_threads: int | None = None,
+        idle_timeout: float = 30.0,
         cpu_affinity: Iterable[int] | None = None,
         ioprio: tuple[str, int] | None = None,
         idle_grace: float = 60.0,
         idle_wait: float = 2.0,
+        worker_names: str = "{name} thread {index}",
     ) -> None:
-        self._name = check_name("ThreadPool", name)
-        self._num_threads = _check_threads(num_threads)
+        check_name("ThreadPool", name)
+        num_threads = _check_threads(num_threads)
         if thread_name is not None:
             check_name("thread", thread_name)
-        self._thread_name = thread_name or name
         if heartbeat_map is not None and not isinstance(heartbeat_map, HeartbeatMap):
             raise TypeError(f"heartbeat_map must be a HeartbeatMap or None, got {heartbeat_map!r}")
-        self._heartbeat_map = heartbeat_map
-        self._cpus = _check_cpus(cpu_affinity)
-        self._ioprio = _check_ioprio(ioprio)
-        self._idle_grace = check_seconds("idle_grace", idle_grace)
-        self._idle_wait = check_seconds("idle_wait", idle_wait)
-        if self._idle_wait == 0:
+        idle_wait = check_seconds("idle_wait", idle_wait)
+        if idle_wait == 0:
             raise ValueError("idle_wait must be a number of seconds > 0, got 0")
-
-        self._lock = lockdep.Mutex(f"ThreadPool::{name}")
-        self._wait_cond = lockdep.Cond(self._lock)  # pause, drain, thread-count waiters
-        self._queues: list[BaseWorkQueue] = []  # replaced, never mutated: safe to read unlocked
-        self._last = -1  # index of the queue served last
-        self._threads: dict[int, Worker] = {}  # live workers by index
-        self._retired: list[Worker] = []  # retired workers, to be joined
-        self._worker_idents: set[int] = set()
-        self._idle: deque[Worker] = deque()  # asleep for want of work; queue() wakes these
-        self._owner = 0  # ident of the worker holding the lock (0: none, or not a worker)
-        self._processing = 0
-        self._pause = 0
-        self._draining = 0
-        self._stop = False
-        self._running = False
-        self._os_warned: set[str] = set()
+        self._state = PoolState(
+            self,
+            name,
+            num_threads,
+            thread_name=thread_name or name,
+            worker_names=_check_worker_names(worker_names),
+            heartbeat_map=heartbeat_map,
+            cpus=_check_cpus(cpu_affinity),
+            ioprio=_check_ioprio(ioprio),
+            idle_grace=check_seconds("idle_grace", idle_grace),
+            idle_wait=idle_wait,
+            locked_paths=freethreading.locked_paths(),
+        )
+        self._name = name
+        if max_threads is not None:
+            lo = min_threads
+            if lo is None:  # the pool's base size, within the maximum
+                lo = min(num_threads, max_threads) if isinstance(max_threads, int) else 0
+            sizing = _check_elastic(lo, max_threads, idle_timeout)
+            with self._state.lock:
+                self._state.set_elastic(*sizing)
+        elif min_threads is not None:
+            raise ValueError(
+                f"min_threads={min_threads!r} needs max_threads (an elastic pool has both)"
+            )
+        else:
+            self._state.idle_timeout = check_seconds("idle_timeout", idle_timeout)
 
     # --- identity -----------------------------------------------------------------
 
@@ -149,32 +215,71 @@ class ThreadPool:
 
     @property
     def thread_name(self) -> str:
-        return self._thread_name
+        return self._state.thread_name
 
     @property
     def heartbeat_map(self) -> HeartbeatMap | None:
-        return self._heartbeat_map
+        return self._state.heartbeat_map
 
     @property
     def num_threads(self) -> int:
         """The target number of workers (set_num_threads)."""
-        return self._num_threads
+        return self._state.num_threads
 
     def get_num_threads(self) -> int:
         """Ceph's name for ``num_threads``."""
-        return self._num_threads
+        return self._state.num_threads
 
     @property
     def running(self) -> bool:
-        return self._running
+        return self._state.running
+
+    @property
+    def elastic(self) -> bool:
+        """Whether the pool sizes itself between min_threads and max_threads."""
+        return self._state.elastic
+
+    @property
+    def min_threads(self) -> int | None:
+        """The elastic pool's minimum (None for a fixed-size pool)."""
+        return self._state.min_threads if self._state.elastic else None
+
+    @property
+    def max_threads(self) -> int | None:
+        """The elastic pool's maximum (None for a fixed-size pool)."""
+        return self._state.max_threads if self._state.elastic else None
+
+    @property
+    def idle_timeout(self) -> float:
+        """Seconds an elastic pool's worker may stay idle before it exits."""
+        return self._state.idle_timeout
+
+    @property
+    def locked_paths(self) -> bool:
+        """Whether this pool's hand-offs take the pool lock (see ``freethreading``)."""
+        return self._state.locked_paths
 
     @property
     def work_queues(self) -> list[BaseWorkQueue]:
-        return list(self._queues)
+        return list(self._state.queues)
+
+    def worker_threads(self) -> list[threading.Thread]:
+        """The threads of the workers: running, or retired and not joined yet."""
+        st = self._state
+        with st.locked():
+            return [w.thread for w in (*st.threads.values(), *st.retired)]
+
+    def executor(self, queue: Any = None) -> Executor:
+        """A ``concurrent.futures`` executor whose calls run on this pool's workers, with
+        its heartbeats and counters: through ``queue``, a ``CallQueue`` (bounded, with
+        deadlines, as made) or the name of a new one (None: "calls"). See ``executor``."""
+        from .executor import Executor
+
+        return Executor.on_pool(self, queue)
 
     def __repr__(self) -> str:
-        state = "running" if self._running else "stopped"
-        return f"<ThreadPool {self._name!r} {state}, {len(self._threads)} threads>"
+        state = "running" if self._state.running else "stopped"
+        return f"<ThreadPool {self._name!r} {state}, {len(self._state.threads)} threads>"
 
     # --- queues -------------------------------------------------------------------
 
@@ -183,69 +288,93 @@ class ThreadPool:
         already or another attached queue has its name."""
         if not isinstance(queue, BaseWorkQueue):
             raise TypeError(f"add_work_queue() needs a work queue, got {queue!r}")
-        with self._locked():
-            if queue._pool is not None:
-                where = "this pool" if queue._pool is self else repr(queue._pool)
-                raise ValueError(f"{queue!r} is already attached to {where}")
-            if any(q.name == queue.name for q in self._queues):
+        st = self._state
+        with st.locked():
+            if queue.pool is None and any(q.name == queue.name for q in st.queues):
                 raise ValueError(f"pool {self._name!r} already has a queue named {queue.name!r}")
-            queue._pool = self
-            self._queues = [*self._queues, queue]
-            self._wake_all_locked()
+            queue.attach(st)
+            st.queues = [*st.queues, queue]
+            st.wake_all_locked()
+            st.grow_for_backlog()
 
     def remove_work_queue(self, queue: BaseWorkQueue) -> None:
         """Detach a queue (while running too). Its queued items stay in it; units in
         flight still finish. RuntimeError for a PointerWQ with items processing."""
-        with self._locked():
-            if queue not in self._queues:
+        st = self._state
+        with st.locked():
+            if queue not in st.queues:
                 raise ValueError(f"{queue!r} is not attached to pool {self._name!r}")
-            if queue._busy() and queue._busy_blocks_removal:
+            if not queue.can_detach():
                 raise RuntimeError(
                     f"cannot remove {queue!r} from pool {self._name!r} while its items process"
                 )
-            self._queues = [q for q in self._queues if q is not queue]
-            queue._pool = None
-            self._wait_cond.notify_all()
+            st.queues = [q for q in st.queues if q is not queue]
+            queue.detach()
+            st.cond.notify_all()
 
     # --- start and stop -----------------------------------------------------------
 
     def start(self) -> None:
         """Start the workers. RuntimeError if the pool is running."""
-        with self._lock:
-            if self._running:
+        st = self._state
+        with st.lock:
+            if st.running:
                 raise RuntimeError(f"pool {self._name!r} is already running")
-            self._stop = False
-            self._running = True
-            self._start_threads_locked()
-        logger.info("%s: started with %d threads", self._name, self._num_threads)
+            st.stop = False
+            st.running = True
+            st.start_threads_locked()
+            st.grow_for_backlog()
+        st.start_pending()
+        logger.info("%s: started with %d threads", self._name, st.num_threads)
 
-    def stop(self, clear_after: bool = True) -> dict[str, list[Any]]:
+    def stop(self, clear_after: bool = True, timeout: float | None = None) -> StopResult:
         """Stop the workers and join them; each finishes the unit it holds first.
 
         With ``clear_after``, the items still queued are removed and returned as
         ``{queue name: [items]}`` (queues with none are left out) and their count
         is logged; without it they stay queued for the next ``start()``.
+
+        ``timeout`` (seconds) bounds the wait for the workers: past it, stop()
+        clears (with ``clear_after``) and returns anyway, and the result's
+        ``stuck`` names the workers still in their loop, logged as an error. A
+        handler stuck for ever cannot make stop() hang when a timeout is given.
+        A stuck worker exits once its unit is done; a ``start()`` in between
+        counts it among the workers again.
         """
         if not isinstance(clear_after, bool):
             raise TypeError(f"clear_after must be True or False, got {clear_after!r}")
+        end = None if timeout is None else monotonic() + check_seconds("timeout", timeout)
         self._not_from_worker("stop()")
-        with self._lock:
-            self._stop = True
-            self._wake_all_locked()
-            self._wait_cond.notify_all()
-            workers = [*self._threads.values(), *self._retired]
-            self._retired = []
+        st = self._state
+        with st.lock:
+            st.stop = True
+            st.wake_all_locked()
+            st.cond.notify_all()
+            workers = [*st.threads.values(), *st.retired]
+            st.retired = []
+        st.start_pending()  # made, not started yet: they start, see stop, and exit
         for worker in workers:
-            worker.thread.join()
+            worker.join(None if end is None else max(end - monotonic(), 0.0))
+        with st.lock:
+            st.running = False
+            st.idle.clear()
+            queues = st.queues
+            stuck = [w.describe() for w in workers if w.thread.is_alive()]
+        self._expire_left(queues)
         cleared: dict[str, list[Any]] = {}
-        with self._lock:
-            self._running = False
-            self._idle.clear()
-            if clear_after:
-                for q in self._queues:
-                    items = q._void_clear()
-                    if items:
-                        cleared[q.name] = items
+        if clear_after:
+            for q in queues:
+                items = q.clear()
+                if items:
+                    cleared[q.name] = items
+        if stuck:
+            logger.error(
+                "%s: stop() timed out after %gs; %d workers still running: %s",
+                self._name,
+                timeout,
+                len(stuck),
+                ", ".join(stuck),
+            )
         if cleared:
             logger.warning(
                 "%s: stopped; %d unprocessed items cleared and handed back (%s)",
@@ -255,37 +384,52 @@ class ThreadPool:
             )
         else:
             logger.info("%s: stopped", self._name)
-        return cleared
+        return StopResult(cleared, stuck)
+
+    def _expire_left(self, queues: list[BaseWorkQueue]) -> None:
+        """Hand over what the workers found expired but had no time to (at stop)."""
+        st = self._state
+        for q in queues:
+            with st.lock:
+                items = q.take_expired(monotonic())
+            if items:
+                q.hand_expired(items)
+                with st.lock:
+                    q.finish_expired(items)
 
     # --- pause and drain ----------------------------------------------------------
 
     def pause(self) -> None:
         """Stop handing out new work and wait until no unit is in flight (nests)."""
         self._not_from_worker("pause()")
-        with self._lock:
-            self._pause += 1
-            self._wait_cond.notify_all()
-            while self._processing:
-                self._wait_cond.wait()
+        st = self._state
+        with st.lock:
+            st.pause += 1
+            st.cond.notify_all()
+            while st.processing:
+                st.cond.wait()
 
     def pause_new(self) -> None:
         """Stop handing out new work, without waiting (nests with pause)."""
-        with self._locked():
-            self._pause += 1
-            self._wait_cond.notify_all()
+        st = self._state
+        with st.locked():
+            st.pause += 1
+            st.cond.notify_all()
 
     def unpause(self) -> None:
         """Undo one pause() or pause_new(). RuntimeError if the pool is not paused."""
-        with self._locked():
-            if self._pause == 0:
+        st = self._state
+        with st.locked():
+            if st.pause == 0:
                 raise RuntimeError(f"unpause() of pool {self._name!r}, which is not paused")
-            self._pause -= 1
-            if self._pause == 0:
-                self._wake_all_locked()
+            st.pause -= 1
+            if st.pause == 0:
+                st.wake_all_locked()
+                st.grow_for_backlog()
 
     @property
     def paused(self) -> bool:
-        return self._pause > 0
+        return self._state.pause > 0
 
     def drain(self, queue: BaseWorkQueue | None = None, timeout: float | None = None) -> bool:
         """Wait until ``queue`` (default: every queue) is empty and none of its work is
@@ -300,41 +444,50 @@ class ThreadPool:
         if timeout is not None:
             timeout = check_seconds("timeout", timeout)
         end = None if timeout is None else monotonic() + timeout
-        with self._lock:
-            if queue is not None and queue._pool is not self:
+        st = self._state
+        with st.lock:
+            if queue is not None and queue.pool is not self:
                 raise ValueError(f"{queue!r} is not attached to pool {self._name!r}")
-            self._draining += 1
+            st.draining += 1
             try:
                 while True:
                     if queue is None:
-                        queued = any(q._has_work() for q in self._queues)
-                        busy = self._processing > 0 or any(q._busy() for q in self._queues)
+                        queued = any(q.has_work() for q in st.queues)
+                        busy = st.processing > 0 or any(q.busy() for q in st.queues)
                     else:
-                        queued = queue._has_work()
-                        busy = queue._busy()
+                        queued = queue.has_work()
+                        busy = queue.busy() or st.in_flight(queue) > 0
                     if not queued and not busy:
                         return True
                     if queued:
                         self._check_can_progress(queue)
+                    if st.starting:  # the check grew the pool: let the workers start
+                        st.lock.unlock()
+                        st.start_pending()
+                        st.lock.lock()
+                        continue
                     if end is None:
-                        self._wait_cond.wait(self._idle_wait)
+                        st.cond.wait(st.idle_wait)
                     else:
                         remaining = end - monotonic()
                         if remaining <= 0:
                             return False
-                        self._wait_cond.wait(min(remaining, self._idle_wait))
+                        st.cond.wait(min(remaining, st.idle_wait))
             finally:
-                self._draining -= 1
+                st.draining -= 1
 
     def _check_can_progress(self, queue: BaseWorkQueue | None) -> None:
+        st = self._state
         what = f"queue {queue.name!r}" if queue is not None else "the queues"
         why = None
-        if self._pause:
-            why = f"the pool is paused ({self._pause} pause(s) to undo with unpause())"
-        elif not self._running or self._stop:
+        if st.pause:
+            why = f"the pool is paused ({st.pause} pause(s) to undo with unpause())"
+        elif not st.running or st.stop:
             why = "the pool is not running (start() it)"
-        elif self._num_threads == 0:
+        elif st.num_threads == 0 and not (st.elastic and st.max_threads > 0):
             why = "the pool has no threads (set_num_threads(n) with n > 0)"
+        elif st.num_threads == 0:
+            st.grow_for_backlog()
         if why is not None:
             raise RuntimeError(
                 f"drain() of pool {self._name!r} would never end: work is queued in {what} "
@@ -344,19 +497,46 @@ class ThreadPool:
     # --- size ------------------------------------------------------------------------
 
     def set_num_threads(self, n: int) -> None:
-        """Set the target number of workers (n >= 0): grows at once, shrinks lazily.
+        """Set the target number of workers (n >= 0): grows at once, shrinks lazily. An
+        elastic pool becomes a fixed-size one.
 
         TypeError/ValueError for anything but an int >= 0; the size is then unchanged.
         """
-        n = _check_threads(n, f"; pool {self._name!r} keeps {self._num_threads} threads")
-        with self._locked():
-            old, self._num_threads = self._num_threads, n
-            if self._running and not self._stop:
-                self._start_threads_locked()
-            self._wake_all_locked()
-            self._wait_cond.notify_all()
-        if old != n:
-            logger.info("%s: num_threads %d -> %d", self._name, old, n)
+        st = self._state
+        n = _check_threads(n, f"; pool {self._name!r} keeps {st.num_threads} threads")
+        with st.locked():
+            old, was_elastic = st.num_threads, st.elastic
+            st.set_fixed(n)
+        if old != n or was_elastic:
+            logger.info("%s: num_threads %d -> %d (fixed)", self._name, old, n)
+
+    def set_elastic(
+        self, min_threads: int, max_threads: int, idle_timeout: float | None = None
+    ) -> None:
+        """Make the pool elastic between ``min_threads`` and ``max_threads`` workers (also
+        a running pool, also one already elastic); ``idle_timeout`` None keeps the
+        current one. The target is brought within the limits at once.
+
+        TypeError/ValueError (the sizing then unchanged) unless 0 <= min <= max, max >= 1
+        and idle_timeout is a number of seconds >= 0.
+        """
+        st = self._state
+        lo, hi, idle = _check_elastic(
+            min_threads, max_threads, st.idle_timeout if idle_timeout is None else idle_timeout
+        )
+        with st.locked():
+            old = st.num_threads
+            st.set_elastic(lo, hi, idle)
+            new = st.num_threads
+        logger.info(
+            "%s: elastic, %d to %d threads, idle timeout %gs (target %d -> %d)",
+            self._name,
+            lo,
+            hi,
+            idle,
+            old,
+            new,
+        )
 
     def wait_for_threads(self, count: int | None = None, timeout: float | None = None) -> bool:
         """Wait until exactly ``count`` (default: the target) workers are running: started,
@@ -364,18 +544,19 @@ class ThreadPool:
         if count is not None:
             _check_threads(count)
         end = None if timeout is None else monotonic() + check_seconds("timeout", timeout)
-        with self._lock:
+        st = self._state
+        with st.lock:
             while True:
-                want = self._num_threads if count is None else count
-                if len(self._threads) == want and len(self._worker_idents) == want:
+                want = st.num_threads if count is None else count
+                if len(st.threads) == want and len(st.idents) == want:
                     return True
                 if end is None:
-                    self._wait_cond.wait()
+                    st.cond.wait()
                 else:
                     remaining = end - monotonic()
                     if remaining <= 0:
                         return False
-                    self._wait_cond.wait(remaining)
+                    st.cond.wait(remaining)
 
     # --- statistics -------------------------------------------------------------------
 
@@ -384,7 +565,9 @@ class ThreadPool:
 
         ``name``, ``running``, ``threads`` (workers running: started, registered
         with the heartbeat map, not retired), ``threads_target``,
-        ``threads_busy`` (units in flight), ``paused`` (bool), ``pause_depth``, and
+        ``threads_busy`` (units in flight), ``paused`` (bool), ``pause_depth``,
+        ``elastic`` (bool), ``min_threads`` and ``max_threads`` (None unless
+        elastic), ``idle_timeout``, ``locked_paths`` (bool), and
         ``queues``: ``{queue name: {kind, items (queued; None if the storage
         cannot tell), in_flight, processed, failed, busy_seconds, timeout,
         suicide_timeout, item_duration_seconds, queue_wait_seconds}}``, the last
@@ -392,104 +575,26 @@ class ThreadPool:
         every item whose process and finish steps ran, ``failed`` those of them
         where either raised.
         """
-        with self._locked():
+        st = self._state
+        with st.locked():
             return {
                 "name": self._name,
-                "running": self._running,
-                "threads": len(self._worker_idents),
-                "threads_target": self._num_threads,
-                "threads_busy": self._processing,
-                "paused": self._pause > 0,
-                "pause_depth": self._pause,
-                "queues": {q.name: q._stats() for q in self._queues},
+                "running": st.running,
+                "threads": len(st.idents),
+                "threads_target": st.num_threads,
+                "threads_busy": st.processing,
+                "paused": st.pause > 0,
+                "pause_depth": st.pause,
+                "elastic": st.elastic,
+                "min_threads": st.min_threads if st.elastic else None,
+                "max_threads": st.max_threads if st.elastic else None,
+                "idle_timeout": st.idle_timeout,
+                "locked_paths": st.locked_paths,
+                "queues": {q.name: q.snapshot() for q in st.queues},
             }
 
-    # --- waking workers (pool lock held unless said otherwise) -------------------------------
-
-    @contextmanager
-    def _locked(self) -> Iterator[None]:
-        """The pool lock, for calls that do not wait: also from a finish step or storage
-        hook, whose worker holds it already."""
-        took = self._lock_unless_held()
-        try:
-            yield
-        finally:
-            if took:
-                self._lock.unlock()
-
-    def _lock_unless_held(self) -> bool:
-        """Take the pool lock unless this thread is a worker holding it (a finish step or
-        storage hook queueing more work). Returns whether it was taken."""
-        if self._owner == threading.get_ident():
-            return False
-        self._lock.lock()
-        return True
-
-    def _wake_idle(self) -> None:
-        """Wake one idle worker; called without the lock after a lock-free enqueue."""
-        took = self._lock_unless_held()
-        try:
-            self._wake_one_locked()
-        finally:
-            if took:
-                self._lock.unlock()
-
-    def _wake_one_locked(self) -> None:
-        if self._idle:
-            self._idle.popleft().cond.notify()
-
-    def _wake_all_locked(self) -> None:
-        self._idle.clear()
-        for w in self._threads.values():
-            w.cond.notify()
-
     def _not_from_worker(self, what: str) -> None:
-        if threading.get_ident() in self._worker_idents:
+        if threading.get_ident() in self._state.idents:
             raise RuntimeError(
                 f"{what} called from a worker of pool {self._name!r}, which it would wait for"
             )
-
-    # --- workers ------------------------------------------------------------------------
-
-    def _start_threads_locked(self) -> None:
-        while len(self._threads) < self._num_threads:
-            index = next(i for i in range(len(self._threads) + 1) if i not in self._threads)
-            worker = Worker(self, index)
-            self._threads[index] = worker
-            worker.thread.start()
-
-    def _any_work(self) -> bool:
-        """Whether some queue has work; a queue whose _empty() raises is logged and passed."""
-        for q in self._queues:
-            try:
-                if q._has_work():
-                    return True
-            except Exception:
-                logger.exception("%s: checking queue %r for work raised", self._name, q.name)
-        return False
-
-    def _unidle(self, worker: Worker) -> None:
-        try:
-            self._idle.remove(worker)
-        except ValueError:
-            pass  # a producer took it off the list to wake it
-
-    def _retire(self, worker: Worker) -> None:
-        del self._threads[worker.index]
-        self._retired.append(worker)
-        logger.info(
-            "%s: %s retires (%d threads left, target %d)",
-            self._name,
-            worker.name,
-            len(self._threads),
-            self._num_threads,
-        )
-
-    def _join_retired(self) -> None:
-        alive = []
-        for worker in self._retired:
-            if worker.thread.is_alive():
-                alive.append(worker)
-            else:
-                worker.thread.join()
-        self._retired = alive

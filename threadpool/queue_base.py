@@ -1,24 +1,39 @@
 """The protocol between a ThreadPool and its work queues (Ceph's ``WorkQueue_``).
 
-A worker drives a queue through three steps:
+A worker drives a queue through three steps (Ceph's ``_void_dequeue``,
+``_void_process`` and ``_void_process_finish``) and one accounting call:
 
-1. ``_void_dequeue()`` — with the pool lock held: take the next unit of work
+1. ``dequeue_unit()`` — with the pool lock held: take the next unit of work
    and return it, or return ``NOTHING``;
-2. ``_void_process(unit, handle)`` — without the pool lock, in parallel with
+2. ``process_unit(unit, handle)`` — without the pool lock, in parallel with
    other workers: do the work. It may raise: the pool logs the traceback,
    counts a failure, and goes on;
-3. ``_void_process_finish(unit, error)`` — with the pool lock held, so one at
-   a time per pool: complete the unit. ``error`` is what step 2 raised, or
-   None; the ready-made queues show it to finish callables as ``queue.error``.
+3. ``finish_unit(unit, error)`` — with the pool lock held, so one at a time
+   per pool: complete the unit. ``error`` is what step 2 raised, or None; the
+   ready-made queues show it to finish callables as ``queue.error``;
+4. ``account(unit, failed, seconds)`` — with the pool lock held: the counters.
 
-The ready-made queues (``queues.py``) implement these on top of storage hooks
-a subclass may override, as in Ceph: ``_enqueue``, ``_dequeue``, ``_empty``,
-``_clear`` (and ``_size`` for statistics). The hooks run with the pool lock
-held. When a queue keeps the ready-made storage (a deque), ``queue()`` does
-not take the pool lock at all: appending to a deque is atomic under the GIL
-(this relies on the GIL) and workers only remove items with the lock held;
-the pool is poked only when a worker sleeps idle. With storage of its own,
-``queue()`` takes the pool lock around ``_enqueue`` (Ceph's behaviour).
+The pool also asks ``has_work()`` and ``busy()`` (under the lock), and tells
+a queue when it is attached to and detached from a pool (``attach(state)``,
+``detach()``). Those are the whole of what the pool and its workers know of
+a queue; what a queue knows of its pool is the pool's ``PoolState``
+(``state.py``): the lock, and the calls that wake a worker. A subclass of
+``BaseWorkQueue`` with storage of its own implements steps 1-3 plus
+``has_work`` and ``clear``. Deadlines add an expiry step the workers run
+when ``PoolState.deadline_hint`` says one is due: ``take_expired`` (lock
+held), ``hand_expired`` (without it), ``finish_expired`` (with it).
+
+The ready-made queues (``queues.py``, ``pointer.py``) keep their items in
+the ready-made storage (``storage.py``: a deque, with an optional bound and
+deadlines), or in storage of their own behind hooks a subclass may
+override, as in Ceph: ``_enqueue``, ``_dequeue``, ``_empty``, ``_clear``
+(and ``_size`` for statistics). The hooks run with the pool lock held. On the
+ready-made storage ``queue()`` does not take the pool lock at all: appending
+to a deque is atomic under the GIL (this relies on the GIL; see
+``freethreading`` for what a pool does without it) and workers only remove
+items with the lock held; the pool is poked only when a worker sleeps idle.
+With storage of its own, ``queue()`` takes the pool lock around
+``_enqueue`` (Ceph's behaviour).
 
 Counters. Each queue keeps, under the pool lock: ``processed`` (items whose
 process and finish steps have run, whatever their outcome; a batch counts its
@@ -36,9 +51,7 @@ a worker takes.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable
-from time import monotonic
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .heartbeat import TPHandle, check_seconds
@@ -46,6 +59,7 @@ from .histogram import Histogram
 
 if TYPE_CHECKING:
     from .pool import ThreadPool
+    from .state import PoolState
 
 
 class _Nothing:
@@ -56,10 +70,9 @@ class _Nothing:
 
 
 NOTHING: Any = _Nothing()
-"""What ``_void_dequeue`` returns when there is no work."""
+"""What ``dequeue_unit`` returns when there is no work."""
 
 DEFAULT_TIMEOUT = 60.0
-INF = float("inf")
 
 ProcessFn = Callable[[Any, TPHandle], object]
 FinishFn = Callable[[Any], object]
@@ -122,13 +135,27 @@ class BaseWorkQueue:
     """What every work queue shares: name, timeouts, pool membership and counters.
 
     Not used directly: take one of ``BatchWorkQueue``, ``WorkQueueVal``,
-    ``WorkQueue`` or ``PointerWQ``, or subclass this and implement the three
-    ``_void_*`` steps plus ``_has_work`` and ``_void_clear``.
+    ``WorkQueue`` or ``PointerWQ``, or subclass this and implement
+    ``dequeue_unit``, ``process_unit``, ``finish_unit``, ``has_work`` and
+    ``clear``.
     """
 
+    __slots__ = (
+        "_busy_seconds",
+        "_duration",
+        "_failed",
+        "_name",
+        "_processed",
+        "_state",
+        "_suicide_timeout",
+        "_timeout",
+        "_wait",
+        "error",
+        "limits",
+    )
+
     kind: ClassVar[str] = "base"
-    _batch: ClassVar[bool] = False  # units are lists of items
-    _busy_blocks_removal: ClassVar[bool] = False  # remove_work_queue refuses while _busy()
+    batch: ClassVar[bool] = False  # units are lists of items
     # The storage hooks; a subclass overriding any of them gets the locked queue().
     _storage_hooks: ClassVar[tuple[str, ...]] = ("_enqueue", "_dequeue", "_empty", "_clear")
 
@@ -143,29 +170,16 @@ class BaseWorkQueue:
         self._name = check_name(type(self).__name__, name)
         self._timeout = check_seconds("timeout", timeout)
         self._suicide_timeout = check_seconds("suicide_timeout", suicide_timeout)
-        self._first_limit = INF
-        self._limits_changed()
+        self.limits = (self._timeout, self._suicide_timeout)
         if not isinstance(histograms, bool):
             raise TypeError(f"histograms must be True or False, got {histograms!r}")
-        self._pool: ThreadPool | None = None
+        self._state: PoolState | None = None
         self.error: BaseException | None = None
         self._processed = 0
         self._failed = 0
-        self._in_flight = 0
         self._busy_seconds = 0.0
         self._duration: Histogram | None = Histogram() if histograms else None
-        self._wait: Histogram | None = None
-        self._items: deque[Any] = deque()
-        self._fast = False  # ready-made storage: lock-free queue()
-        self._stamped = False  # ready-made storage keeps (enqueue time, item) pairs
-
-    def _use_storage_of(self, owner: type) -> None:
-        """Decide, once, whether this instance keeps ``owner``'s ready-made storage."""
-        cls = type(self)
-        self._fast = all(getattr(cls, h) is getattr(owner, h) for h in self._storage_hooks)
-        if self._fast and self._duration is not None:
-            self._stamped = True
-            self._wait = Histogram()
+        self._wait: Histogram | None = None  # queue waits: the ready-made storage keeps them
 
     # --- identity and settings -----------------------------------------------------
 
@@ -176,7 +190,8 @@ class BaseWorkQueue:
     @property
     def pool(self) -> ThreadPool | None:
         """The pool this queue is attached to, or None."""
-        return self._pool
+        st = self._state
+        return st.pool if st is not None else None  # type: ignore[return-value]
 
     @property
     def timeout(self) -> float:
@@ -186,7 +201,7 @@ class BaseWorkQueue:
     @timeout.setter
     def timeout(self, value: float) -> None:
         self._timeout = check_seconds("timeout", value)
-        self._limits_changed()
+        self.limits = (self._timeout, self._suicide_timeout)
 
     @property
     def suicide_timeout(self) -> float:
@@ -196,12 +211,7 @@ class BaseWorkQueue:
     @suicide_timeout.setter
     def suicide_timeout(self, value: float) -> None:
         self._suicide_timeout = check_seconds("suicide_timeout", value)
-        self._limits_changed()
-
-    def _limits_changed(self) -> None:
-        # The earliest of the two deadlines, for the worker's cheap "already late?" test.
-        positive = [x for x in (self._timeout, self._suicide_timeout) if x > 0]
-        self._first_limit = min(positive) if positive else INF
+        self.limits = (self._timeout, self._suicide_timeout)
 
     def set_timeout(self, seconds: float) -> None:
         """Ceph's name for ``timeout = seconds``."""
@@ -214,119 +224,110 @@ class BaseWorkQueue:
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self._name!r}>"
 
-    # --- the protocol (see the module docstring) ------------------------------------
+    # --- the protocol, the pool's side (see the module docstring) ---------------------
+    # ``limits`` is (timeout, suicide_timeout), for the worker's heartbeat reset.
 
-    def _void_dequeue(self) -> Any:
+    def attach(self, state: PoolState) -> None:
+        """Called by ThreadPool.add_work_queue (pool lock held). ValueError if attached."""
+        if self._state is not None:
+            where = "this pool" if self._state is state else repr(self._state.pool)
+            raise ValueError(f"{self!r} is already attached to {where}")
+        self._state = state
+
+    def detach(self) -> None:
+        """Called by ThreadPool.remove_work_queue (pool lock held)."""
+        self._state = None
+
+    def can_detach(self) -> bool:
+        """Whether remove_work_queue may detach this queue now (pool lock held)."""
+        return True
+
+    def dequeue_unit(self) -> Any:
         raise NotImplementedError
 
-    def _void_process(self, unit: Any, handle: TPHandle) -> None:
+    def process_unit(self, unit: Any, handle: TPHandle) -> None:
         raise NotImplementedError
 
-    def _void_process_finish(self, unit: Any, error: BaseException | None) -> None:
+    def finish_unit(self, unit: Any, error: BaseException | None) -> None:
         raise NotImplementedError
 
-    def _has_work(self) -> bool:
+    def account(self, unit: Any, failed: bool, seconds: float) -> None:
+        """Count a unit whose process and finish steps ran (pool lock held)."""
+        n = len(unit) if self.batch else 1
+        self._processed += n
+        if failed:
+            self._failed += n
+        self._busy_seconds += seconds
+        if self._duration is not None:
+            self._duration.observe(seconds)
+
+    def has_work(self) -> bool:
         """Whether a dequeue would find something (pool lock held, or a racy hint)."""
         raise NotImplementedError
 
-    def _void_clear(self) -> list[Any]:
-        """Remove and return every queued item (pool lock held)."""
-        raise NotImplementedError
-
-    def _size(self) -> int | None:
-        """How many items are queued, for statistics; None when the storage cannot tell."""
-        return len(self._items) if self._fast else None
-
-    # --- the ready-made storage: a deque, with enqueue times when stamped -------------
-
-    def _push(self, item: Any) -> None:
-        if self._stamped:
-            self._items.append((monotonic(), item))
-        else:
-            self._items.append(item)
-
-    def _push_front(self, item: Any) -> None:
-        if self._stamped:
-            self._items.appendleft((monotonic(), item))
-        else:
-            self._items.appendleft(item)
-
-    def _pop(self) -> Any:
-        """The oldest item (the deque must not be empty); observes its wait when stamped."""
-        if self._stamped:
-            since, item = self._items.popleft()
-            self._wait.observe(monotonic() - since)  # type: ignore[union-attr]
-            return item
-        return self._items.popleft()
-
-    def _peek(self) -> Any:
-        if not self._items:
-            return None
-        return self._items[0][1] if self._stamped else self._items[0]
-
-    def _remove_first(self, item: Any) -> bool:
-        """Remove the first queued occurrence of ``item`` (by identity)."""
-        stamped = self._stamped
-        for i, entry in enumerate(self._items):
-            if (entry[1] if stamped else entry) is item:
-                del self._items[i]
-                return True
+    def busy(self) -> bool:
+        """Whether work of this queue is out beyond the units workers hold (lock held)."""
         return False
 
-    def _take_all(self) -> list[Any]:
-        out = []
-        items = self._items
-        while items:  # popping one by one: a lock-free queue() may be appending
-            entry = items.popleft()
-            out.append(entry[1] if self._stamped else entry)
-        return out
+    def take_expired(self, now: float) -> list[Any]:
+        """Items whose deadline passed by ``now`` (monotonic), taken off the queue and
+        counted as expired (pool lock held). The worker then calls hand_expired (without
+        the lock) and finish_expired (with it). None here: deadlines are the ready-made
+        storage's."""
+        return []
+
+    def next_deadline(self) -> float:
+        """When take_expired will next have something (pool lock held); inf: never."""
+        return float("inf")
+
+    def hand_expired(self, items: list[Any]) -> None:
+        """Hand items take_expired returned to the queue's on_expire (without the lock)."""
+
+    def finish_expired(self, items: list[Any]) -> None:
+        """Run the finish steps of expired items (pool lock held)."""
+
+    def clear(self) -> list[Any]:
+        """Remove and return every queued item (not those already taken by a worker)."""
+        raise NotImplementedError
+
+    def _void_clear(self) -> list[Any]:
+        """Deprecated: ``clear()``. Kept until the service calls ``clear()``."""
+        return self.clear()
+
+    def size(self) -> int | None:
+        """How many items are queued; None when the storage cannot tell (pool lock held,
+        or a racy hint)."""
+        return self._size()
+
+    def _size(self) -> int | None:
+        """The storage hook behind ``size()``."""
+        return None
 
     # --- using the pool --------------------------------------------------------------
 
     def _attached(self, what: str) -> ThreadPool:
-        pool = self._pool
+        pool = self.pool
         if pool is None:
             raise RuntimeError(f"{what}: {self!r} is not attached to a pool (add_work_queue it)")
         return pool
 
     def _with_lock(self, fn: Callable[..., Any], *args: Any) -> Any:
         """fn(*args) with the pool lock held (already held, in a worker's finish step, is fine)."""
-        pool = self._pool
-        if pool is None:
+        st = self._state
+        if st is None:
             return fn(*args)
-        took = pool._lock_unless_held()
-        try:
+        with st.locked():
             return fn(*args)
-        finally:
-            if took:
-                pool._lock.unlock()
 
     def _queue_locked(self, enqueue: Callable[[Any], object], item: Any) -> Any:
         """Ceph's queue(): enqueue with the pool lock held, then wake a worker."""
-        pool = self._pool
-        if pool is None:
+        st = self._state
+        if st is None:
             return enqueue(item)
-        took = pool._lock_unless_held()
-        try:
+        with st.locked():
             result = enqueue(item)
-            pool._wake_one_locked()
-        finally:
-            if took:
-                pool._lock.unlock()
+            st.item_queued_locked()
         return result
-
-    def _clear_queued(self) -> list[Any]:
-        return self._with_lock(self._void_clear)  # type: ignore[no-any-return]
-
-    def _busy(self) -> bool:
-        """Whether some of this queue's work is out (pool lock held)."""
-        return self._in_flight > 0
-
-    def _kick(self) -> None:
-        """After a lock-free enqueue: wake a worker if one sleeps idle."""
-        pool = self._pool
-        if pool is not None and pool._idle:
-            pool._wake_idle()
 
     def drain(self, timeout: float | None = None) -> bool:
         """Wait until this queue is empty and none of its items is processing.
@@ -337,13 +338,15 @@ class BaseWorkQueue:
 
     def stats(self) -> dict[str, Any]:
         """This queue's counters (the pool lock is taken if attached); see ThreadPool.stats."""
-        return self._with_lock(self._stats)  # type: ignore[no-any-return]
+        return self._with_lock(self.snapshot)  # type: ignore[no-any-return]
 
-    def _stats(self) -> dict[str, Any]:
+    def snapshot(self) -> dict[str, Any]:
+        """The counters as ``stats()`` returns them (pool lock held, if attached)."""
+        st = self._state
         return {
             "kind": self.kind,
             "items": self._size(),
-            "in_flight": self._in_flight,
+            "in_flight": st.in_flight(self) if st is not None else 0,
             "processed": self._processed,
             "failed": self._failed,
             "busy_seconds": self._busy_seconds,

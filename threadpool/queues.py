@@ -14,32 +14,47 @@ instead (Ceph's way). During a finish step ``queue.error`` is the exception
 the process step raised, or None. Subclasses may also replace the storage
 (``_enqueue``, ``_dequeue``, ``_empty``, ``_clear``, ``_size``); those hooks
 run with the pool lock held, and ``_clear`` must return the items it removed
-so that ``ThreadPool.stop`` can hand them back. See ``queue_base`` for the
-protocol, the counters and the lock-free ``queue()``.
+so that ``clear()`` and ``ThreadPool.stop`` can hand them back. See
+``queue_base`` for the protocol and the counters, ``storage`` for the
+ready-made storage and the lock-free ``queue()``.
 
-Every ``queue()`` is thread-safe and never blocks on a worker.
+On the ready-made storage every queue also takes (keyword arguments, all
+settable later but ``deadlines``):
+
+* ``max_items`` (None: unbounded) and ``policy`` (``reject``, ``block``,
+  ``caller_runs``, ``drop_oldest``; see ``limits``), ``block_timeout``
+  (seconds the ``block`` policy waits; None: no limit), ``on_drop`` (given
+  each item ``drop_oldest`` drops);
+* ``deadline`` (seconds: the deadline of items queued without one; None:
+  none), ``deadlines`` (True: items may carry a deadline though there is no
+  default one), ``on_expire`` (given each item whose deadline passed before a
+  worker took it; its finish step then runs with ``DeadlineExpired`` as
+  ``queue.error``); ``queue(item, deadline=seconds)`` gives one item its own.
+
+``queue()`` is thread-safe and never blocks on a worker (the ``block``
+policy of a full queue waits for room; ``caller_runs`` runs the item).
 """
 
 from __future__ import annotations
 
 from collections import deque
-from time import monotonic
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .heartbeat import TPHandle
 from .queue_base import (
-    DEFAULT_TIMEOUT,
     NOTHING,
-    BaseWorkQueue,
     FinishFn,
     ProcessFn,
-    check_reference,
     resolve_handlers,
     run_finish,
 )
+from .storage import Options, Storage
+
+if TYPE_CHECKING:
+    from typing import Unpack
 
 
-class WorkQueueVal(BaseWorkQueue):
+class WorkQueueVal(Storage):
     """Items by value (Ceph's ``WorkQueueVal``).
 
     Dequeue moves an item to ``to_process``; a process step pops one from
@@ -49,6 +64,11 @@ class WorkQueueVal(BaseWorkQueue):
     Any value may be queued, None included.
     """
 
+    __slots__ = (
+        "_to_finish",
+        "_to_process",
+    )
+
     kind = "value"
     _storage_hooks = ("_enqueue", "_enqueue_front", "_dequeue", "_empty", "_clear")
 
@@ -57,56 +77,33 @@ class WorkQueueVal(BaseWorkQueue):
         name: str,
         process: ProcessFn | None = None,
         finish: FinishFn | None = None,
-        *,
-        timeout: float = DEFAULT_TIMEOUT,
-        suicide_timeout: float = 0.0,
-        histograms: bool = False,
+        **options: Unpack[Options],
     ) -> None:
-        super().__init__(
-            name, timeout=timeout, suicide_timeout=suicide_timeout, histograms=histograms
-        )
+        super().__init__(name, owner=WorkQueueVal, **options)
         self._proc, self._fin = resolve_handlers(self, WorkQueueVal, process, finish, "item")
         self._to_process: deque[Any] = deque()
         self._to_finish: deque[tuple[Any, BaseException | None]] = deque()
-        self._use_storage_of(WorkQueueVal)
 
-    def queue(self, item: Any) -> None:
-        """Queue a value at the back; a sleeping worker is woken for it."""
-        if self._fast:  # the hot path: no pool lock (see queue_base)
-            if self._stamped:
-                self._items.append((monotonic(), item))
-            else:
-                self._items.append(item)
-            pool = self._pool
-            if pool is not None and pool._idle:
-                pool._wake_idle()
-        else:
-            self._queue_locked(self._enqueue, item)
-
-    def queue_front(self, item: Any) -> None:
+    def queue_front(self, item: Any, *, deadline: float | None = None) -> None:
         """Queue a value at the front (next to be taken)."""
-        if self._fast:
-            self._push_front(item)
-            self._kick()
-        else:
-            self._queue_locked(self._enqueue_front, item)
+        self._put(item, deadline, front=True)
 
     def clear(self) -> list[Any]:
         """Remove and return every queued item (not those already taken by a worker)."""
-        return self._clear_queued()
+        return self._with_lock(self._clear_storage)  # type: ignore[no-any-return]
 
     # storage hooks (pool lock held)
     def _enqueue(self, item: Any) -> None:
-        self._push(item)
+        self._items.append(item)
 
     def _enqueue_front(self, item: Any) -> None:
-        self._push_front(item)
+        self._items.appendleft(item)
 
     def _empty(self) -> bool:
         return not self._items
 
     def _dequeue(self) -> Any:
-        return self._pop()
+        return self._items.popleft()
 
     def _clear(self) -> list[Any]:
         return self._take_all()
@@ -119,12 +116,24 @@ class WorkQueueVal(BaseWorkQueue):
         pass
 
     # protocol
-    def _void_dequeue(self) -> Any:
-        if self._fast:
-            items = self._items
+    def dequeue_unit(self) -> Any:
+        items = self._items
+        if self._plain:
             if not items:
                 return NOTHING
-            u = self._pop() if self._stamped else items.popleft()
+            u = items.popleft()
+        elif self._fast:
+            if (
+                self._peek_in_order
+                and items
+                and items[0].__class__ is tuple
+                and items[0][0] > self._state.now  # type: ignore[union-attr]
+            ):
+                u = items.popleft()[1]  # in order, not expired: take_next's usual case
+            else:
+                u = self.take_next()
+                if u is NOTHING:
+                    return NOTHING
         else:
             if self._empty():
                 return NOTHING
@@ -132,7 +141,7 @@ class WorkQueueVal(BaseWorkQueue):
         self._to_process.append(u)
         return u
 
-    def _void_process(self, unit: Any, handle: TPHandle) -> None:
+    def process_unit(self, unit: Any, handle: TPHandle) -> None:
         u = self._to_process.popleft()
         try:
             self._proc(u, handle)
@@ -141,21 +150,23 @@ class WorkQueueVal(BaseWorkQueue):
             raise
         self._to_finish.append((u, None))
 
-    def _void_process_finish(self, unit: Any, error: BaseException | None) -> None:
+    def finish_unit(self, unit: Any, error: BaseException | None) -> None:
         u, err = self._to_finish.popleft()
         fin = self._fin
         if fin is not None:
             run_finish(self, fin, u, err)
 
-    def _has_work(self) -> bool:
-        return bool(self._items) if self._fast else not self._empty()
+    def has_work(self) -> bool:
+        return self._live() if self._fast else not self._empty()
 
-    def _void_clear(self) -> list[Any]:
+    def _clear_storage(self) -> list[Any]:
         return self._take_all() if self._fast else list(self._clear() or ())
 
 
-class _RefQueue(BaseWorkQueue):
+class _RefQueue(Storage):
     """What WorkQueue and BatchWorkQueue share: take back a queued item, clear."""
+
+    __slots__ = ()
 
     def dequeue(self, item: Any) -> bool:
         """Take back a queued item (the first occurrence, by identity); whether it was queued."""
@@ -163,7 +174,11 @@ class _RefQueue(BaseWorkQueue):
 
     def clear(self) -> list[Any]:
         """Remove and return every queued item (not those already taken by a worker)."""
-        return self._clear_queued()
+        return self._with_lock(self._clear_storage)  # type: ignore[no-any-return]
+
+    def _enqueue(self, item: Any) -> bool:
+        self._items.append(item)
+        return True
 
     def _remove(self, item: Any) -> bool:
         return self._remove_first(item)
@@ -174,17 +189,28 @@ class _RefQueue(BaseWorkQueue):
     def _clear(self) -> list[Any]:
         return self._take_all()
 
-    def _has_work(self) -> bool:
-        return bool(self._items) if self._fast else not self._empty()
+    def has_work(self) -> bool:
+        return self._live() if self._fast else not self._empty()
 
-    def _void_clear(self) -> list[Any]:
+    def _clear_storage(self) -> list[Any]:
         return self._take_all() if self._fast else list(self._clear() or ())
+
+    def finish_unit(self, unit: Any, error: BaseException | None) -> None:
+        fin = self._fin
+        if fin is not None:
+            run_finish(self, fin, unit, error)
+
+    def process_unit(self, unit: Any, handle: TPHandle) -> None:
+        self._proc(unit, handle)
 
 
 class WorkQueue(_RefQueue):
     """Object references (Ceph's ``WorkQueue``); ``dequeue(item)`` takes one back."""
 
+    __slots__ = ()
+
     kind = "workqueue"
+    refs = True
     _storage_hooks = ("_enqueue", "_dequeue", "_remove", "_empty", "_clear")
 
     def __init__(
@@ -192,33 +218,14 @@ class WorkQueue(_RefQueue):
         name: str,
         process: ProcessFn | None = None,
         finish: FinishFn | None = None,
-        *,
-        timeout: float = DEFAULT_TIMEOUT,
-        suicide_timeout: float = 0.0,
-        histograms: bool = False,
+        **options: Unpack[Options],
     ) -> None:
-        super().__init__(
-            name, timeout=timeout, suicide_timeout=suicide_timeout, histograms=histograms
-        )
+        super().__init__(name, owner=WorkQueue, **options)
         self._proc, self._fin = resolve_handlers(self, WorkQueue, process, finish, "item")
-        self._use_storage_of(WorkQueue)
-
-    def queue(self, item: Any) -> bool:
-        """Queue a reference at the back; returns what ``_enqueue`` returned (True)."""
-        check_reference(self, item)
-        if self._fast:
-            self._push(item)
-            self._kick()
-            return True
-        return self._queue_locked(self._enqueue, item) is not False
-
-    def _enqueue(self, item: Any) -> bool:
-        self._push(item)
-        return True
 
     def _dequeue(self) -> Any:
         """The next item, or None if there is none."""
-        return self._pop() if self._items else None
+        return self._items.popleft() if self._items else None
 
     def _process(self, item: Any, handle: TPHandle) -> None:
         raise NotImplementedError
@@ -226,22 +233,21 @@ class WorkQueue(_RefQueue):
     def _process_finish(self, item: Any) -> None:
         pass
 
-    def _void_dequeue(self) -> Any:
+    def dequeue_unit(self) -> Any:
+        items = self._items
+        if self._plain:
+            return items.popleft() if items else NOTHING
         if self._fast:
-            items = self._items
-            if not items:
-                return NOTHING
-            return self._pop() if self._stamped else items.popleft()
+            if (
+                self._peek_in_order
+                and items
+                and items[0].__class__ is tuple
+                and items[0][0] > self._state.now  # type: ignore[union-attr]
+            ):
+                return items.popleft()[1]  # in order, not expired: take_next's usual case
+            return self.take_next()
         item = self._dequeue()
         return NOTHING if item is None else item
-
-    def _void_process(self, unit: Any, handle: TPHandle) -> None:
-        self._proc(unit, handle)
-
-    def _void_process_finish(self, unit: Any, error: BaseException | None) -> None:
-        fin = self._fin
-        if fin is not None:
-            run_finish(self, fin, unit, error)
 
 
 class BatchWorkQueue(_RefQueue):
@@ -249,11 +255,14 @@ class BatchWorkQueue(_RefQueue):
 
     ``process(items, handle)`` and ``finish(items)`` receive the list. A
     subclass's ``_dequeue(max_items)`` may choose what goes in a batch. The
-    counters count items; the duration histogram times whole batches.
+    counters count items; the duration histogram times whole batches. Expired
+    items are finished as one list per expiry step.
     """
 
+    __slots__ = ("_batch_size",)
+
     kind = "batch"
-    _batch = True
+    batch = True
     _storage_hooks = ("_enqueue", "_dequeue", "_remove", "_empty", "_clear")
 
     def __init__(
@@ -263,16 +272,11 @@ class BatchWorkQueue(_RefQueue):
         finish: FinishFn | None = None,
         *,
         batch_size: int = 64,
-        timeout: float = DEFAULT_TIMEOUT,
-        suicide_timeout: float = 0.0,
-        histograms: bool = False,
+        **options: Unpack[Options],
     ) -> None:
-        super().__init__(
-            name, timeout=timeout, suicide_timeout=suicide_timeout, histograms=histograms
-        )
+        super().__init__(name, owner=BatchWorkQueue, **options)
         self.batch_size = batch_size
         self._proc, self._fin = resolve_handlers(self, BatchWorkQueue, process, finish, "items")
-        self._use_storage_of(BatchWorkQueue)
 
     @property
     def batch_size(self) -> int:
@@ -287,27 +291,10 @@ class BatchWorkQueue(_RefQueue):
             raise ValueError(f"batch_size must be an int >= 1, got {value!r}")
         self._batch_size = value
 
-    def queue(self, item: Any) -> bool:
-        """Queue an item at the back; returns what ``_enqueue`` returned (True)."""
-        if self._fast:
-            if self._stamped:
-                self._items.append((monotonic(), item))
-            else:
-                self._items.append(item)
-            pool = self._pool
-            if pool is not None and pool._idle:
-                pool._wake_idle()
-            return True
-        return self._queue_locked(self._enqueue, item) is not False
-
-    def _enqueue(self, item: Any) -> bool:
-        self._push(item)
-        return True
-
     def _dequeue(self, max_items: int) -> list[Any]:
         """Up to max_items items, oldest first (an empty list when there are none)."""
         items = self._items
-        return [self._pop() for _ in range(min(max_items, len(items)))]
+        return [items.popleft() for _ in range(min(max_items, len(items)))]
 
     def _process(self, items: list[Any], handle: TPHandle) -> None:
         raise NotImplementedError
@@ -315,24 +302,21 @@ class BatchWorkQueue(_RefQueue):
     def _process_finish(self, items: list[Any]) -> None:
         pass
 
-    def _void_dequeue(self) -> Any:
-        if self._fast:
+    def dequeue_unit(self) -> Any:
+        if self._plain:
             items = self._items
             if not items:
                 return NOTHING
-            n = min(self._batch_size, len(items))
-            if self._stamped:
-                pop = self._pop
-                return [pop() for _ in range(n)]
             popleft = items.popleft
-            return [popleft() for _ in range(n)]
+            return [popleft() for _ in range(min(self._batch_size, len(items)))]
+        if self._fast:
+            batch = []
+            take = self.take_next
+            for _ in range(self._batch_size):
+                item = take()
+                if item is NOTHING:
+                    break
+                batch.append(item)
+            return batch or NOTHING
         batch = self._dequeue(self._batch_size)
         return list(batch) if batch else NOTHING
-
-    def _void_process(self, unit: Any, handle: TPHandle) -> None:
-        self._proc(unit, handle)
-
-    def _void_process_finish(self, unit: Any, error: BaseException | None) -> None:
-        fin = self._fin
-        if fin is not None:
-            run_finish(self, fin, unit, error)

@@ -564,7 +564,12 @@ def test_lockdep_section_gives_configure_every_key_but_instrument() -> None:
 
     config = check(with_value("lockdep.instrument", True))
     assert config.lockdep.instrument is True
-    assert set(config.lockdep.kwargs()) == set(inspect.signature(lockdep.configure).parameters)
+    assert set(config.lockdep.kwargs()) | {"fast_path"} == set(
+        inspect.signature(lockdep.configure).parameters
+    )
+    assert check(with_value("lockdep.fast_path", "python")).lockdep.kwargs()["fast_path"] == (
+        "python"
+    )
 
 
 def test_before_imports_runs_after_the_checks_and_before_any_handler_is_imported(

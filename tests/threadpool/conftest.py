@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from threadpool import HeartbeatMap, ThreadPool
+from threadpool import HeartbeatMap, ThreadPool, freethreading
 
 JOIN = 30.0  # seconds: the most any test waits for a thread or an event
 
@@ -84,3 +84,14 @@ def wait(event: threading.Event, what: str) -> None:
 def join(thread: threading.Thread) -> None:
     thread.join(JOIN)
     assert not thread.is_alive(), f"thread {thread.name} did not finish"
+
+
+@pytest.fixture(params=["gil", "locked"])
+def paths(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Run the test twice: pools on the lock-free hand-off this build allows, and pools
+    forced onto the locked paths a free-threaded build takes (see freethreading)."""
+    freethreading.use_locked_paths(True if request.param == "locked" else None)
+    try:
+        yield request.param
+    finally:
+        freethreading.use_locked_paths(None)

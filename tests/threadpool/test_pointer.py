@@ -22,28 +22,28 @@ def test_pointer_queue_counts_processing_and_requeue_undoes_a_dequeue() -> None:
     q.queue(a)
     q.queue(b)
     assert q.front() is a
-    assert q._void_dequeue() is a and q.processing == 1
+    assert q.dequeue_unit() is a and q.processing == 1
     q.requeue_back(a)
     assert q.processing == 0 and q.front() is b
-    assert q._void_dequeue() is b
+    assert q.dequeue_unit() is b
     q.requeue_front(b)
     assert q.front() is b
     with pytest.raises(RuntimeError, match="was not dequeued"):
         q.requeue_front(b)
-    assert [q._void_dequeue(), q._void_dequeue()] == [b, a]
-    q._void_process_finish(b, None)
-    q._void_process_finish(a, None)
+    assert [q.dequeue_unit(), q.dequeue_unit()] == [b, a]
+    q.finish_unit(b, None)
+    q.finish_unit(a, None)
     assert q.processing == 0 and q.empty()
     with pytest.raises(RuntimeError, match="finish with nothing processing"):
-        q._void_process_finish(a, None)
+        q.finish_unit(a, None)
 
 
 def test_pointer_queue_subclass_holding_items_back_then_requeueing(tp: Harness) -> None:
     class Deferring(PointerWQ):
         held: list[Any] = []
 
-        def _void_dequeue(self) -> Any:
-            item = super()._void_dequeue()
+        def dequeue_unit(self) -> Any:
+            item = super().dequeue_unit()
             if item is not NOTHING and getattr(item, "defer", False):
                 self.held.append(item)  # taken, not handed out: processing stays counted
                 return NOTHING

@@ -88,17 +88,17 @@ def test_reference_queues_reject_none(kind: type) -> None:
 def test_work_queue_val_finishes_in_completion_order() -> None:
     done: list[str] = []
     q = WorkQueueVal("q", process=noop, finish=done.append)
-    assert q._void_dequeue() is NOTHING
+    assert q.dequeue_unit() is NOTHING
     for item in ("a", "b", None):
         q.queue(item)
-    units = [q._void_dequeue() for _ in range(3)]
+    units = [q.dequeue_unit() for _ in range(3)]
     assert units == ["a", "b", None]
-    q._void_process(units[0], None)  # type: ignore[arg-type]
-    q._void_process(units[1], None)  # type: ignore[arg-type]
-    q._void_process_finish(units[1], None)
-    q._void_process(units[2], None)  # type: ignore[arg-type]
-    q._void_process_finish(units[0], None)
-    q._void_process_finish(units[2], None)
+    q.process_unit(units[0], None)  # type: ignore[arg-type]
+    q.process_unit(units[1], None)  # type: ignore[arg-type]
+    q.finish_unit(units[1], None)
+    q.process_unit(units[2], None)  # type: ignore[arg-type]
+    q.finish_unit(units[0], None)
+    q.finish_unit(units[2], None)
     assert done == ["a", "b", None]
 
 
@@ -112,12 +112,12 @@ def test_work_queue_val_finish_sees_the_error_of_the_item_it_finishes() -> None:
     q = WorkQueueVal("q", process=process, finish=lambda item: seen.append((item, repr(q.error))))
     q.queue(1)
     q.queue(2)
-    a, b = q._void_dequeue(), q._void_dequeue()
+    a, b = q.dequeue_unit(), q.dequeue_unit()
     with pytest.raises(ValueError):
-        q._void_process(a, None)  # type: ignore[arg-type]
-    q._void_process(b, None)  # type: ignore[arg-type]
-    q._void_process_finish(b, None)
-    q._void_process_finish(a, None)
+        q.process_unit(a, None)  # type: ignore[arg-type]
+    q.process_unit(b, None)  # type: ignore[arg-type]
+    q.finish_unit(b, None)
+    q.finish_unit(a, None)
     assert seen == [(1, "ValueError('one')"), (2, "None")]
     assert q.error is None
 
@@ -126,7 +126,7 @@ def test_queue_front_goes_first() -> None:
     q = WorkQueueVal("q", process=noop)
     q.queue(1)
     q.queue_front(0)
-    assert [q._void_dequeue(), q._void_dequeue()] == [0, 1]
+    assert [q.dequeue_unit(), q.dequeue_unit()] == [0, 1]
 
 
 def test_work_queue_dequeue_takes_back_a_queued_item_by_identity() -> None:
@@ -137,19 +137,19 @@ def test_work_queue_dequeue_takes_back_a_queued_item_by_identity() -> None:
     assert not q.dequeue(twin), "equal but not the same object"
     assert q.dequeue(a)
     assert not q.dequeue(a)
-    assert q._void_dequeue() is b
-    assert q._void_dequeue() is NOTHING
+    assert q.dequeue_unit() is b
+    assert q.dequeue_unit() is NOTHING
 
 
 def test_batch_queue_hands_out_lists_of_at_most_batch_size() -> None:
     q = BatchWorkQueue("b", process=noop, batch_size=4)
     for i in range(10):
         q.queue(i)
-    assert [q._void_dequeue() for _ in range(3)] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
-    assert q._void_dequeue() is NOTHING
+    assert [q.dequeue_unit() for _ in range(3)] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
+    assert q.dequeue_unit() is NOTHING
     q.batch_size = 100
     q.queue(1)
-    assert q._void_dequeue() == [1]
+    assert q.dequeue_unit() == [1]
 
 
 def test_clear_returns_the_queued_items() -> None:
@@ -159,7 +159,7 @@ def test_clear_returns_the_queued_items() -> None:
         for item in items:
             q.queue(item)
         assert q.clear() == items
-        assert not q._has_work()
+        assert not q.has_work()
 
 
 # --- storage and processing hooks, through a pool -----------------------------------------
@@ -176,7 +176,7 @@ class PriorityQueue(WorkQueueVal):
 
     def _enqueue(self, item: int) -> None:
         assert self.pool is not None
-        self.locked_enqueues += self.pool._lock.is_locked_by_me()
+        self.locked_enqueues += self.pool._state.lock.is_locked_by_me()
         heapq.heappush(self.heap, item)
 
     def _empty(self) -> bool:
@@ -324,7 +324,7 @@ def test_stamped_storage_hands_back_plain_items() -> None:
     for item in (a, b, c):
         q.queue(item)
     assert q.dequeue(b)
-    assert q._void_dequeue() is a
+    assert q.dequeue_unit() is a
     assert q.clear() == [c]
     p = PointerWQ("p", process=noop, histograms=True)
     p.queue(a)

@@ -26,7 +26,7 @@ def relock_in_thread(worker: Worker) -> tuple[threading.Thread, threading.Event]
     def run() -> None:
         worker._relock()
         took.set()
-        worker.pool._lock.unlock()
+        worker.state.lock.unlock()
 
     thread = threading.Thread(target=run)
     thread.start()
@@ -35,17 +35,17 @@ def relock_in_thread(worker: Worker) -> tuple[threading.Thread, threading.Event]
 
 def test_relock_takes_the_lock_once_its_holder_lets_go(tp: Harness) -> None:
     pool = tp.pool("relock", 0)
-    worker = Worker(pool, 0)
-    pool._lock.lock()
+    worker = Worker(pool._state, 0)
+    pool._state.lock.lock()
     thread, took = relock_in_thread(worker)
     assert not took.wait(sum(BACKOFF) * 2), "took a lock that was held"
-    pool._lock.unlock()  # the backoff is over by now: it queued on the lock
+    pool._state.lock.unlock()  # the backoff is over by now: it queued on the lock
     join(thread)
     assert took.is_set()
 
 
 def test_relock_of_a_free_lock(tp: Harness) -> None:
     pool = tp.pool("relock", 0)
-    thread, took = relock_in_thread(Worker(pool, 0))
+    thread, took = relock_in_thread(Worker(pool._state, 0))
     join(thread)
-    assert took.is_set() and not pool._lock.is_locked()
+    assert took.is_set() and not pool._state.lock.is_locked()

@@ -33,6 +33,8 @@ from typing import Any
 
 import yaml
 
+import lockdep
+
 from .checks import (
     NAME,
     Address,
@@ -77,7 +79,8 @@ __all__ = [
 
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 QUEUE_KINDS = ("batch", "value", "workqueue", "pointer")
-VIOLATION_RESPONSES = ("raise", "log", "abort")
+VIOLATION_RESPONSES = lockdep.RESPONSES
+FAST_PATHS = ("auto", "c", "python")
 MAX_THREADS = 1024
 MAX_BYTES = 256 * 1024  # a configuration file's size limit: about 2 s of parsing at most
 BATCH_SIZE = 64  # a batch queue's batch_size when none is given
@@ -149,11 +152,19 @@ class LockdepConfig:
     max_classes: int = key(
         Integer(1, 1 << 24), 131072, doc="lock classes; past it lockdep reports once and stops"
     )
+    fast_path: str = key(
+        Choice(FAST_PATHS),
+        "auto",
+        doc="validated acquisitions in C or in Python; auto: C where it was built",
+    )
 
     def kwargs(self) -> dict[str, Any]:
-        """The arguments of ``lockdep.configure`` (every key but ``instrument``)."""
+        """The arguments of ``lockdep.configure`` (every key but ``instrument``; no
+        ``fast_path`` for auto)."""
         settings = values(self)
         del settings["instrument"]
+        if settings["fast_path"] == "auto":
+            del settings["fast_path"]
         return settings
 
 

@@ -51,7 +51,7 @@ from threadpool import HeartbeatMap, ThreadPool
 
 from .config import MetricsConfig
 
-VIOLATION_KINDS = ("recursive", "order", "unlock", "wait_timeout")
+VIOLATION_KINDS = lockdep.KINDS
 
 
 def version() -> str:
