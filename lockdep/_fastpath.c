@@ -14,9 +14,13 @@
  * GIL and stays interruptible exactly as _thread.lock is. References held
  * across that call are owned, never borrowed.
  *
- * Only public C API is used, with version conditionals: PyFrame_GetLasti
- * (3.11+; 3.10 reads frame.f_lasti), and the code object's co_filename and
- * co_name fields on the versions known to have them (else getattr).
+ * Public C API is used, with version conditionals: PyFrame_GetLasti (3.11+;
+ * 3.10 reads frame.f_lasti), and the code object's co_filename and co_name
+ * fields on the versions known to have them (else getattr). One exception: on
+ * 3.11 to 3.13 the site of an acquisition is read from the interpreter's frames
+ * (its internal header, for the version built against), which saves making a
+ * frame object per acquisition; elsewhere, and with LOCKDEP_PUBLIC_FRAMES
+ * defined, the public frame API does the same.
  */
 
 #define PY_SSIZE_T_CLEAN
@@ -27,6 +31,22 @@
 #endif
 #include <stddef.h>
 #include <stdint.h>
+
+/* 3.11 to 3.13: the interpreter's frames (struct _PyInterpreterFrame), read for the
+ * site of an acquisition without making frame objects (see "Sites" below). Their
+ * layout is the interpreter's own, which its internal header declares for the
+ * version being built; other versions use the public frame API. */
+#if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030E0000 && !defined(LOCKDEP_PUBLIC_FRAMES)
+#define LOCKDEP_IFRAMES 1
+#ifndef Py_BUILD_CORE
+#define Py_BUILD_CORE 1
+#define LOCKDEP_UNDEF_BUILD_CORE
+#endif
+#include <internal/pycore_frame.h>
+#ifdef LOCKDEP_UNDEF_BUILD_CORE
+#undef Py_BUILD_CORE
+#endif
+#endif
 
 #define FASTCALL_KW(f) (PyCFunction)(void (*)(void))(f), METH_FASTCALL | METH_KEYWORDS
 #define FASTCALL(f) (PyCFunction)(void (*)(void))(f), METH_FASTCALL
@@ -168,8 +188,7 @@ static PyObject *g_subkey;        /* keys.subclass_key(key, subclass) */
 static PyObject *g_check_subclass; /* keys.check_subclass(subclass) */
 static PyObject *g_known;         /* the checker's instance order: pair -> EdgeInfo */
 static PyObject *g_thin;          /* sites.THIN_WRAPPERS: file -> names or None */
-static PyObject *g_plain_file;    /* the last file found not in it (it does not change) */
-static PyObject *g_reentry;       /* held.Extra(None, 0.0, True)'s class, for re-entries */
+static PyObject *g_reentry;       /* held.REENTRY: the extra of a re-entry's entry */
 static PyInterpreterState *g_interp;
 
 static PyObject *s_state, *s_busy, *s_classes, *s_is_owned;
@@ -399,6 +418,10 @@ code_name(PyCodeObject *code)
 #endif
 }
 
+#if PY_VERSION_HEX >= 0x030B0000
+static PyObject *lasti_object(long lasti);
+#endif
+
 /* The site of an acquisition from frame: (code, lasti) as new references, as Python
  * records it (frame.f_code, frame.f_lasti); (None, -1) without a frame. */
 static int
@@ -411,7 +434,7 @@ site_of(PyFrameObject *frame, PyObject **code, PyObject **lasti)
     }
     *code = (PyObject *)PyFrame_GetCode(frame);
 #if PY_VERSION_HEX >= 0x030B0000
-    *lasti = PyLong_FromLong(PyFrame_GetLasti(frame));
+    *lasti = lasti_object(PyFrame_GetLasti(frame));
 #else
     *lasti = PyObject_GetAttr((PyObject *)frame, s_f_lasti);
 #endif
@@ -420,6 +443,66 @@ site_of(PyFrameObject *frame, PyObject **code, PyObject **lasti)
         return -1;
     }
     return 0;
+}
+
+/* --- Sites ---------------------------------------------------------------------------
+ *
+ * An acquisition records the first frame outside the standard library's thin
+ * wrappers (sites.user_frame). Whether a code object is one of them (its file in
+ * sites.THIN_WRAPPERS, its name among the file's) is kept per code object in a
+ * small direct-mapped table (which holds the code objects it names, so that an
+ * address is never another code's): the dict lookups by file name are made once
+ * per code. THIN_WRAPPERS does not change; bind() empties the table.
+ *
+ * The site's (code, lasti) is found without making frame objects where the
+ * interpreter's frames can be read (LOCKDEP_IFRAMES): the walk is PyEval_GetFrame's
+ * and PyFrame_GetBack's (the first complete frame, then each previous complete
+ * one), the offset PyFrame_GetLasti's. A frame object is made only for the slow
+ * path, which wants one.
+ */
+
+#define THIN_SLOTS 256
+static struct {
+    PyObject *code; /* strong, or NULL */
+    int thin;
+} g_thin_codes[THIN_SLOTS];
+
+static void
+thin_codes_clear(void)
+{
+    for (int i = 0; i < THIN_SLOTS; i++)
+        Py_CLEAR(g_thin_codes[i].code);
+}
+
+/* Whether code is one of the thin wrappers: 1, 0, or -1 with an exception. */
+static int
+is_thin(PyCodeObject *code)
+{
+    size_t slot = ((uintptr_t)code >> 4) % THIN_SLOTS;
+    if (g_thin_codes[slot].code == (PyObject *)code)
+        return g_thin_codes[slot].thin;
+    PyObject *filename = code_filename(code);
+    if (filename == NULL)
+        return -1;
+    PyObject *names = PyDict_GetItemWithError(g_thin, filename); /* borrowed */
+    Py_DECREF(filename);
+    int thin;
+    if (names == NULL)
+        thin = PyErr_Occurred() ? -1 : 0;
+    else if (names == Py_None)
+        thin = 1;
+    else {
+        Py_INCREF(names);
+        PyObject *name = code_name(code);
+        thin = name != NULL ? PySequence_Contains(names, name) : -1;
+        Py_XDECREF(name);
+        Py_DECREF(names);
+    }
+    if (thin >= 0) {
+        Py_XSETREF(g_thin_codes[slot].code, Py_NewRef((PyObject *)code));
+        g_thin_codes[slot].thin = thin;
+    }
+    return thin;
 }
 
 /* sites.user_frame: frame, or its first caller outside the standard library's thin
@@ -433,50 +516,105 @@ user_frame(PyFrameObject *frame)
     Py_INCREF(frame);
     for (;;) {
         PyCodeObject *code = PyFrame_GetCode(frame);
-        PyObject *filename = code_filename(code);
-        if (filename == NULL) {
-            Py_DECREF(code);
-            goto error;
-        }
-        if (filename == g_plain_file) { /* as last time: not a thin wrapper's file */
-            Py_DECREF(filename);
-            Py_DECREF(code);
-            return frame;
-        }
-        PyObject *names = PyDict_GetItemWithError(g_thin, filename); /* borrowed */
-        if (names == NULL && !PyErr_Occurred())
-            Py_XSETREF(g_plain_file, Py_NewRef(filename));
-        Py_DECREF(filename);
-        if (names == NULL) {
-            Py_DECREF(code);
-            if (PyErr_Occurred())
-                goto error;
-            return frame; /* not a thin wrapper's file */
-        }
-        if (names != Py_None) {
-            Py_INCREF(names);
-            PyObject *name = code_name(code);
-            int in = name != NULL ? PySequence_Contains(names, name) : -1;
-            Py_XDECREF(name);
-            Py_DECREF(names);
-            if (in < 0) {
-                Py_DECREF(code);
-                goto error;
-            }
-            if (!in) {
-                Py_DECREF(code);
-                return frame; /* another function of that file */
-            }
-        }
+        int thin = is_thin(code);
         Py_DECREF(code);
+        if (thin <= 0) {
+            if (thin == 0)
+                return frame;
+            Py_DECREF(frame);
+            return NULL;
+        }
         PyFrameObject *back = PyFrame_GetBack(frame);
         if (back == NULL)
             return frame;
         Py_SETREF(frame, back);
     }
-error:
-    Py_DECREF(frame);
-    return NULL;
+}
+
+#if PY_VERSION_HEX >= 0x030B0000
+/* Instruction offsets as ints, made once: a site is recorded at every acquisition
+ * (3.10's frame.f_lasti makes its own). */
+#define LASTI_CACHED 4096
+static PyObject *g_lasti[LASTI_CACHED / 2];
+
+static PyObject *
+lasti_object(long lasti)
+{
+    if (lasti >= 0 && lasti < LASTI_CACHED && lasti % 2 == 0) {
+        PyObject **slot = &g_lasti[lasti / 2];
+        if (*slot == NULL)
+            *slot = PyLong_FromLong(lasti);
+        return Py_XNewRef(*slot);
+    }
+    return PyLong_FromLong(lasti);
+}
+#endif
+
+#ifdef LOCKDEP_IFRAMES
+typedef struct _PyInterpreterFrame IFrame;
+
+static IFrame *
+complete_frame(IFrame *frame)
+{
+    while (frame != NULL && _PyFrame_IsIncomplete(frame))
+        frame = frame->previous;
+    return frame;
+}
+
+static PyCodeObject *
+iframe_code(IFrame *frame)
+{
+#if PY_VERSION_HEX >= 0x030D0000
+    return _PyFrame_GetCode(frame);
+#else
+    return frame->f_code;
+#endif
+}
+
+static long
+iframe_lasti(IFrame *frame)
+{
+    int lasti = _PyInterpreterFrame_LASTI(frame);
+    return lasti < 0 ? -1 : (long)lasti * (long)sizeof(_Py_CODEUNIT);
+}
+#endif
+
+/* The site user_frame(caller()) gives, as site_of records it: (code, lasti) as new
+ * references, (None, -1) without a Python caller. 0, or -1 with an exception. */
+static int
+user_site(PyObject **code, PyObject **lasti)
+{
+#ifdef LOCKDEP_IFRAMES
+    PyThreadState *tstate = PyThreadState_Get();
+#if PY_VERSION_HEX >= 0x030D0000
+    IFrame *frame = complete_frame(tstate->current_frame);
+#else
+    IFrame *frame = complete_frame(tstate->cframe->current_frame);
+#endif
+    if (frame == NULL)
+        return site_of(NULL, code, lasti);
+    for (;;) {
+        int thin = is_thin(iframe_code(frame));
+        if (thin < 0)
+            return -1;
+        IFrame *back = thin ? complete_frame(frame->previous) : NULL;
+        if (back == NULL)
+            break;
+        frame = back;
+    }
+    *lasti = lasti_object(iframe_lasti(frame));
+    if (*lasti == NULL)
+        return -1;
+    *code = Py_NewRef((PyObject *)iframe_code(frame));
+    return 0;
+#else
+    PyFrameObject *frame = user_frame(caller());
+    if (frame == NULL && PyErr_Occurred())
+        return -1;
+    int rc = site_of(frame, code, lasti);
+    Py_XDECREF(frame);
+    return rc;
+#endif
 }
 
 /* raw.acquire(*args[1:]) or raw.release() (args[0] is raw): the result, or NULL. */
@@ -1063,7 +1201,8 @@ done:
  * Checker.again's first case), without the trip through Python: 1 when taken and
  * pushed as a re-entry, 0 when not that case, -1 on error. */
 static int
-reentered(LockCore *self, PyObject *key, PyObject *held, PyObject *node, PyFrameObject *frame)
+reentered(LockCore *self, PyObject *key, PyObject *held, PyObject *node, PyObject *code,
+          PyObject *lasti)
 {
     PyObject *raw = self->lock;
     if (raw == NULL || !Py_IS_TYPE(raw, t_rlock) || !PyLong_CheckExact(key))
@@ -1087,14 +1226,8 @@ reentered(LockCore *self, PyObject *key, PyObject *held, PyObject *node, PyFrame
     Py_XDECREF(owned);
     if (mine <= 0)
         return mine;
-    PyObject *extra_args[3] = {Py_None, c_zero_f, Py_True};
-    PyObject *extra = PyObject_Vectorcall(g_reentry, extra_args, 3, NULL);
-    PyObject *code, *lasti;
-    if (extra == NULL || site_of(frame, &code, &lasti) < 0) {
-        Py_XDECREF(extra);
-        return -1;
-    }
-    PyObject *entry = make_entry((PyObject *)self, key, node, code, lasti, extra);
+    PyObject *entry = make_entry((PyObject *)self, key, node, Py_NewRef(code), Py_NewRef(lasti),
+                                 Py_NewRef(g_reentry));
     if (entry == NULL)
         return -1;
     if (call_raw(raw, s_acquire) < 0) {
@@ -1113,23 +1246,19 @@ tracked_take(LockCore *self)
     if (held == NULL)
         return NULL;
     PyObject *key = Py_XNewRef(self->fkey), *nxt = NULL, *node = NULL, *result = NULL;
-    PyFrameObject *frame = NULL;
+    PyObject *code = NULL, *lasti = NULL;
     node = top_chain(held);
     if (node == NULL)
         goto done;
     Py_INCREF(node);
     int hit = cached(node, key, &nxt);
-    if (hit < 0)
+    if (hit < 0 || user_site(&code, &lasti) < 0)
         goto done;
-    frame = user_frame(caller());
-    if (frame == NULL && PyErr_Occurred())
-        goto done;
-    PyObject *code, *lasti;
     if (hit) {
-        if (site_of(frame, &code, &lasti) < 0 ||
-            take_and_push(self, held, key, nxt, code, lasti, 0) < 0)
-            goto done;
-        result = Py_NewRef(Py_True);
+        int rc = take_and_push(self, held, key, nxt, code, lasti, 0);
+        code = lasti = NULL; /* taken */
+        if (rc == 0)
+            result = Py_NewRef(Py_True);
         goto done;
     }
     if (key != NULL && key != Py_None) {
@@ -1137,15 +1266,15 @@ tracked_take(LockCore *self)
         if (again < 0)
             goto done;
         if (again) { /* a known nesting of two instances of one class */
-            if (site_of(frame, &code, &lasti) < 0 ||
-                take_and_push(self, held, key, node, code, lasti, 1) < 0)
-                goto done;
-            result = Py_NewRef(Py_True);
+            int rc = take_and_push(self, held, key, node, code, lasti, 1);
+            code = lasti = NULL;
+            if (rc == 0)
+                result = Py_NewRef(Py_True);
             goto done;
         }
     }
     if (key != NULL) {
-        int again = reentered(self, key, held, node, frame);
+        int again = reentered(self, key, held, node, code, lasti);
         if (again < 0)
             goto done;
         if (again) {
@@ -1153,10 +1282,16 @@ tracked_take(LockCore *self)
             goto done;
         }
     }
-    /* Not cached (a class the thread holds already, say): to the tracker at once. */
-    result = call_method((PyObject *)self, s_acquire_missed, as_arg(frame), NULL, NULL, NULL, 1);
-done:
+    /* Not cached (a class the thread holds already, say): to the tracker at once,
+     * with the site's frame. */
+    PyFrameObject *frame = user_frame(caller());
+    if (frame != NULL || !PyErr_Occurred())
+        result = call_method((PyObject *)self, s_acquire_missed, as_arg(frame), NULL, NULL, NULL,
+                             1);
     Py_XDECREF(frame);
+done:
+    Py_XDECREF(code);
+    Py_XDECREF(lasti);
     Py_XDECREF(nxt);
     Py_XDECREF(node);
     Py_XDECREF(key);
@@ -1579,7 +1714,7 @@ fastpath_bind(PyObject *module, PyObject *args, PyObject *kwargs)
     Py_XSETREF(g_check_subclass, Py_NewRef(check_subclass));
     Py_XSETREF(g_known, Py_NewRef(known));
     Py_XSETREF(g_thin, Py_NewRef(thin));
-    Py_CLEAR(g_plain_file);
+    thin_codes_clear();
     Py_XSETREF(g_reentry, Py_NewRef(extra));
     Py_XSETREF(g_forget, Py_NewRef(forget));
     g_local_is_thread = is_thread;

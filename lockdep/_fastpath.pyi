@@ -24,7 +24,7 @@ def bind(
     check_subclass: Callable[..., Any],
     known: dict[int, Any],
     thin_wrappers: dict[str, Any],
-    extra: type,
+    extra: object,
     forget: Callable[[int, int], None],
 ) -> None: ...
 def bind_makers(

@@ -50,7 +50,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from . import keys, sites
-from .held import Extra
+from .held import REENTRY
 from .tracker import LOCKDEP
 
 PURE_VARIABLE = "LOCKDEP_PURE"
@@ -85,7 +85,7 @@ def _load() -> tuple[Any, str]:
             check_subclass=keys.check_subclass,
             known=LOCKDEP.checker.instances.known,
             thin_wrappers=sites.THIN_WRAPPERS,
-            extra=Extra,
+            extra=REENTRY,
             forget=_forget,
         )
     except ImportError as exc:  # another interpreter has it
