@@ -1634,6 +1634,43 @@ static PyMethodDef tracked_fast_defs[] = {
     {NULL, NULL, 0, NULL},
 };
 
+/* TrackedLock._is_owned and TrackedRLock._is_owned (threading.Condition's, called at
+ * every notify): bool(self._lock.locked()), bool(self._lock._is_owned()). */
+static PyObject *
+owned_call(PyObject *self, PyObject *name)
+{
+    PyObject *raw = ((LockCore *)self)->lock;
+    if (raw == NULL) {
+        PyErr_SetString(PyExc_AttributeError, "_lock");
+        return NULL;
+    }
+    PyObject *r = PyObject_VectorcallMethod(name, &raw, 1, NULL);
+    if (r == NULL)
+        return NULL;
+    int truth = PyObject_IsTrue(r);
+    Py_DECREF(r);
+    return truth < 0 ? NULL : PyBool_FromLong(truth);
+}
+
+static PyObject *
+lock_is_owned(PyObject *self, PyObject *unused)
+{
+    return owned_call(self, s_locked);
+}
+
+static PyObject *
+rlock_is_owned(PyObject *self, PyObject *unused)
+{
+    return owned_call(self, s_is_owned);
+}
+
+static PyMethodDef owned_defs[] = {
+    {"_is_owned", lock_is_owned, METH_NOARGS,
+     "_is_owned($self, /)\n--\n\nWhether the lock is taken (a Lock has no owner)."},
+    {"_is_owned", rlock_is_owned, METH_NOARGS,
+     "_is_owned($self, /)\n--\n\nWhether the calling thread holds the lock."},
+};
+
 /* A method table: {name: descriptor}, names[i] taking defs[i]'s function. */
 static PyObject *
 table(PyMethodDef *defs, const char *const *names, const int *which, int n)
@@ -1649,7 +1686,8 @@ table(PyMethodDef *defs, const char *const *names, const int *which, int n)
 }
 
 /* METHODS[kind, mode]: the methods of Mutex ("mutex") or TrackedLock ("tracked") in
- * the fast and plain modes, as mutex.MODES has them. */
+ * the fast and plain modes, as mutex.MODES has them; METHODS["owned"]: the
+ * _is_owned of TrackedLock ("lock") and TrackedRLock ("rlock"), in every mode. */
 static PyObject *
 method_tables(void)
 {
@@ -1674,6 +1712,18 @@ method_tables(void)
         Py_XDECREF(entries[i][0]);
         Py_XDECREF(entries[i][1]);
     }
+    PyObject *owned = PyDict_New();
+    PyObject *lock_owned = PyDescr_NewMethod(&LockCoreType, &owned_defs[0]);
+    PyObject *rlock_owned = PyDescr_NewMethod(&LockCoreType, &owned_defs[1]);
+    if (tables != NULL &&
+        (owned == NULL || lock_owned == NULL || rlock_owned == NULL ||
+         PyDict_SetItemString(owned, "lock", lock_owned) < 0 ||
+         PyDict_SetItemString(owned, "rlock", rlock_owned) < 0 ||
+         PyDict_SetItemString(tables, "owned", owned) < 0))
+        Py_CLEAR(tables);
+    Py_XDECREF(owned);
+    Py_XDECREF(lock_owned);
+    Py_XDECREF(rlock_owned);
     return tables;
 }
 

@@ -16,7 +16,7 @@ class LockCore:
     _recursive: bool
     _backtrace: bool
 
-METHODS: dict[tuple[str, str], dict[str, Callable[..., Any]]]
+METHODS: dict[tuple[str, str] | str, dict[str, Callable[..., Any]]]
 
 def bind(
     local: Any,

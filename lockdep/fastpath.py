@@ -189,6 +189,15 @@ def bind_makers(
     return lock, rlock, _C.make
 
 
+def owned_methods() -> dict[str, Any] | None:
+    """The C ``_is_owned`` of install()'s "lock" and "rlock" (every mode); None when the
+    Python ones are to be used."""
+    if _C is None or _active != "c":
+        return None
+    table: dict[str, Any] = _C.METHODS["owned"]
+    return table
+
+
 def methods(kind: str, mode: str) -> dict[str, Any] | None:
     """The C methods of "mutex" or "tracked" locks in mode ("fast", "plain"), by name;
     None when the Python ones are to be used."""

@@ -440,6 +440,7 @@ _FAST_ACQUIRE = TrackedLock.acquire
 
 _FAST_RELEASE = TrackedLock.release
 _FAST_EXIT = TrackedLock.__exit__
+_PYTHON_OWNED: dict[str, Any] = {"lock": TrackedLock._is_owned, "rlock": TrackedRLock._is_owned}
 
 
 def _use_mode(mode: str) -> None:
@@ -464,6 +465,10 @@ def _use_mode(mode: str) -> None:
         }
     for name, method in methods.items():
         setattr(TrackedLock, name, method)  # methods swapped per mode
+    # Condition's _is_owned, at every notify: in C where the hot path is.
+    owned = fastpath.owned_methods() or _PYTHON_OWNED
+    TrackedLock._is_owned = owned["lock"]  # type: ignore[method-assign]
+    TrackedRLock._is_owned = owned["rlock"]  # type: ignore[method-assign]
 
 
 LOCKDEP.add_mode_listener(_use_mode)

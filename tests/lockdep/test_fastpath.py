@@ -286,6 +286,25 @@ def test_both_implementations_record_the_same_entries() -> None:
     assert len({tuple(entries) for entries in recorded.values()}) == 1, recorded
 
 
+@pytest.mark.parametrize("enabled", [True, False])
+def test_is_owned_is_conditions_answer(implementation: str, enabled: bool) -> None:
+    # threading.Condition asks _is_owned at every notify: a Lock has no owner (taken
+    # by anyone counts), an RLock's owner is the thread holding it.
+    lockdep.configure(enabled=enabled)
+    lock, rlock = Lock(), RLock()
+    assert lock._is_owned() is False and rlock._is_owned() is False
+    with lock, rlock:
+        assert lock._is_owned() is True and rlock._is_owned() is True
+        assert run_in_thread_result(lock._is_owned) is True
+        assert run_in_thread_result(rlock._is_owned) is False
+        for cond in (threading.Condition(lock), threading.Condition(rlock)):
+            cond.notify()  # owned: no RuntimeError
+    with pytest.raises(RuntimeError, match="un-acquired lock"):
+        threading.Condition(rlock).notify()
+    with pytest.raises(RuntimeError, match="un-acquired lock"):
+        threading.Condition(lock).notify()
+
+
 def test_instance_nesting_on_the_cached_path(implementation: str) -> None:
     x, y = (Lock() for _ in range(2))
     for _ in range(3):  # learned, then validated again from the cache
