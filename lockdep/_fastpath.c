@@ -205,6 +205,7 @@ static PyObject *c_zero, *c_one, *c_minus_one, *c_minus_one_f, *c_zero_f;
 static PyTypeObject *t_lock, *t_rlock; /* _thread.lock, _thread.RLock */
 /* Their acquire and release methods, called without looking them up. */
 static PyObject *d_lock_acquire, *d_lock_release, *d_rlock_acquire, *d_rlock_release;
+static PyObject *d_lock_locked, *d_rlock_is_owned; /* for Condition's _is_owned */
 
 /* --- the calling thread's held stack ------------------------------------------------
  *
@@ -1221,7 +1222,7 @@ reentered(LockCore *self, PyObject *key, PyObject *held, PyObject *node, PyObjec
     Py_DECREF(classes);
     if (in <= 0)
         return in;
-    PyObject *owned = PyObject_VectorcallMethod(s_is_owned, &raw, 1, NULL);
+    PyObject *owned = PyObject_Vectorcall(d_rlock_is_owned, &raw, 1, NULL);
     int mine = owned != NULL ? PyObject_IsTrue(owned) : -1;
     Py_XDECREF(owned);
     if (mine <= 0)
@@ -1637,14 +1638,15 @@ static PyMethodDef tracked_fast_defs[] = {
 /* TrackedLock._is_owned and TrackedRLock._is_owned (threading.Condition's, called at
  * every notify): bool(self._lock.locked()), bool(self._lock._is_owned()). */
 static PyObject *
-owned_call(PyObject *self, PyObject *name)
+owned_call(PyObject *self, PyObject *name, PyTypeObject *type, PyObject *method)
 {
     PyObject *raw = ((LockCore *)self)->lock;
     if (raw == NULL) {
         PyErr_SetString(PyExc_AttributeError, "_lock");
         return NULL;
     }
-    PyObject *r = PyObject_VectorcallMethod(name, &raw, 1, NULL);
+    PyObject *r = Py_IS_TYPE(raw, type) ? PyObject_Vectorcall(method, &raw, 1, NULL)
+                                        : PyObject_VectorcallMethod(name, &raw, 1, NULL);
     if (r == NULL)
         return NULL;
     int truth = PyObject_IsTrue(r);
@@ -1655,13 +1657,13 @@ owned_call(PyObject *self, PyObject *name)
 static PyObject *
 lock_is_owned(PyObject *self, PyObject *unused)
 {
-    return owned_call(self, s_locked);
+    return owned_call(self, s_locked, t_lock, d_lock_locked);
 }
 
 static PyObject *
 rlock_is_owned(PyObject *self, PyObject *unused)
 {
-    return owned_call(self, s_is_owned);
+    return owned_call(self, s_is_owned, t_rlock, d_rlock_is_owned);
 }
 
 static PyMethodDef owned_defs[] = {
@@ -1857,7 +1859,10 @@ PyInit__fastpath(void)
     d_lock_release = PyObject_GetAttr((PyObject *)t_lock, s_release);
     d_rlock_acquire = PyObject_GetAttr((PyObject *)t_rlock, s_acquire);
     d_rlock_release = PyObject_GetAttr((PyObject *)t_rlock, s_release);
-    if (!d_lock_acquire || !d_lock_release || !d_rlock_acquire || !d_rlock_release)
+    d_lock_locked = PyObject_GetAttr((PyObject *)t_lock, s_locked);
+    d_rlock_is_owned = PyObject_GetAttr((PyObject *)t_rlock, s_is_owned);
+    if (!d_lock_acquire || !d_lock_release || !d_rlock_acquire || !d_rlock_release ||
+        !d_lock_locked || !d_rlock_is_owned)
         return NULL;
 
     /* object.__new__ makes a LockCore subclass's instances (TrackedLock is made so). */
