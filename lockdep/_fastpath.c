@@ -201,7 +201,7 @@ static PyObject *s_f_lasti;
 #if PY_VERSION_HEX >= 0x030E0000
 static PyObject *s_co_filename, *s_co_name;
 #endif
-static PyObject *c_zero, *c_one, *c_minus_one, *c_minus_one_f, *c_zero_f;
+static PyObject *c_zero, *c_one, *c_two, *c_minus_one, *c_minus_one_f, *c_zero_f;
 static PyTypeObject *t_lock, *t_rlock; /* _thread.lock, _thread.RLock */
 /* Their acquire and release methods, called without looking them up. */
 static PyObject *d_lock_acquire, *d_lock_release, *d_rlock_acquire, *d_rlock_release;
@@ -475,13 +475,10 @@ thin_codes_clear(void)
         Py_CLEAR(g_thin_codes[i].code);
 }
 
-/* Whether code is one of the thin wrappers: 1, 0, or -1 with an exception. */
+/* Whether code is one of the thin wrappers, found and remembered in slot. */
 static int
-is_thin(PyCodeObject *code)
+thin_verdict(PyCodeObject *code, size_t slot)
 {
-    size_t slot = ((uintptr_t)code >> 4) % THIN_SLOTS;
-    if (g_thin_codes[slot].code == (PyObject *)code)
-        return g_thin_codes[slot].thin;
     PyObject *filename = code_filename(code);
     if (filename == NULL)
         return -1;
@@ -504,6 +501,16 @@ is_thin(PyCodeObject *code)
         g_thin_codes[slot].thin = thin;
     }
     return thin;
+}
+
+/* Whether code is one of the thin wrappers: 1, 0, or -1 with an exception. */
+static inline int
+is_thin(PyCodeObject *code)
+{
+    size_t slot = ((uintptr_t)code >> 4) % THIN_SLOTS;
+    if (g_thin_codes[slot].code == (PyObject *)code)
+        return g_thin_codes[slot].thin;
+    return thin_verdict(code, slot);
 }
 
 /* sites.user_frame: frame, or its first caller outside the standard library's thin
@@ -1214,9 +1221,7 @@ reentered(LockCore *self, PyObject *key, PyObject *held, PyObject *node, PyObjec
     PyObject *classes = PyObject_GetAttr(node, s_classes);
     if (classes == NULL)
         return -1;
-    PyObject *shift = PyLong_FromLong(2);
-    PyObject *graph_key = shift != NULL ? PyNumber_Rshift(key, shift) : NULL;
-    Py_XDECREF(shift);
+    PyObject *graph_key = PyNumber_Rshift(key, c_two); /* keys.graph_key */
     int in = graph_key != NULL ? PySequence_Contains(classes, graph_key) : -1;
     Py_XDECREF(graph_key);
     Py_DECREF(classes);
@@ -1832,10 +1837,11 @@ PyInit__fastpath(void)
     s_acquire_names[1] = s_timeout;
     c_zero = PyLong_FromLong(0);
     c_one = PyLong_FromLong(1);
+    c_two = PyLong_FromLong(2);
     c_minus_one = PyLong_FromLong(-1);
     c_minus_one_f = PyFloat_FromDouble(-1.0);
     c_zero_f = PyFloat_FromDouble(0.0);
-    if (!c_zero || !c_one || !c_minus_one || !c_minus_one_f || !c_zero_f)
+    if (!c_zero || !c_one || !c_two || !c_minus_one || !c_minus_one_f || !c_zero_f)
         return NULL;
 
     PyObject *thread = PyImport_ImportModule("_thread");
