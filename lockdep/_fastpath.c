@@ -587,10 +587,11 @@ iframe_lasti(IFrame *frame)
 }
 #endif
 
-/* The site user_frame(caller()) gives, as site_of records it: (code, lasti) as new
- * references, (None, -1) without a Python caller. 0, or -1 with an exception. */
+/* The site of the calling Python code, as site_of(skip ? user_frame(caller()) :
+ * caller()) records it: (code, lasti) as new references, (None, -1) without a
+ * Python caller. 0, or -1 with an exception. */
 static int
-user_site(PyObject **code, PyObject **lasti)
+calling_site(int skip, PyObject **code, PyObject **lasti)
 {
 #ifdef LOCKDEP_IFRAMES
     PyThreadState *tstate = PyThreadState_Get();
@@ -601,7 +602,7 @@ user_site(PyObject **code, PyObject **lasti)
 #endif
     if (frame == NULL)
         return site_of(NULL, code, lasti);
-    for (;;) {
+    while (skip) {
         int thin = is_thin(iframe_code(frame));
         if (thin < 0)
             return -1;
@@ -616,6 +617,8 @@ user_site(PyObject **code, PyObject **lasti)
     *code = Py_NewRef((PyObject *)iframe_code(frame));
     return 0;
 #else
+    if (!skip)
+        return site_of(caller(), code, lasti);
     PyFrameObject *frame = user_frame(caller());
     if (frame == NULL && PyErr_Occurred())
         return -1;
@@ -623,6 +626,21 @@ user_site(PyObject **code, PyObject **lasti)
     Py_XDECREF(frame);
     return rc;
 #endif
+}
+
+/* The site of an acquisition by install()'s locks: the first caller outside the thin
+ * wrappers. */
+static int
+user_site(PyObject **code, PyObject **lasti)
+{
+    return calling_site(1, code, lasti);
+}
+
+/* The site of a Mutex's acquisition: its caller. */
+static int
+caller_site(PyObject **code, PyObject **lasti)
+{
+    return calling_site(0, code, lasti);
 }
 
 /* raw.acquire(*args[1:]) or raw.release() (args[0] is raw): the result, or NULL. */
@@ -820,11 +838,10 @@ mutex_take(LockCore *self, PyObject *subclass)
     int hit = cached(node, key, &nxt);
     if (hit < 0)
         goto done;
-    PyFrameObject *frame = caller();
     if (!hit) {
         PyObject *r = call_method((PyObject *)self, s_acquire_slow,
                                   subclass != NULL ? subclass : c_zero, Py_True, c_minus_one_f,
-                                  as_arg(frame), 4);
+                                  as_arg(caller()), 4);
         if (r == NULL)
             goto done;
         Py_DECREF(r);
@@ -832,7 +849,7 @@ mutex_take(LockCore *self, PyObject *subclass)
         goto done;
     }
     PyObject *code, *lasti;
-    if (site_of(frame, &code, &lasti) < 0)
+    if (caller_site(&code, &lasti) < 0)
         goto done;
     rc = take_and_push(self, held, key, nxt, code, lasti, 0);
 done:
@@ -891,7 +908,7 @@ mutex_acquire(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject 
         int hit = node != NULL ? cached(node, core->fkey, &nxt) : -1;
         if (hit > 0) {
             PyObject *code, *lasti;
-            int rc = site_of(caller(), &code, &lasti);
+            int rc = caller_site(&code, &lasti);
             if (rc == 0)
                 rc = take_and_push(core, held, core->fkey, nxt, code, lasti, 0);
             Py_DECREF(nxt);
@@ -936,7 +953,7 @@ mutex_try_lock(PyObject *self, PyObject *unused)
                 goto done;
             }
             PyObject *code, *lasti, *entry;
-            if (site_of(caller(), &code, &lasti) < 0 ||
+            if (caller_site(&code, &lasti) < 0 ||
                 (entry = make_entry(self, trykey, nxt, code, lasti, NULL)) == NULL) {
                 PyObject *exc_type, *exc, *tb;
                 PyErr_Fetch(&exc_type, &exc, &tb);
