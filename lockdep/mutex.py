@@ -35,8 +35,9 @@ from types import FrameType, TracebackType
 from typing import Any
 
 from . import chains, fastpath
+from .chains import Chain
 from .fastpath import LockCore
-from .held import TKEY, Entry
+from .held import CHAIN, LOCK, TKEY, Entry
 from .keys import CLASS_STRIDE, READ, SUBCLASS_STRIDE, TRY, check_subclass, subclass_key
 from .tracker import INSTANCES, LOCKDEP, STRICT
 
@@ -351,7 +352,14 @@ class Mutex(LockCore):
     def _release_save(self) -> tuple[list[Entry], Any]:
         """Release completely (all re-entries) for a Cond wait."""
         entries: list[Entry] = []
-        if LOCKDEP.tracking:
+        mode = LOCKDEP.mode
+        if mode == "fast" and _only_on_top(_local.held, self):
+            # What pop_entry does for the top entry (no statistics in this mode).
+            held = _local.held
+            entries.append(held.pop())
+            while len(held) > 1 and held[-1][LOCK] is None:
+                held.pop()
+        elif mode != "plain":
             while (entry := LOCKDEP.pop_entry(self)) is not None:
                 entries.append(entry)
         self._owner = 0
@@ -374,6 +382,8 @@ class Mutex(LockCore):
         if not entries or not LOCKDEP.tracking:
             restore(True, -1.0)
             self._owner = _get_ident()  # taken untracked
+            return
+        if len(entries) == 1 and self._restored_cached(entries[0], restore, frame):
             return
         first = True
         for entry in reversed(entries):
@@ -402,6 +412,37 @@ class Mutex(LockCore):
             if not self._recursive:
                 break
 
+    def _restored_cached(
+        self, entry: Entry, restore: Callable[[bool, float], bool], frame: FrameType | None
+    ) -> bool:
+        """The re-take of one entry when its chain is cached (the tracker's fast mode,
+        inline: no check to make); False, with nothing done, when it is not."""
+        if LOCKDEP.mode != "fast" or self._backtrace or _local.state.busy:
+            return False
+        tkey = entry[TKEY] & ~(TRY | READ)
+        held = _local.held
+        nxt = held[-1][CHAIN].get(tkey)
+        if nxt is None:
+            return False
+        try:
+            restore(True, -1.0)
+        except BaseException:
+            restore(True, -1.0)  # as _acquire_restore: held after a wait, whatever happened
+            self._push_restored(held, tkey, nxt, frame)
+            raise
+        self._push_restored(held, tkey, nxt, frame)
+        return True
+
+    def _push_restored(
+        self, held: list[Entry], tkey: int, node: Chain, frame: FrameType | None
+    ) -> None:
+        """tracker.locked, inline, for a re-take after a wait (fast mode: no extra)."""
+        self._lockdep_pos = len(held)
+        if frame is None:
+            held.append((self, tkey, node, None, -1, None))
+        else:
+            held.append((self, tkey, node, frame.f_code, frame.f_lasti, None))
+
     def _raw_restore(self, raw_state: Any) -> Callable[[bool, float], bool]:
         if not self._recursive:
             return self._lock.acquire  # type: ignore[no-any-return]
@@ -411,6 +452,14 @@ class Mutex(LockCore):
             return True
 
         return restore
+
+
+def _only_on_top(held: list[Entry], lock: object) -> bool:
+    """Whether lock's only entry (in write mode) on held is its top one."""
+    top = held[-1]
+    if top[LOCK] is not lock or top[TKEY] & READ:
+        return False
+    return len(held) == 2 or all(entry[LOCK] is not lock for entry in held[1:-1])
 
 
 def _already_taken(_blocking: bool, _timeout: float) -> bool:

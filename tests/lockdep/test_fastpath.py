@@ -305,6 +305,52 @@ def test_is_owned_is_conditions_answer(implementation: str, enabled: bool) -> No
         threading.Condition(lock).notify()
 
 
+def test_a_wait_gives_back_and_retakes_the_same_entries(implementation: str) -> None:
+    outer, lock, rlock = Lock(), Lock(), RLock()
+    for inner in (lock, rlock):
+        cond = threading.Condition(inner)
+        for _ in range(3):  # learned, then re-taken from the cache
+            with outer:
+                with cond:
+                    before = lockdep.held_locks()
+                    assert cond.wait(0) is False
+                    line = _line() - 1
+                    after = lockdep.held_locks()
+                    assert [h.lock for h in after] == [h.lock for h in before] == [outer, inner]
+                    assert after[0] == before[0]
+                    assert after[1].site.line == line  # the wait's caller re-took it
+                    assert inner._is_owned()
+            assert lockdep.held_locks() == [] and not inner._is_owned()
+
+
+def test_a_wait_on_a_reentered_rlock_retakes_every_entry(implementation: str) -> None:
+    r = RLock()
+    cond = threading.Condition(r)
+    for _ in range(2):
+        with r, cond:
+            assert cond.wait(0) is False
+            assert [(h.lock, h.reentry) for h in lockdep.held_locks()] == [
+                (r, False),
+                (r, True),
+            ]
+            if hasattr(r, "_recursion_count"):
+                assert r._recursion_count() == 2
+        assert lockdep.held_locks() == [] and not r._is_owned()
+
+
+def test_a_cond_wait_on_a_mutex_retakes_it(implementation: str) -> None:
+    a, m = lockdep.Mutex("A"), lockdep.Mutex("M")
+    cond = lockdep.Cond(m)
+    for _ in range(3):
+        with a, m:
+            assert cond.wait(timeout=0) is False
+            assert [h.name for h in lockdep.held_locks()] == ["A", "M"]
+            assert m.is_locked_by_me()
+    with pytest.raises(lockdep.LockOrderError):  # the order learned holds after waits
+        with m, a:
+            pass
+
+
 def test_instance_nesting_on_the_cached_path(implementation: str) -> None:
     x, y = (Lock() for _ in range(2))
     for _ in range(3):  # learned, then validated again from the cache
