@@ -42,6 +42,7 @@
 #define Py_BUILD_CORE 1
 #define LOCKDEP_UNDEF_BUILD_CORE
 #endif
+#include <internal/pycore_code.h>  /* _PyLocals_GetKind, CO_FAST_LOCAL */
 #include <internal/pycore_frame.h>
 #ifdef LOCKDEP_UNDEF_BUILD_CORE
 #undef Py_BUILD_CORE
@@ -462,11 +463,18 @@ site_of(PyFrameObject *frame, PyObject **code, PyObject **lasti)
  * path, which wants one.
  */
 
-#define THIN_SLOTS 256
+#define THIN_SLOTS 1024 /* pairs of two ways: the most recent code first */
 static struct {
     PyObject *code; /* strong, or NULL */
     int thin;
 } g_thin_codes[THIN_SLOTS];
+
+static inline size_t
+thin_pair(PyCodeObject *code)
+{
+    uintptr_t address = (uintptr_t)code;
+    return (size_t)((address >> 4) ^ (address >> 14)) % (THIN_SLOTS / 2) * 2;
+}
 
 static void
 thin_codes_clear(void)
@@ -475,7 +483,8 @@ thin_codes_clear(void)
         Py_CLEAR(g_thin_codes[i].code);
 }
 
-/* Whether code is one of the thin wrappers, found and remembered in slot. */
+/* Whether code is one of the thin wrappers, found and remembered first in its pair
+ * (the other one moves to the second way). */
 static int
 thin_verdict(PyCodeObject *code, size_t slot)
 {
@@ -497,8 +506,11 @@ thin_verdict(PyCodeObject *code, size_t slot)
         Py_DECREF(names);
     }
     if (thin >= 0) {
-        Py_XSETREF(g_thin_codes[slot].code, Py_NewRef((PyObject *)code));
+        PyObject *evicted = g_thin_codes[slot + 1].code;
+        g_thin_codes[slot + 1] = g_thin_codes[slot];
+        g_thin_codes[slot].code = Py_NewRef((PyObject *)code);
         g_thin_codes[slot].thin = thin;
+        Py_XDECREF(evicted); /* last: it may run code */
     }
     return thin;
 }
@@ -507,9 +519,11 @@ thin_verdict(PyCodeObject *code, size_t slot)
 static inline int
 is_thin(PyCodeObject *code)
 {
-    size_t slot = ((uintptr_t)code >> 4) % THIN_SLOTS;
+    size_t slot = thin_pair(code);
     if (g_thin_codes[slot].code == (PyObject *)code)
         return g_thin_codes[slot].thin;
+    if (g_thin_codes[slot + 1].code == (PyObject *)code)
+        return g_thin_codes[slot + 1].thin;
     return thin_verdict(code, slot);
 }
 
@@ -1472,18 +1486,15 @@ role_of(PyFrameObject *frame)
     return PyObject_CallOneArg(g_class_tkey, (PyObject *)frame);
 }
 
-/* A new lock of type cls (TrackedLock or TrackedRLock, or a subclass), made at frame,
- * as TrackedLock._make makes it. */
+/* A new lock of type cls (TrackedLock or TrackedRLock, or a subclass) of class tkey
+ * (stolen), as TrackedLock._make makes it. */
 static PyObject *
-make_lock(PyTypeObject *cls, PyFrameObject *frame)
+make_keyed(PyTypeObject *cls, PyObject *tkey)
 {
     int recursive = PyType_IsSubtype(cls, g_rlock_type);
     PyObject *raw = PyObject_CallNoArgs(recursive ? (PyObject *)t_rlock : g_allocate_lock);
-    if (raw == NULL)
-        return NULL;
-    PyObject *tkey = role_of(frame);
-    if (tkey == NULL) {
-        Py_DECREF(raw);
+    if (raw == NULL) {
+        Py_DECREF(tkey);
         return NULL;
     }
     LockCore *self = (LockCore *)cls->tp_alloc(cls, 0);
@@ -1502,6 +1513,132 @@ make_lock(PyTypeObject *cls, PyFrameObject *frame)
     return (PyObject *)self;
 }
 
+/* A new lock of type cls made at frame. */
+static PyObject *
+make_lock(PyTypeObject *cls, PyFrameObject *frame)
+{
+    PyObject *tkey = role_of(frame);
+    return tkey != NULL ? make_keyed(cls, tkey) : NULL;
+}
+
+#ifdef LOCKDEP_IFRAMES
+/* The interpreter's frame depth complete frames above the calling Python code's
+ * (0: its own), as PyEval_GetFrame and PyFrame_GetBack walk; NULL past the top. */
+static IFrame *
+iframe_up(long depth)
+{
+    PyThreadState *tstate = PyThreadState_Get();
+#if PY_VERSION_HEX >= 0x030D0000
+    IFrame *frame = complete_frame(tstate->current_frame);
+#else
+    IFrame *frame = complete_frame(tstate->cframe->current_frame);
+#endif
+    for (long i = 0; frame != NULL && i < depth; i++)
+        frame = complete_frame(frame->previous);
+    return frame;
+}
+
+/* frame's local "self" where it is a plain local: 1 and *self (borrowed; NULL when
+ * unbound or absent), or 0 when only the frame object can say (a cell, say). */
+static int
+iframe_self(IFrame *frame, PyObject **self)
+{
+    PyCodeObject *code = iframe_code(frame);
+    PyObject *names = code->co_localsplusnames;
+    *self = NULL;
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(names); i++) {
+        PyObject *name = PyTuple_GET_ITEM(names, i);
+        if (name != s_self && !(PyUnicode_CheckExact(name) && PyUnicode_Compare(name, s_self) == 0))
+            continue;
+        if (_PyLocals_GetKind(code->co_localspluskinds, (int)i) != CO_FAST_LOCAL)
+            return 0;
+        *self = frame->localsplus[i];
+        return 1;
+    }
+    return 1;
+}
+
+/* role_of for the interpreter's frame, when roles.FAST knows the site (and, for a
+ * method, the type of self): 1 and *tkey (a new reference), 0 when role_of must
+ * decide with the frame object, -1 on error. */
+static int
+role_of_iframe(IFrame *frame, PyObject **tkey)
+{
+    uintptr_t address = (uintptr_t)iframe_code(frame) >> 3;
+    long lasti = iframe_lasti(frame);
+    if (g_sites == NULL || lasti < 0 || lasti >= (1L << SITE_LASTI_BITS) ||
+        (unsigned long long)address >> (64 - SITE_LASTI_BITS) != 0)
+        return 0;
+    PyObject *key = PyLong_FromUnsignedLongLong(((unsigned long long)address << SITE_LASTI_BITS) |
+                                                (unsigned long long)lasti);
+    if (key == NULL)
+        return -1;
+    PyObject *found = PyDict_GetItemWithError(g_sites, key); /* borrowed */
+    Py_DECREF(key);
+    if (found == NULL)
+        return PyErr_Occurred() ? -1 : 0;
+    if (PyLong_CheckExact(found)) {
+        *tkey = Py_NewRef(found);
+        return 1;
+    }
+    PyObject *self;
+    if (!PyDict_CheckExact(found) || !iframe_self(frame, &self) || self == NULL)
+        return 0;
+    Py_INCREF(found);
+    PyObject *type_id = PyLong_FromVoidPtr((void *)Py_TYPE(self));
+    PyObject *by_type = type_id != NULL ? PyDict_GetItemWithError(found, type_id) : NULL;
+    Py_XDECREF(type_id);
+    Py_DECREF(found);
+    if (by_type == NULL)
+        return PyErr_Occurred() ? -1 : 0;
+    *tkey = Py_NewRef(by_type);
+    return 1;
+}
+#endif
+
+/* A new lock of type cls made depth frames above the calling Python code, where that
+ * is done without frame objects (roles.FAST knows the site): NULL without an
+ * exception when not (or where the interpreter's frames are not read). */
+static PyObject *
+make_known(PyTypeObject *cls, long depth)
+{
+#ifdef LOCKDEP_IFRAMES
+    IFrame *at = depth >= 0 ? iframe_up(depth) : NULL;
+    if (at != NULL) {
+        PyObject *tkey;
+        int known = role_of_iframe(at, &tkey);
+        if (known < 0)
+            return NULL;
+        if (known)
+            return make_keyed(cls, tkey);
+    }
+#endif
+    return NULL;
+}
+
+/* A new lock of type cls made depth frames above the calling Python code (0: by it):
+ * without a frame object when roles.FAST knows the site; NULL with ValueError when
+ * the stack is not that deep. */
+static PyObject *
+make_up(PyTypeObject *cls, long depth)
+{
+    PyObject *lock = make_known(cls, depth);
+    if (lock != NULL || PyErr_Occurred())
+        return lock;
+    PyFrameObject *frame = caller();
+    Py_XINCREF(frame);
+    for (long i = 0; frame != NULL && i < depth; i++)
+        Py_SETREF(frame, PyFrame_GetBack(frame));
+    if (frame == NULL || depth < 0) {
+        Py_XDECREF(frame);
+        PyErr_SetString(PyExc_ValueError, "call stack is not deep enough");
+        return NULL;
+    }
+    lock = make_lock(cls, frame);
+    Py_DECREF(frame);
+    return lock;
+}
+
 static int
 makers_bound(void)
 {
@@ -1518,6 +1655,9 @@ new_lock(PyObject *module, PyObject *unused)
 {
     if (!makers_bound())
         return NULL;
+    PyObject *lock = make_known(g_lock_type, 0);
+    if (lock != NULL || PyErr_Occurred())
+        return lock;
     PyFrameObject *frame = caller();
     if (frame == NULL) /* called from C: what Python does then */
         return PyObject_CallNoArgs(g_py_lock);
@@ -1530,6 +1670,11 @@ new_rlock(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObject *k
 {
     if (!makers_bound())
         return NULL;
+    if (nargs == 0 && (kwnames == NULL || PyTuple_GET_SIZE(kwnames) == 0)) {
+        PyObject *lock = make_known(g_rlock_type, 0);
+        if (lock != NULL || PyErr_Occurred())
+            return lock;
+    }
     PyFrameObject *frame = caller();
     if (frame == NULL || nargs > 0 || (kwnames != NULL && PyTuple_GET_SIZE(kwnames) > 0))
         return PyObject_Vectorcall(g_py_rlock, args, (size_t)nargs, kwnames); /* warns */
@@ -1555,18 +1700,7 @@ make_at(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     long depth = PyLong_AsLong(args[1]);
     if (depth == -1 && PyErr_Occurred())
         return NULL;
-    PyFrameObject *frame = caller();
-    Py_XINCREF(frame);
-    for (long i = 0; frame != NULL && i < depth; i++)
-        Py_SETREF(frame, PyFrame_GetBack(frame));
-    if (frame == NULL || depth < 0) {
-        Py_XDECREF(frame);
-        PyErr_SetString(PyExc_ValueError, "call stack is not deep enough");
-        return NULL;
-    }
-    PyObject *lock = make_lock(cls, frame);
-    Py_DECREF(frame);
-    return lock;
+    return make_up(cls, depth);
 }
 
 static PyMethodDef maker_defs[] = {
