@@ -25,10 +25,9 @@ import os
 import runpy
 import sys
 import threading
-import traceback
 from collections.abc import Sequence
 
-from . import configure, install, persist, remote, report
+from . import configure, install, persist
 from .suppress import SuppressionError, Suppressions
 from .values import Violation
 from .violations import Once
@@ -138,6 +137,8 @@ def run(argv: Sequence[str]) -> int:
     except SystemExit as exc:
         status = _exit_status(exc.code)
     except BaseException:
+        import traceback
+
         traceback.print_exc()
         status = 1
     _join_threads()
@@ -156,6 +157,9 @@ def run(argv: Sequence[str]) -> int:
 
 
 def merge(paths: Sequence[str]) -> int:
+    # Imported here: urllib and http.client would slow down every program's start.
+    from . import remote, report
+
     if not paths:
         return _usage("merge needs at least one graph file or /lockdep URL")
     try:

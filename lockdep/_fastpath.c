@@ -14,9 +14,13 @@
  * GIL and stays interruptible exactly as _thread.lock is. References held
  * across that call are owned, never borrowed.
  *
- * Only public C API is used, with version conditionals: PyFrame_GetLasti
- * (3.11+; 3.10 reads frame.f_lasti), and the code object's co_filename and
- * co_name fields on the versions known to have them (else getattr).
+ * Public C API is used, with version conditionals: PyFrame_GetLasti (3.11+;
+ * 3.10 reads frame.f_lasti), and the code object's co_filename and co_name
+ * fields on the versions known to have them (else getattr). One exception: on
+ * 3.11 to 3.13 the site of an acquisition is read from the interpreter's frames
+ * (its internal header, for the version built against), which saves making a
+ * frame object per acquisition; elsewhere, and with LOCKDEP_PUBLIC_FRAMES
+ * defined, the public frame API does the same.
  */
 
 #define PY_SSIZE_T_CLEAN
@@ -28,22 +32,53 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* --- LockCore: what the hot path reads of a lock ------------------------------ */
+/* 3.11 to 3.13: the interpreter's frames (struct _PyInterpreterFrame), read for the
+ * site of an acquisition without making frame objects (see "Sites" below). Their
+ * layout is the interpreter's own, which its internal header declares for the
+ * version being built; other versions use the public frame API. */
+#if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030E0000 && !defined(LOCKDEP_PUBLIC_FRAMES)
+#define LOCKDEP_IFRAMES 1
+#ifndef Py_BUILD_CORE
+#define Py_BUILD_CORE 1
+#define LOCKDEP_UNDEF_BUILD_CORE
+#endif
+#include <internal/pycore_code.h>  /* _PyLocals_GetKind, CO_FAST_LOCAL */
+#include <internal/pycore_frame.h>
+#ifdef LOCKDEP_UNDEF_BUILD_CORE
+#undef Py_BUILD_CORE
+#endif
+#endif
+
+#define FASTCALL_KW(f) (PyCFunction)(void (*)(void))(f), METH_FASTCALL | METH_KEYWORDS
+#define FASTCALL(f) (PyCFunction)(void (*)(void))(f), METH_FASTCALL
+
+/* --- LockCore: the fields of a lock ------------------------------------------------ */
 
 typedef struct {
     PyObject_HEAD
     PyObject *lock;  /* _lock: the raw _thread lock */
     PyObject *fkey;  /* _fkey: the key the fast path looks up, or None */
+    PyObject *tkey;  /* _tkey: the class's key (None: untracked) */
+    PyObject *name;  /* _name: a Mutex's class name ("" for install()'s locks) */
     Py_ssize_t node; /* _lockdep_node: the tracker's instance number */
     Py_ssize_t pos;  /* _lockdep_pos: the tracker's held-stack hint */
+    Py_ssize_t id_plus_one; /* _id + 1: a registry reference to drop when collected
+                             * (_id -1, none, is 0: what a new object holds) */
     unsigned long owner; /* _owner: the ident of an untracked holder, or 0 */
+    int policy;      /* _policy: how a class the thread holds is treated (checks) */
+    char recursive;  /* _recursive */
+    char backtrace;  /* _backtrace */
 } LockCore;
+
+static PyObject *g_forget; /* fastpath._forget(class_id, node): a lock was collected */
 
 static int
 core_traverse(LockCore *self, visitproc visit, void *arg)
 {
     Py_VISIT(self->lock);
     Py_VISIT(self->fkey);
+    Py_VISIT(self->tkey);
+    Py_VISIT(self->name);
     return 0;
 }
 
@@ -52,36 +87,98 @@ core_clear(LockCore *self)
 {
     Py_CLEAR(self->lock);
     Py_CLEAR(self->fkey);
+    Py_CLEAR(self->tkey);
+    Py_CLEAR(self->name);
     return 0;
+}
+
+/* A collected lock gives back its class reference and its instance number, through
+ * Python (deferred work: see tracker), only when it has one: most have neither. */
+static void
+core_finalize(PyObject *op)
+{
+    LockCore *self = (LockCore *)op;
+    Py_ssize_t id = self->id_plus_one - 1, node = self->node;
+    if ((id < 0 && node == 0) || g_forget == NULL)
+        return;
+    PyObject *exc_type, *exc, *tb;
+    PyErr_Fetch(&exc_type, &exc, &tb);
+    PyObject *a = PyLong_FromSsize_t(id);
+    PyObject *b = a != NULL ? PyLong_FromSsize_t(node) : NULL;
+    PyObject *r = b != NULL ? PyObject_CallFunctionObjArgs(g_forget, a, b, NULL) : NULL;
+    Py_XDECREF(a);
+    Py_XDECREF(b);
+    if (r == NULL)
+        PyErr_Clear(); /* interpreter shutdown, say: never an error from a finalizer */
+    Py_XDECREF(r);
+    PyErr_Restore(exc_type, exc, tb);
 }
 
 static void
 core_dealloc(LockCore *self)
 {
+    if (PyObject_CallFinalizerFromDealloc((PyObject *)self) < 0)
+        return; /* resurrected */
     PyObject_GC_UnTrack(self);
     core_clear(self);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
+static PyObject *
+core_get_id(LockCore *self, void *closure)
+{
+    return PyLong_FromSsize_t(self->id_plus_one - 1);
+}
+
+static int
+core_set_id(LockCore *self, PyObject *value, void *closure)
+{
+    if (value == NULL) {
+        PyErr_SetString(PyExc_TypeError, "can't delete _id");
+        return -1;
+    }
+    Py_ssize_t id = PyLong_AsSsize_t(value);
+    if (id == -1 && PyErr_Occurred())
+        return -1;
+    if (id < -1) {
+        PyErr_SetString(PyExc_ValueError, "_id must be a class id or -1");
+        return -1;
+    }
+    self->id_plus_one = id + 1;
+    return 0;
+}
+
+static PyGetSetDef core_getset[] = {
+    {"_id", (getter)core_get_id, (setter)core_set_id, "the class id registered, or -1", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
 static PyMemberDef core_members[] = {
     {"_lock", T_OBJECT_EX, offsetof(LockCore, lock), 0, NULL},
     {"_fkey", T_OBJECT_EX, offsetof(LockCore, fkey), 0, NULL},
+    {"_tkey", T_OBJECT, offsetof(LockCore, tkey), 0, NULL},
+    {"_name", T_OBJECT_EX, offsetof(LockCore, name), 0, NULL},
     {"_lockdep_node", T_PYSSIZET, offsetof(LockCore, node), 0, NULL},
     {"_lockdep_pos", T_PYSSIZET, offsetof(LockCore, pos), 0, NULL},
     {"_owner", T_ULONG, offsetof(LockCore, owner), 0, NULL},
+    {"_policy", T_INT, offsetof(LockCore, policy), 0, NULL},
+    {"_recursive", T_BOOL, offsetof(LockCore, recursive), 0, NULL},
+    {"_backtrace", T_BOOL, offsetof(LockCore, backtrace), 0, NULL},
     {NULL, 0, 0, 0, NULL},
 };
 
 static PyTypeObject LockCoreType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "lockdep._fastpath.LockCore",
-    .tp_doc = "The fields of a tracked lock that the C hot path reads.",
+    .tp_doc = "The fields of a lock (see lockdep.fastpath).",
     .tp_basicsize = sizeof(LockCore),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
     .tp_traverse = (traverseproc)core_traverse,
     .tp_clear = (inquiry)core_clear,
     .tp_dealloc = (destructor)core_dealloc,
+    .tp_finalize = core_finalize,
     .tp_members = core_members,
+    .tp_getset = core_getset,
 };
 
 /* --- what bind() gave, and constants ------------------------------------------- */
@@ -92,8 +189,7 @@ static PyObject *g_subkey;        /* keys.subclass_key(key, subclass) */
 static PyObject *g_check_subclass; /* keys.check_subclass(subclass) */
 static PyObject *g_known;         /* the checker's instance order: pair -> EdgeInfo */
 static PyObject *g_thin;          /* sites.THIN_WRAPPERS: file -> names or None */
-static PyObject *g_plain_file;    /* the last file found not in it (it does not change) */
-static PyObject *g_reentry;       /* held.Extra(None, 0.0, True)'s class, for re-entries */
+static PyObject *g_reentry;       /* held.REENTRY: the extra of a re-entry's entry */
 static PyInterpreterState *g_interp;
 
 static PyObject *s_state, *s_busy, *s_classes, *s_is_owned;
@@ -106,10 +202,11 @@ static PyObject *s_f_lasti;
 #if PY_VERSION_HEX >= 0x030E0000
 static PyObject *s_co_filename, *s_co_name;
 #endif
-static PyObject *c_zero, *c_one, *c_minus_one, *c_minus_one_f, *c_zero_f;
+static PyObject *c_zero, *c_one, *c_two, *c_minus_one, *c_minus_one_f, *c_zero_f;
 static PyTypeObject *t_lock, *t_rlock; /* _thread.lock, _thread.RLock */
 /* Their acquire and release methods, called without looking them up. */
 static PyObject *d_lock_acquire, *d_lock_release, *d_rlock_acquire, *d_rlock_release;
+static PyObject *d_lock_locked, *d_rlock_is_owned; /* for Condition's _is_owned */
 
 /* --- the calling thread's held stack ------------------------------------------------
  *
@@ -323,6 +420,10 @@ code_name(PyCodeObject *code)
 #endif
 }
 
+#if PY_VERSION_HEX >= 0x030B0000
+static PyObject *lasti_object(long lasti);
+#endif
+
 /* The site of an acquisition from frame: (code, lasti) as new references, as Python
  * records it (frame.f_code, frame.f_lasti); (None, -1) without a frame. */
 static int
@@ -335,7 +436,7 @@ site_of(PyFrameObject *frame, PyObject **code, PyObject **lasti)
     }
     *code = (PyObject *)PyFrame_GetCode(frame);
 #if PY_VERSION_HEX >= 0x030B0000
-    *lasti = PyLong_FromLong(PyFrame_GetLasti(frame));
+    *lasti = lasti_object(PyFrame_GetLasti(frame));
 #else
     *lasti = PyObject_GetAttr((PyObject *)frame, s_f_lasti);
 #endif
@@ -344,6 +445,86 @@ site_of(PyFrameObject *frame, PyObject **code, PyObject **lasti)
         return -1;
     }
     return 0;
+}
+
+/* --- Sites ---------------------------------------------------------------------------
+ *
+ * An acquisition records the first frame outside the standard library's thin
+ * wrappers (sites.user_frame). Whether a code object is one of them (its file in
+ * sites.THIN_WRAPPERS, its name among the file's) is kept per code object in a
+ * small direct-mapped table (which holds the code objects it names, so that an
+ * address is never another code's): the dict lookups by file name are made once
+ * per code. THIN_WRAPPERS does not change; bind() empties the table.
+ *
+ * The site's (code, lasti) is found without making frame objects where the
+ * interpreter's frames can be read (LOCKDEP_IFRAMES): the walk is PyEval_GetFrame's
+ * and PyFrame_GetBack's (the first complete frame, then each previous complete
+ * one), the offset PyFrame_GetLasti's. A frame object is made only for the slow
+ * path, which wants one.
+ */
+
+#define THIN_SLOTS 1024 /* pairs of two ways: the most recent code first */
+static struct {
+    PyObject *code; /* strong, or NULL */
+    int thin;
+} g_thin_codes[THIN_SLOTS];
+
+static inline size_t
+thin_pair(PyCodeObject *code)
+{
+    uintptr_t address = (uintptr_t)code;
+    return (size_t)((address >> 4) ^ (address >> 14)) % (THIN_SLOTS / 2) * 2;
+}
+
+static void
+thin_codes_clear(void)
+{
+    for (int i = 0; i < THIN_SLOTS; i++)
+        Py_CLEAR(g_thin_codes[i].code);
+}
+
+/* Whether code is one of the thin wrappers, found and remembered first in its pair
+ * (the other one moves to the second way). */
+static int
+thin_verdict(PyCodeObject *code, size_t slot)
+{
+    PyObject *filename = code_filename(code);
+    if (filename == NULL)
+        return -1;
+    PyObject *names = PyDict_GetItemWithError(g_thin, filename); /* borrowed */
+    Py_DECREF(filename);
+    int thin;
+    if (names == NULL)
+        thin = PyErr_Occurred() ? -1 : 0;
+    else if (names == Py_None)
+        thin = 1;
+    else {
+        Py_INCREF(names);
+        PyObject *name = code_name(code);
+        thin = name != NULL ? PySequence_Contains(names, name) : -1;
+        Py_XDECREF(name);
+        Py_DECREF(names);
+    }
+    if (thin >= 0) {
+        PyObject *evicted = g_thin_codes[slot + 1].code;
+        g_thin_codes[slot + 1] = g_thin_codes[slot];
+        g_thin_codes[slot].code = Py_NewRef((PyObject *)code);
+        g_thin_codes[slot].thin = thin;
+        Py_XDECREF(evicted); /* last: it may run code */
+    }
+    return thin;
+}
+
+/* Whether code is one of the thin wrappers: 1, 0, or -1 with an exception. */
+static inline int
+is_thin(PyCodeObject *code)
+{
+    size_t slot = thin_pair(code);
+    if (g_thin_codes[slot].code == (PyObject *)code)
+        return g_thin_codes[slot].thin;
+    if (g_thin_codes[slot + 1].code == (PyObject *)code)
+        return g_thin_codes[slot + 1].thin;
+    return thin_verdict(code, slot);
 }
 
 /* sites.user_frame: frame, or its first caller outside the standard library's thin
@@ -357,50 +538,123 @@ user_frame(PyFrameObject *frame)
     Py_INCREF(frame);
     for (;;) {
         PyCodeObject *code = PyFrame_GetCode(frame);
-        PyObject *filename = code_filename(code);
-        if (filename == NULL) {
-            Py_DECREF(code);
-            goto error;
-        }
-        if (filename == g_plain_file) { /* as last time: not a thin wrapper's file */
-            Py_DECREF(filename);
-            Py_DECREF(code);
-            return frame;
-        }
-        PyObject *names = PyDict_GetItemWithError(g_thin, filename); /* borrowed */
-        if (names == NULL && !PyErr_Occurred())
-            Py_XSETREF(g_plain_file, Py_NewRef(filename));
-        Py_DECREF(filename);
-        if (names == NULL) {
-            Py_DECREF(code);
-            if (PyErr_Occurred())
-                goto error;
-            return frame; /* not a thin wrapper's file */
-        }
-        if (names != Py_None) {
-            Py_INCREF(names);
-            PyObject *name = code_name(code);
-            int in = name != NULL ? PySequence_Contains(names, name) : -1;
-            Py_XDECREF(name);
-            Py_DECREF(names);
-            if (in < 0) {
-                Py_DECREF(code);
-                goto error;
-            }
-            if (!in) {
-                Py_DECREF(code);
-                return frame; /* another function of that file */
-            }
-        }
+        int thin = is_thin(code);
         Py_DECREF(code);
+        if (thin <= 0) {
+            if (thin == 0)
+                return frame;
+            Py_DECREF(frame);
+            return NULL;
+        }
         PyFrameObject *back = PyFrame_GetBack(frame);
         if (back == NULL)
             return frame;
         Py_SETREF(frame, back);
     }
-error:
-    Py_DECREF(frame);
-    return NULL;
+}
+
+#if PY_VERSION_HEX >= 0x030B0000
+/* Instruction offsets as ints, made once: a site is recorded at every acquisition
+ * (3.10's frame.f_lasti makes its own). */
+#define LASTI_CACHED 4096
+static PyObject *g_lasti[LASTI_CACHED / 2];
+
+static PyObject *
+lasti_object(long lasti)
+{
+    if (lasti >= 0 && lasti < LASTI_CACHED && lasti % 2 == 0) {
+        PyObject **slot = &g_lasti[lasti / 2];
+        if (*slot == NULL)
+            *slot = PyLong_FromLong(lasti);
+        return Py_XNewRef(*slot);
+    }
+    return PyLong_FromLong(lasti);
+}
+#endif
+
+#ifdef LOCKDEP_IFRAMES
+typedef struct _PyInterpreterFrame IFrame;
+
+static IFrame *
+complete_frame(IFrame *frame)
+{
+    while (frame != NULL && _PyFrame_IsIncomplete(frame))
+        frame = frame->previous;
+    return frame;
+}
+
+static PyCodeObject *
+iframe_code(IFrame *frame)
+{
+#if PY_VERSION_HEX >= 0x030D0000
+    return _PyFrame_GetCode(frame);
+#else
+    return frame->f_code;
+#endif
+}
+
+static long
+iframe_lasti(IFrame *frame)
+{
+    int lasti = _PyInterpreterFrame_LASTI(frame);
+    return lasti < 0 ? -1 : (long)lasti * (long)sizeof(_Py_CODEUNIT);
+}
+#endif
+
+/* The site of the calling Python code, as site_of(skip ? user_frame(caller()) :
+ * caller()) records it: (code, lasti) as new references, (None, -1) without a
+ * Python caller. 0, or -1 with an exception. */
+static int
+calling_site(int skip, PyObject **code, PyObject **lasti)
+{
+#ifdef LOCKDEP_IFRAMES
+    PyThreadState *tstate = PyThreadState_Get();
+#if PY_VERSION_HEX >= 0x030D0000
+    IFrame *frame = complete_frame(tstate->current_frame);
+#else
+    IFrame *frame = complete_frame(tstate->cframe->current_frame);
+#endif
+    if (frame == NULL)
+        return site_of(NULL, code, lasti);
+    while (skip) {
+        int thin = is_thin(iframe_code(frame));
+        if (thin < 0)
+            return -1;
+        IFrame *back = thin ? complete_frame(frame->previous) : NULL;
+        if (back == NULL)
+            break;
+        frame = back;
+    }
+    *lasti = lasti_object(iframe_lasti(frame));
+    if (*lasti == NULL)
+        return -1;
+    *code = Py_NewRef((PyObject *)iframe_code(frame));
+    return 0;
+#else
+    if (!skip)
+        return site_of(caller(), code, lasti);
+    PyFrameObject *frame = user_frame(caller());
+    if (frame == NULL && PyErr_Occurred())
+        return -1;
+    int rc = site_of(frame, code, lasti);
+    Py_XDECREF(frame);
+    return rc;
+#endif
+}
+
+/* The site of an acquisition by install()'s locks: the first caller outside the thin
+ * wrappers. */
+static int
+user_site(PyObject **code, PyObject **lasti)
+{
+    return calling_site(1, code, lasti);
+}
+
+/* The site of a Mutex's acquisition: its caller. */
+static int
+caller_site(PyObject **code, PyObject **lasti)
+{
+    return calling_site(0, code, lasti);
 }
 
 /* raw.acquire(*args[1:]) or raw.release() (args[0] is raw): the result, or NULL. */
@@ -598,11 +852,10 @@ mutex_take(LockCore *self, PyObject *subclass)
     int hit = cached(node, key, &nxt);
     if (hit < 0)
         goto done;
-    PyFrameObject *frame = caller();
     if (!hit) {
         PyObject *r = call_method((PyObject *)self, s_acquire_slow,
                                   subclass != NULL ? subclass : c_zero, Py_True, c_minus_one_f,
-                                  as_arg(frame), 4);
+                                  as_arg(caller()), 4);
         if (r == NULL)
             goto done;
         Py_DECREF(r);
@@ -610,7 +863,7 @@ mutex_take(LockCore *self, PyObject *subclass)
         goto done;
     }
     PyObject *code, *lasti;
-    if (site_of(frame, &code, &lasti) < 0)
+    if (caller_site(&code, &lasti) < 0)
         goto done;
     rc = take_and_push(self, held, key, nxt, code, lasti, 0);
 done:
@@ -669,7 +922,7 @@ mutex_acquire(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject 
         int hit = node != NULL ? cached(node, core->fkey, &nxt) : -1;
         if (hit > 0) {
             PyObject *code, *lasti;
-            int rc = site_of(caller(), &code, &lasti);
+            int rc = caller_site(&code, &lasti);
             if (rc == 0)
                 rc = take_and_push(core, held, core->fkey, nxt, code, lasti, 0);
             Py_DECREF(nxt);
@@ -714,7 +967,7 @@ mutex_try_lock(PyObject *self, PyObject *unused)
                 goto done;
             }
             PyObject *code, *lasti, *entry;
-            if (site_of(caller(), &code, &lasti) < 0 ||
+            if (caller_site(&code, &lasti) < 0 ||
                 (entry = make_entry(self, trykey, nxt, code, lasti, NULL)) == NULL) {
                 PyObject *exc_type, *exc, *tb;
                 PyErr_Fetch(&exc_type, &exc, &tb);
@@ -987,7 +1240,8 @@ done:
  * Checker.again's first case), without the trip through Python: 1 when taken and
  * pushed as a re-entry, 0 when not that case, -1 on error. */
 static int
-reentered(LockCore *self, PyObject *key, PyObject *held, PyObject *node, PyFrameObject *frame)
+reentered(LockCore *self, PyObject *key, PyObject *held, PyObject *node, PyObject *code,
+          PyObject *lasti)
 {
     PyObject *raw = self->lock;
     if (raw == NULL || !Py_IS_TYPE(raw, t_rlock) || !PyLong_CheckExact(key))
@@ -998,27 +1252,19 @@ reentered(LockCore *self, PyObject *key, PyObject *held, PyObject *node, PyFrame
     PyObject *classes = PyObject_GetAttr(node, s_classes);
     if (classes == NULL)
         return -1;
-    PyObject *shift = PyLong_FromLong(2);
-    PyObject *graph_key = shift != NULL ? PyNumber_Rshift(key, shift) : NULL;
-    Py_XDECREF(shift);
+    PyObject *graph_key = PyNumber_Rshift(key, c_two); /* keys.graph_key */
     int in = graph_key != NULL ? PySequence_Contains(classes, graph_key) : -1;
     Py_XDECREF(graph_key);
     Py_DECREF(classes);
     if (in <= 0)
         return in;
-    PyObject *owned = PyObject_VectorcallMethod(s_is_owned, &raw, 1, NULL);
+    PyObject *owned = PyObject_Vectorcall(d_rlock_is_owned, &raw, 1, NULL);
     int mine = owned != NULL ? PyObject_IsTrue(owned) : -1;
     Py_XDECREF(owned);
     if (mine <= 0)
         return mine;
-    PyObject *extra_args[3] = {Py_None, c_zero_f, Py_True};
-    PyObject *extra = PyObject_Vectorcall(g_reentry, extra_args, 3, NULL);
-    PyObject *code, *lasti;
-    if (extra == NULL || site_of(frame, &code, &lasti) < 0) {
-        Py_XDECREF(extra);
-        return -1;
-    }
-    PyObject *entry = make_entry((PyObject *)self, key, node, code, lasti, extra);
+    PyObject *entry = make_entry((PyObject *)self, key, node, Py_NewRef(code), Py_NewRef(lasti),
+                                 Py_NewRef(g_reentry));
     if (entry == NULL)
         return -1;
     if (call_raw(raw, s_acquire) < 0) {
@@ -1037,23 +1283,19 @@ tracked_take(LockCore *self)
     if (held == NULL)
         return NULL;
     PyObject *key = Py_XNewRef(self->fkey), *nxt = NULL, *node = NULL, *result = NULL;
-    PyFrameObject *frame = NULL;
+    PyObject *code = NULL, *lasti = NULL;
     node = top_chain(held);
     if (node == NULL)
         goto done;
     Py_INCREF(node);
     int hit = cached(node, key, &nxt);
-    if (hit < 0)
+    if (hit < 0 || user_site(&code, &lasti) < 0)
         goto done;
-    frame = user_frame(caller());
-    if (frame == NULL && PyErr_Occurred())
-        goto done;
-    PyObject *code, *lasti;
     if (hit) {
-        if (site_of(frame, &code, &lasti) < 0 ||
-            take_and_push(self, held, key, nxt, code, lasti, 0) < 0)
-            goto done;
-        result = Py_NewRef(Py_True);
+        int rc = take_and_push(self, held, key, nxt, code, lasti, 0);
+        code = lasti = NULL; /* taken */
+        if (rc == 0)
+            result = Py_NewRef(Py_True);
         goto done;
     }
     if (key != NULL && key != Py_None) {
@@ -1061,15 +1303,15 @@ tracked_take(LockCore *self)
         if (again < 0)
             goto done;
         if (again) { /* a known nesting of two instances of one class */
-            if (site_of(frame, &code, &lasti) < 0 ||
-                take_and_push(self, held, key, node, code, lasti, 1) < 0)
-                goto done;
-            result = Py_NewRef(Py_True);
+            int rc = take_and_push(self, held, key, node, code, lasti, 1);
+            code = lasti = NULL;
+            if (rc == 0)
+                result = Py_NewRef(Py_True);
             goto done;
         }
     }
     if (key != NULL) {
-        int again = reentered(self, key, held, node, frame);
+        int again = reentered(self, key, held, node, code, lasti);
         if (again < 0)
             goto done;
         if (again) {
@@ -1077,10 +1319,16 @@ tracked_take(LockCore *self)
             goto done;
         }
     }
-    /* Not cached (a class the thread holds already, say): to the tracker at once. */
-    result = call_method((PyObject *)self, s_acquire_missed, as_arg(frame), NULL, NULL, NULL, 1);
-done:
+    /* Not cached (a class the thread holds already, say): to the tracker at once,
+     * with the site's frame. */
+    PyFrameObject *frame = user_frame(caller());
+    if (frame != NULL || !PyErr_Occurred())
+        result = call_method((PyObject *)self, s_acquire_missed, as_arg(frame), NULL, NULL, NULL,
+                             1);
     Py_XDECREF(frame);
+done:
+    Py_XDECREF(code);
+    Py_XDECREF(lasti);
     Py_XDECREF(nxt);
     Py_XDECREF(node);
     Py_XDECREF(key);
@@ -1131,10 +1379,377 @@ tracked_exit(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     return tracked_release(self, NULL);
 }
 
+/* --- making install()'s locks -------------------------------------------------------
+ *
+ * threading.Lock() and threading.RLock() after install() (instrument.Lock and
+ * RLock, TrackedLock._make): the lock's class is its role (roles.class_tkey),
+ * which roles also keeps in a dict C can read (roles.FAST, by site key: the
+ * code object's address >> 3, shifted, | the instruction offset), either the
+ * class's key itself or, for a lock made in a method, the keys by id(type(self)).
+ * On a hit the lock is made here; on a miss roles.class_tkey decides, in Python.
+ */
+
+static PyObject *g_sites;         /* roles.FAST */
+static PyObject *g_class_tkey;    /* roles.class_tkey(frame) */
+static PyTypeObject *g_lock_type; /* instrument.TrackedLock */
+static PyTypeObject *g_rlock_type; /* instrument.TrackedRLock */
+static int g_lock_policy, g_rlock_policy; /* checks.BINARY, checks.INSTANCES */
+static PyObject *g_py_lock, *g_py_rlock;  /* instrument.Lock, RLock: for what C leaves */
+static PyObject *g_allocate_lock; /* _thread.allocate_lock */
+static PyObject *s_self, *c_empty;
+
+#define SITE_LASTI_BITS 20
+
+/* frame's instruction offset, as frame.f_lasti: >= 0, or -1 (with an exception when
+ * an error). */
+static long
+frame_lasti(PyFrameObject *frame)
+{
+#if PY_VERSION_HEX >= 0x030B0000
+    int lasti = PyFrame_GetLasti(frame);
+    return lasti < 0 ? -1 : lasti;
+#else
+    PyObject *value = PyObject_GetAttr((PyObject *)frame, s_f_lasti);
+    long lasti = value != NULL ? PyLong_AsLong(value) : -1;
+    Py_XDECREF(value);
+    return lasti;
+#endif
+}
+
+/* frame's local "self": a new reference, or NULL (an exception only on error). */
+static PyObject *
+frame_self(PyFrameObject *frame)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    PyObject *self = PyFrame_GetVar(frame, s_self);
+    if (self == NULL && PyErr_ExceptionMatches(PyExc_NameError))
+        PyErr_Clear();
+    return self;
+#else
+#if PY_VERSION_HEX >= 0x030B0000
+    PyObject *locals = PyFrame_GetLocals(frame);
+#else
+    PyObject *locals = PyObject_GetAttrString((PyObject *)frame, "f_locals");
+#endif
+    if (locals == NULL)
+        return NULL;
+    PyObject *self = NULL;
+    if (PyDict_Check(locals)) {
+        self = PyDict_GetItemWithError(locals, s_self);
+        Py_XINCREF(self);
+    }
+    Py_DECREF(locals);
+    return self;
+#endif
+}
+
+/* The class key (an int, or None: untracked) of a lock made at frame's current
+ * instruction, as roles.class_tkey(frame) gives it: a new reference, or NULL. */
+static PyObject *
+role_of(PyFrameObject *frame)
+{
+    PyCodeObject *code = PyFrame_GetCode(frame);
+    uintptr_t address = (uintptr_t)code >> 3; /* unique among live objects */
+    Py_DECREF(code); /* the frame keeps it */
+    long lasti = frame_lasti(frame);
+    if (lasti < 0 && PyErr_Occurred())
+        return NULL;
+    if (g_sites != NULL && lasti >= 0 && lasti < (1L << SITE_LASTI_BITS) &&
+        (unsigned long long)address >> (64 - SITE_LASTI_BITS) == 0) {
+        PyObject *key = PyLong_FromUnsignedLongLong(
+            ((unsigned long long)address << SITE_LASTI_BITS) | (unsigned long long)lasti);
+        if (key == NULL)
+            return NULL;
+        PyObject *found = PyDict_GetItemWithError(g_sites, key); /* borrowed */
+        Py_DECREF(key);
+        if (found == NULL && PyErr_Occurred())
+            return NULL;
+        if (found != NULL && PyLong_CheckExact(found))
+            return Py_NewRef(found);
+        if (found != NULL && PyDict_CheckExact(found)) {
+            Py_INCREF(found); /* frame_self may run code that changes g_sites */
+            PyObject *self = frame_self(frame), *tkey = NULL;
+            if (self != NULL) {
+                PyObject *type_id = PyLong_FromVoidPtr((void *)Py_TYPE(self));
+                tkey = type_id != NULL ? PyDict_GetItemWithError(found, type_id) : NULL;
+                Py_XINCREF(tkey);
+                Py_XDECREF(type_id);
+                Py_DECREF(self);
+            }
+            Py_DECREF(found);
+            if (tkey != NULL)
+                return tkey;
+            if (PyErr_Occurred())
+                return NULL;
+        }
+    }
+    return PyObject_CallOneArg(g_class_tkey, (PyObject *)frame);
+}
+
+/* A new lock of type cls (TrackedLock or TrackedRLock, or a subclass) of class tkey
+ * (stolen), as TrackedLock._make makes it. */
+static PyObject *
+make_keyed(PyTypeObject *cls, PyObject *tkey)
+{
+    int recursive = PyType_IsSubtype(cls, g_rlock_type);
+    PyObject *raw = PyObject_CallNoArgs(recursive ? (PyObject *)t_rlock : g_allocate_lock);
+    if (raw == NULL) {
+        Py_DECREF(tkey);
+        return NULL;
+    }
+    LockCore *self = (LockCore *)cls->tp_alloc(cls, 0);
+    if (self == NULL) {
+        Py_DECREF(raw);
+        Py_DECREF(tkey);
+        return NULL;
+    }
+    /* Zeroed: _id -1, _owner, _lockdep_node, _lockdep_pos 0, _backtrace False. */
+    self->lock = raw;
+    self->fkey = Py_NewRef(tkey);
+    self->tkey = tkey;
+    self->name = Py_NewRef(c_empty);
+    self->recursive = (char)recursive;
+    self->policy = recursive ? g_rlock_policy : g_lock_policy;
+    return (PyObject *)self;
+}
+
+/* A new lock of type cls made at frame. */
+static PyObject *
+make_lock(PyTypeObject *cls, PyFrameObject *frame)
+{
+    PyObject *tkey = role_of(frame);
+    return tkey != NULL ? make_keyed(cls, tkey) : NULL;
+}
+
+#ifdef LOCKDEP_IFRAMES
+/* The interpreter's frame depth complete frames above the calling Python code's
+ * (0: its own), as PyEval_GetFrame and PyFrame_GetBack walk; NULL past the top. */
+static IFrame *
+iframe_up(long depth)
+{
+    PyThreadState *tstate = PyThreadState_Get();
+#if PY_VERSION_HEX >= 0x030D0000
+    IFrame *frame = complete_frame(tstate->current_frame);
+#else
+    IFrame *frame = complete_frame(tstate->cframe->current_frame);
+#endif
+    for (long i = 0; frame != NULL && i < depth; i++)
+        frame = complete_frame(frame->previous);
+    return frame;
+}
+
+/* frame's local "self" where it is a plain local: 1 and *self (borrowed; NULL when
+ * unbound or absent), or 0 when only the frame object can say (a cell, say). */
+static int
+iframe_self(IFrame *frame, PyObject **self)
+{
+    PyCodeObject *code = iframe_code(frame);
+    PyObject *names = code->co_localsplusnames;
+    *self = NULL;
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(names); i++) {
+        PyObject *name = PyTuple_GET_ITEM(names, i);
+        if (name != s_self && !(PyUnicode_CheckExact(name) && PyUnicode_Compare(name, s_self) == 0))
+            continue;
+        if (_PyLocals_GetKind(code->co_localspluskinds, (int)i) != CO_FAST_LOCAL)
+            return 0;
+        *self = frame->localsplus[i];
+        return 1;
+    }
+    return 1;
+}
+
+/* role_of for the interpreter's frame, when roles.FAST knows the site (and, for a
+ * method, the type of self): 1 and *tkey (a new reference), 0 when role_of must
+ * decide with the frame object, -1 on error. */
+static int
+role_of_iframe(IFrame *frame, PyObject **tkey)
+{
+    uintptr_t address = (uintptr_t)iframe_code(frame) >> 3;
+    long lasti = iframe_lasti(frame);
+    if (g_sites == NULL || lasti < 0 || lasti >= (1L << SITE_LASTI_BITS) ||
+        (unsigned long long)address >> (64 - SITE_LASTI_BITS) != 0)
+        return 0;
+    PyObject *key = PyLong_FromUnsignedLongLong(((unsigned long long)address << SITE_LASTI_BITS) |
+                                                (unsigned long long)lasti);
+    if (key == NULL)
+        return -1;
+    PyObject *found = PyDict_GetItemWithError(g_sites, key); /* borrowed */
+    Py_DECREF(key);
+    if (found == NULL)
+        return PyErr_Occurred() ? -1 : 0;
+    if (PyLong_CheckExact(found)) {
+        *tkey = Py_NewRef(found);
+        return 1;
+    }
+    PyObject *self;
+    if (!PyDict_CheckExact(found) || !iframe_self(frame, &self) || self == NULL)
+        return 0;
+    Py_INCREF(found);
+    PyObject *type_id = PyLong_FromVoidPtr((void *)Py_TYPE(self));
+    PyObject *by_type = type_id != NULL ? PyDict_GetItemWithError(found, type_id) : NULL;
+    Py_XDECREF(type_id);
+    Py_DECREF(found);
+    if (by_type == NULL)
+        return PyErr_Occurred() ? -1 : 0;
+    *tkey = Py_NewRef(by_type);
+    return 1;
+}
+#endif
+
+/* A new lock of type cls made depth frames above the calling Python code, where that
+ * is done without frame objects (roles.FAST knows the site): NULL without an
+ * exception when not (or where the interpreter's frames are not read). */
+static PyObject *
+make_known(PyTypeObject *cls, long depth)
+{
+#ifdef LOCKDEP_IFRAMES
+    IFrame *at = depth >= 0 ? iframe_up(depth) : NULL;
+    if (at != NULL) {
+        PyObject *tkey;
+        int known = role_of_iframe(at, &tkey);
+        if (known < 0)
+            return NULL;
+        if (known)
+            return make_keyed(cls, tkey);
+    }
+#endif
+    return NULL;
+}
+
+/* A new lock of type cls made depth frames above the calling Python code (0: by it):
+ * without a frame object when roles.FAST knows the site; NULL with ValueError when
+ * the stack is not that deep. */
+static PyObject *
+make_up(PyTypeObject *cls, long depth)
+{
+    PyObject *lock = make_known(cls, depth);
+    if (lock != NULL || PyErr_Occurred())
+        return lock;
+    PyFrameObject *frame = caller();
+    Py_XINCREF(frame);
+    for (long i = 0; frame != NULL && i < depth; i++)
+        Py_SETREF(frame, PyFrame_GetBack(frame));
+    if (frame == NULL || depth < 0) {
+        Py_XDECREF(frame);
+        PyErr_SetString(PyExc_ValueError, "call stack is not deep enough");
+        return NULL;
+    }
+    lock = make_lock(cls, frame);
+    Py_DECREF(frame);
+    return lock;
+}
+
+static int
+makers_bound(void)
+{
+    if (g_lock_type == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "lockdep._fastpath: bind_makers() was not called");
+        return 0;
+    }
+    return 1;
+}
+
+/* threading.Lock() */
+static PyObject *
+new_lock(PyObject *module, PyObject *unused)
+{
+    if (!makers_bound())
+        return NULL;
+    PyObject *lock = make_known(g_lock_type, 0);
+    if (lock != NULL || PyErr_Occurred())
+        return lock;
+    PyFrameObject *frame = caller();
+    if (frame == NULL) /* called from C: what Python does then */
+        return PyObject_CallNoArgs(g_py_lock);
+    return make_lock(g_lock_type, frame);
+}
+
+/* threading.RLock(*args, **kwargs) */
+static PyObject *
+new_rlock(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    if (!makers_bound())
+        return NULL;
+    if (nargs == 0 && (kwnames == NULL || PyTuple_GET_SIZE(kwnames) == 0)) {
+        PyObject *lock = make_known(g_rlock_type, 0);
+        if (lock != NULL || PyErr_Occurred())
+            return lock;
+    }
+    PyFrameObject *frame = caller();
+    if (frame == NULL || nargs > 0 || (kwnames != NULL && PyTuple_GET_SIZE(kwnames) > 0))
+        return PyObject_Vectorcall(g_py_rlock, args, (size_t)nargs, kwnames); /* warns */
+    return make_lock(g_rlock_type, frame);
+}
+
+/* make(cls, depth): a new lock of type cls made at the frame depth levels above the
+ * calling Python function's (a Condition's own lock, say). */
+static PyObject *
+make_at(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2 || !PyType_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "make(cls, depth) takes a lock type and an int");
+        return NULL;
+    }
+    if (!makers_bound())
+        return NULL;
+    PyTypeObject *cls = (PyTypeObject *)args[0];
+    if (!PyType_IsSubtype(cls, g_lock_type)) {
+        PyErr_Format(PyExc_TypeError, "make: %R is not a TrackedLock type", args[0]);
+        return NULL;
+    }
+    long depth = PyLong_AsLong(args[1]);
+    if (depth == -1 && PyErr_Occurred())
+        return NULL;
+    return make_up(cls, depth);
+}
+
+static PyMethodDef maker_defs[] = {
+    {"Lock", new_lock, METH_NOARGS,
+     "Lock()\n--\n\nA new tracked lock, of the class of the calling code's role."},
+    {"RLock", FASTCALL_KW(new_rlock),
+     "RLock(*args, **kwargs)\n--\n\nA new tracked re-entrant lock, of the class of the "
+     "calling code's role."},
+};
+
+static PyObject *
+fastpath_bind_makers(PyObject *module, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"lock_type", "rlock_type", "lock_policy", "rlock_policy",
+                             "class_tkey", "sites", "python_lock", "python_rlock", NULL};
+    PyObject *lock_type, *rlock_type, *class_tkey, *sites, *py_lock, *py_rlock;
+    int lock_policy, rlock_policy;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!O!iiOO!OO:bind_makers", kwlist,
+                                     &PyType_Type, &lock_type, &PyType_Type, &rlock_type,
+                                     &lock_policy, &rlock_policy, &class_tkey, &PyDict_Type,
+                                     &sites, &py_lock, &py_rlock))
+        return NULL;
+    if (!PyType_IsSubtype((PyTypeObject *)lock_type, &LockCoreType) ||
+        !PyType_IsSubtype((PyTypeObject *)rlock_type, (PyTypeObject *)lock_type)) {
+        PyErr_SetString(PyExc_TypeError, "bind_makers: the lock types must be LockCore's");
+        return NULL;
+    }
+    /* threading.Lock and RLock: their module is threading's (its __all__ test). */
+    PyObject *where = PyUnicode_FromString("threading");
+    PyObject *lock = where != NULL ? PyCFunction_NewEx(&maker_defs[0], NULL, where) : NULL;
+    PyObject *rlock = lock != NULL ? PyCFunction_NewEx(&maker_defs[1], NULL, where) : NULL;
+    Py_XDECREF(where);
+    if (rlock == NULL) {
+        Py_XDECREF(lock);
+        return NULL;
+    }
+    Py_XSETREF(g_lock_type, (PyTypeObject *)Py_NewRef(lock_type));
+    Py_XSETREF(g_rlock_type, (PyTypeObject *)Py_NewRef(rlock_type));
+    g_lock_policy = lock_policy;
+    g_rlock_policy = rlock_policy;
+    Py_XSETREF(g_class_tkey, Py_NewRef(class_tkey));
+    Py_XSETREF(g_sites, Py_NewRef(sites));
+    Py_XSETREF(g_py_lock, Py_NewRef(py_lock));
+    Py_XSETREF(g_py_rlock, Py_NewRef(py_rlock));
+    return Py_BuildValue("(NN)", lock, rlock);
+}
+
 /* --- the method tables, as descriptors of LockCore ----------------------------------- */
 
-#define FASTCALL_KW(f) (PyCFunction)(void (*)(void))(f), METH_FASTCALL | METH_KEYWORDS
-#define FASTCALL(f) (PyCFunction)(void (*)(void))(f), METH_FASTCALL
 
 static PyMethodDef mutex_fast_defs[] = {
     {"lock", FASTCALL_KW(mutex_lock),
@@ -1176,6 +1791,44 @@ static PyMethodDef tracked_fast_defs[] = {
     {NULL, NULL, 0, NULL},
 };
 
+/* TrackedLock._is_owned and TrackedRLock._is_owned (threading.Condition's, called at
+ * every notify): bool(self._lock.locked()), bool(self._lock._is_owned()). */
+static PyObject *
+owned_call(PyObject *self, PyObject *name, PyTypeObject *type, PyObject *method)
+{
+    PyObject *raw = ((LockCore *)self)->lock;
+    if (raw == NULL) {
+        PyErr_SetString(PyExc_AttributeError, "_lock");
+        return NULL;
+    }
+    PyObject *r = Py_IS_TYPE(raw, type) ? PyObject_Vectorcall(method, &raw, 1, NULL)
+                                        : PyObject_VectorcallMethod(name, &raw, 1, NULL);
+    if (r == NULL)
+        return NULL;
+    int truth = PyObject_IsTrue(r);
+    Py_DECREF(r);
+    return truth < 0 ? NULL : PyBool_FromLong(truth);
+}
+
+static PyObject *
+lock_is_owned(PyObject *self, PyObject *unused)
+{
+    return owned_call(self, s_locked, t_lock, d_lock_locked);
+}
+
+static PyObject *
+rlock_is_owned(PyObject *self, PyObject *unused)
+{
+    return owned_call(self, s_is_owned, t_rlock, d_rlock_is_owned);
+}
+
+static PyMethodDef owned_defs[] = {
+    {"_is_owned", lock_is_owned, METH_NOARGS,
+     "_is_owned($self, /)\n--\n\nWhether the lock is taken (a Lock has no owner)."},
+    {"_is_owned", rlock_is_owned, METH_NOARGS,
+     "_is_owned($self, /)\n--\n\nWhether the calling thread holds the lock."},
+};
+
 /* A method table: {name: descriptor}, names[i] taking defs[i]'s function. */
 static PyObject *
 table(PyMethodDef *defs, const char *const *names, const int *which, int n)
@@ -1191,7 +1844,8 @@ table(PyMethodDef *defs, const char *const *names, const int *which, int n)
 }
 
 /* METHODS[kind, mode]: the methods of Mutex ("mutex") or TrackedLock ("tracked") in
- * the fast and plain modes, as mutex.MODES has them. */
+ * the fast and plain modes, as mutex.MODES has them; METHODS["owned"]: the
+ * _is_owned of TrackedLock ("lock") and TrackedRLock ("rlock"), in every mode. */
 static PyObject *
 method_tables(void)
 {
@@ -1216,6 +1870,18 @@ method_tables(void)
         Py_XDECREF(entries[i][0]);
         Py_XDECREF(entries[i][1]);
     }
+    PyObject *owned = PyDict_New();
+    PyObject *lock_owned = PyDescr_NewMethod(&LockCoreType, &owned_defs[0]);
+    PyObject *rlock_owned = PyDescr_NewMethod(&LockCoreType, &owned_defs[1]);
+    if (tables != NULL &&
+        (owned == NULL || lock_owned == NULL || rlock_owned == NULL ||
+         PyDict_SetItemString(owned, "lock", lock_owned) < 0 ||
+         PyDict_SetItemString(owned, "rlock", rlock_owned) < 0 ||
+         PyDict_SetItemString(tables, "owned", owned) < 0))
+        Py_CLEAR(tables);
+    Py_XDECREF(owned);
+    Py_XDECREF(lock_owned);
+    Py_XDECREF(rlock_owned);
     return tables;
 }
 
@@ -1224,12 +1890,12 @@ method_tables(void)
 static PyObject *
 fastpath_bind(PyObject *module, PyObject *args, PyObject *kwargs)
 {
-    static char *kwlist[] = {"local",         "subkey", "check_subclass", "known",
-                             "thin_wrappers", "extra",  NULL};
-    PyObject *local, *subkey, *check_subclass, *known, *thin, *extra;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOO!O!O:bind", kwlist, &local, &subkey,
+    static char *kwlist[] = {"local", "subkey", "check_subclass", "known", "thin_wrappers",
+                             "extra", "forget", NULL};
+    PyObject *local, *subkey, *check_subclass, *known, *thin, *extra, *forget;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOO!O!OO:bind", kwlist, &local, &subkey,
                                      &check_subclass, &PyDict_Type, &known, &PyDict_Type, &thin,
-                                     &extra))
+                                     &extra, &forget))
         return NULL;
     PyInterpreterState *interp = PyInterpreterState_Get();
     if (g_interp != NULL && g_interp != interp) {
@@ -1256,15 +1922,25 @@ fastpath_bind(PyObject *module, PyObject *args, PyObject *kwargs)
     Py_XSETREF(g_check_subclass, Py_NewRef(check_subclass));
     Py_XSETREF(g_known, Py_NewRef(known));
     Py_XSETREF(g_thin, Py_NewRef(thin));
-    Py_CLEAR(g_plain_file);
+    thin_codes_clear();
     Py_XSETREF(g_reentry, Py_NewRef(extra));
+    Py_XSETREF(g_forget, Py_NewRef(forget));
     g_local_is_thread = is_thread;
     Py_RETURN_NONE;
 }
 
 static PyMethodDef module_methods[] = {
+    {"bind_makers", (PyCFunction)(void (*)(void))fastpath_bind_makers,
+     METH_VARARGS | METH_KEYWORDS,
+     "bind_makers(lock_type, rlock_type, lock_policy, rlock_policy, class_tkey, sites, "
+     "python_lock, python_rlock)\n--\n\nGive the lock makers install()'s types and roles; "
+     "returns threading.Lock and RLock as install() puts them."},
+    {"make", FASTCALL(make_at),
+     "make($module, cls, depth, /)\n--\n\nA new lock of type cls, made at the frame depth "
+     "levels above the calling function's."},
     {"bind", (PyCFunction)(void (*)(void))fastpath_bind, METH_VARARGS | METH_KEYWORDS,
-     "bind(local, subkey, check_subclass, known, thin_wrappers, extra)\n--\n\nGive the hot path the tracker's "
+     "bind(local, subkey, check_subclass, known, thin_wrappers, extra, forget)\n--\n\n"
+     "Give the hot path the tracker's "
      "objects it reads (see lockdep/fastpath.py)."},
     {NULL, NULL, 0, NULL},
 };
@@ -1295,7 +1971,8 @@ PyInit__fastpath(void)
         intern(&s_acquire_missed, "_acquire_missed") ||
         intern(&s_acquire_args, "_acquire_args") || intern(&s_release_slow, "_release_slow") ||
         intern(&s_subclass, "subclass") || intern(&s_blocking, "blocking") ||
-        intern(&s_timeout, "timeout") || intern(&s_tstate_key, "lockdep._fastpath.held"))
+        intern(&s_timeout, "timeout") || intern(&s_tstate_key, "lockdep._fastpath.held") ||
+        intern(&s_self, "self") || intern(&c_empty, ""))
         return NULL;
 #if PY_VERSION_HEX < 0x030B0000
     if (intern(&s_f_lasti, "f_lasti"))
@@ -1311,16 +1988,18 @@ PyInit__fastpath(void)
     s_acquire_names[1] = s_timeout;
     c_zero = PyLong_FromLong(0);
     c_one = PyLong_FromLong(1);
+    c_two = PyLong_FromLong(2);
     c_minus_one = PyLong_FromLong(-1);
     c_minus_one_f = PyFloat_FromDouble(-1.0);
     c_zero_f = PyFloat_FromDouble(0.0);
-    if (!c_zero || !c_one || !c_minus_one || !c_minus_one_f || !c_zero_f)
+    if (!c_zero || !c_one || !c_two || !c_minus_one || !c_minus_one_f || !c_zero_f)
         return NULL;
 
     PyObject *thread = PyImport_ImportModule("_thread");
     if (thread == NULL)
         return NULL;
-    PyObject *raw = PyObject_CallMethod(thread, "allocate_lock", NULL);
+    g_allocate_lock = PyObject_GetAttrString(thread, "allocate_lock");
+    PyObject *raw = g_allocate_lock != NULL ? PyObject_CallNoArgs(g_allocate_lock) : NULL;
     PyObject *rlock = PyObject_GetAttrString(thread, "RLock");
     Py_DECREF(thread);
     if (raw == NULL || rlock == NULL || !PyType_Check(rlock)) {
@@ -1337,7 +2016,10 @@ PyInit__fastpath(void)
     d_lock_release = PyObject_GetAttr((PyObject *)t_lock, s_release);
     d_rlock_acquire = PyObject_GetAttr((PyObject *)t_rlock, s_acquire);
     d_rlock_release = PyObject_GetAttr((PyObject *)t_rlock, s_release);
-    if (!d_lock_acquire || !d_lock_release || !d_rlock_acquire || !d_rlock_release)
+    d_lock_locked = PyObject_GetAttr((PyObject *)t_lock, s_locked);
+    d_rlock_is_owned = PyObject_GetAttr((PyObject *)t_rlock, s_is_owned);
+    if (!d_lock_acquire || !d_lock_release || !d_rlock_acquire || !d_rlock_release ||
+        !d_lock_locked || !d_rlock_is_owned)
         return NULL;
 
     /* object.__new__ makes a LockCore subclass's instances (TrackedLock is made so). */

@@ -23,7 +23,7 @@ from types import FrameType
 from typing import Literal
 
 from . import held as hs
-from .held import Entry
+from .held import CHAIN, Entry
 from .roles import class_tkey
 from .tracker import BINARY, LOCKDEP, capture
 
@@ -72,10 +72,17 @@ class TrackedAsyncLock(_OriginalLock):
 
     async def acquire(self) -> Literal[True]:
         tkey = self._lockdep_tkey
-        if tkey is None or not LOCKDEP.tracking or LOCKDEP.local.state.busy:
+        mode = LOCKDEP.mode
+        if tkey is None or mode == "plain" or LOCKDEP.local.state.busy:
             return await super().acquire()
         held = _task_held()
         frame = _caller(sys._getframe(1))
+        if mode == "fast":  # no backtraces, no statistics: will_lock would only look up
+            node = held[-1][CHAIN].get(tkey)
+            if node is not None:
+                await super().acquire()
+                LOCKDEP.locked(held, self, tkey, node, frame)
+                return True
         stack = capture(frame) if LOCKDEP.backtrace else None
         node, _reentry = LOCKDEP.will_lock(self, tkey, held, frame, stack, policy=BINARY)
         await super().acquire()
@@ -83,7 +90,7 @@ class TrackedAsyncLock(_OriginalLock):
         return True
 
     def release(self) -> None:
-        if self._lockdep_tkey is not None and LOCKDEP.tracking:
+        if self._lockdep_tkey is not None and LOCKDEP.mode != "plain":
             _forget(self)
         super().release()
 

@@ -27,11 +27,15 @@ one interpreter: a subinterpreter importing lockdep gets pure Python.
 The plain mode's methods (lockdep off: the raw lock, and the owner recorded)
 are in C too.
 
-``LockCore``, the base class of the lock types, holds the fields the hot path
-reads: ``_lock`` (the raw lock), ``_fkey`` (the key the fast path looks up, or
-None when it must not serve the lock), ``_owner`` (the ident of a holder lockdep
-does not track), and the tracker's ``_lockdep_node`` and ``_lockdep_pos``. In C
-it is a struct; in Python, slots. A thread's held stack (``LOCKDEP.local.held``)
+``LockCore``, the base class of the lock types, holds their fields: ``_lock``
+(the raw lock), ``_tkey`` (the class's key, None when untracked), ``_fkey`` (the
+key the fast path looks up, or None when it must not serve the lock), ``_owner``
+(the ident of a holder lockdep does not track), the tracker's ``_lockdep_node``
+and ``_lockdep_pos``, and ``_id``, ``_name``, ``_recursive``, ``_policy`` and
+``_backtrace``. In C it is a struct, so that C can make a lock; in Python,
+slots. Its finalizer gives back what a collected lock holds of the tracker (a
+class reference, an instance number): in C without calling Python for the
+locks that hold neither, which is most. A thread's held stack (``LOCKDEP.local.held``)
 is one list for the thread's life: the C path keeps it per thread state rather
 than reading the ``threading.local`` each time.
 """
@@ -41,13 +45,24 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+from collections.abc import Callable
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from . import keys, sites
-from .held import Extra
+from .held import REENTRY
 from .tracker import LOCKDEP
 
 PURE_VARIABLE = "LOCKDEP_PURE"
+
+
+def _forget(class_id: int, node: int) -> None:
+    """A lock was collected: give back its class reference and instance number (never
+    blocks: called from finalizers)."""
+    if class_id >= 0:
+        LOCKDEP.unregister_later(class_id)
+    if node:
+        LOCKDEP.forget_instance_later(node)
 
 
 def _load() -> tuple[Any, str]:
@@ -70,7 +85,8 @@ def _load() -> tuple[Any, str]:
             check_subclass=keys.check_subclass,
             known=LOCKDEP.checker.instances.known,
             thin_wrappers=sites.THIN_WRAPPERS,
-            extra=Extra,
+            extra=REENTRY,
+            forget=_forget,
         )
     except ImportError as exc:  # another interpreter has it
         return None, str(exc)
@@ -84,15 +100,40 @@ _active = AVAILABLE[0]
 if TYPE_CHECKING or _C is None:
 
     class LockCore:
-        """The fields of a tracked lock that the hot path reads (see the module docstring)."""
+        """The fields of a lock (see the module docstring)."""
 
-        __slots__ = ("_fkey", "_lock", "_lockdep_node", "_lockdep_pos", "_owner")
+        __slots__ = (
+            "_backtrace",
+            "_fkey",
+            "_id",
+            "_lock",
+            "_lockdep_node",
+            "_lockdep_pos",
+            "_name",
+            "_owner",
+            "_policy",
+            "_recursive",
+            "_tkey",
+        )
 
         _lock: Any
         _fkey: int | None
+        _tkey: int | None
+        _name: str
+        _id: int
         _lockdep_node: int
         _lockdep_pos: int
         _owner: int
+        _policy: int
+        _recursive: bool
+        _backtrace: bool
+
+        def __del__(self) -> None:
+            try:
+                if self._id >= 0 or self._lockdep_node:
+                    _forget(self._id, self._lockdep_node)
+            except Exception:
+                pass  # interpreter shutdown, or a lock whose __init__ never ran
 
 else:
     LockCore = _C.LockCore
@@ -117,6 +158,44 @@ def use(implementation: str) -> None:
     if implementation != _active:
         _active = implementation
         LOCKDEP.refresh_methods()
+
+
+def bind_makers(
+    lock_type: type,
+    rlock_type: type,
+    lock_policy: int,
+    rlock_policy: int,
+    class_tkey: Callable[[FrameType], int | None],
+    sites: dict[int, Any],
+    python_lock: Callable[[], Any],
+    python_rlock: Callable[..., Any],
+) -> tuple[Callable[[], Any], Callable[..., Any], Callable[[type, int], Any]] | None:
+    """The C makers of install()'s locks: ``threading.Lock`` and ``RLock`` as install()
+    puts them, and ``make(cls, depth)``; None without the extension. They make the
+    lock whose class ``sites`` (roles.FAST) knows without calling Python, and call
+    ``class_tkey`` (or python_lock, python_rlock for what C leaves) otherwise."""
+    if _C is None:
+        return None
+    lock, rlock = _C.bind_makers(
+        lock_type=lock_type,
+        rlock_type=rlock_type,
+        lock_policy=lock_policy,
+        rlock_policy=rlock_policy,
+        class_tkey=class_tkey,
+        sites=sites,
+        python_lock=python_lock,
+        python_rlock=python_rlock,
+    )
+    return lock, rlock, _C.make
+
+
+def owned_methods() -> dict[str, Any] | None:
+    """The C ``_is_owned`` of install()'s "lock" and "rlock" (every mode); None when the
+    Python ones are to be used."""
+    if _C is None or _active != "c":
+        return None
+    table: dict[str, Any] = _C.METHODS["owned"]
+    return table
 
 
 def methods(kind: str, mode: str) -> dict[str, Any] | None:

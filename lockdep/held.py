@@ -67,6 +67,10 @@ class Extra:
         self.reentry = reentry
 
 
+# The extra of a re-entry's entry in the fast mode (nothing else to keep): one object,
+# shared, as extras are never changed once made.
+REENTRY: Final = Extra(None, 0.0, True)
+
 Entry = tuple[Any, int, Chain, "CodeType | None", int, "Extra | None"]
 
 

@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 from . import fastpath
 from .keys import CLASS_STRIDE
 from .mutex import MODES, Mutex, caller_frame
-from .roles import class_tkey
+from .roles import FAST, class_tkey
 from .sites import THIN_WRAPPERS, user_frame
 from .tracker import BINARY, INSTANCES, LOCKDEP
 
@@ -89,8 +89,11 @@ class TrackedLock(Mutex):
 
     @classmethod
     def _make(cls, frame: FrameType) -> TrackedLock:
+        """A new lock of this type made at frame (what the C maker does, see fastpath)."""
         lock = object.__new__(cls)
-        lock._init_tracked(_thread.allocate_lock(), class_tkey(frame), False)
+        recursive = issubclass(cls, TrackedRLock)
+        raw = _thread.RLock() if recursive else _thread.allocate_lock()
+        lock._init_tracked(raw, class_tkey(frame), recursive)
         return lock
 
     @classmethod
@@ -256,7 +259,7 @@ class TrackedCondition(threading.Condition):
 
     def __init__(self, lock: Any = None) -> None:
         if lock is None:
-            lock = TrackedRLock(_getframe(1))
+            lock = _make_at(TrackedRLock, 1)
         super().__init__(lock)
 
 
@@ -276,7 +279,7 @@ class _InstalledLock(TrackedLock):
     def __new__(cls, *args: object, **kwargs: object) -> _InstalledLock:
         if args or kwargs:
             raise TypeError("lock() takes no arguments")
-        return cls._make(_getframe(1))  # type: ignore[return-value]
+        return _make_at(cls, 1)  # type: ignore[no-any-return]
 
     def __init__(self) -> None:
         pass  # made by __new__
@@ -308,11 +311,31 @@ def RLock(*args: object, **kwargs: object) -> TrackedRLock:
             DeprecationWarning,
             stacklevel=2,
         )
-    return TrackedRLock(_getframe(1))
+    return TrackedRLock._make(_getframe(1))  # type: ignore[return-value]
 
 
 for _factory in (Lock, RLock):
     _factory.__module__ = "threading"
+
+
+def _python_make_at(cls: type[TrackedLock], depth: int) -> TrackedLock:
+    """A new lock of type cls made at the frame depth levels above the caller's."""
+    return cls._make(_getframe(depth + 1))
+
+
+# The C makers (see fastpath): threading.Lock and RLock as install() puts them,
+# and make(cls, depth). In use while the C hot path is (see _use_mode).
+_C_MAKERS = fastpath.bind_makers(
+    lock_type=TrackedLock,
+    rlock_type=TrackedRLock,
+    lock_policy=BINARY,
+    rlock_policy=INSTANCES,
+    class_tkey=class_tkey,
+    sites=FAST,
+    python_lock=Lock,
+    python_rlock=RLock,
+)
+_make_at: Callable[[type[TrackedLock], int], Any] = _python_make_at
 
 
 class _PatchAfterExec:
@@ -368,9 +391,7 @@ def install() -> None:
     if _installed:
         return
     _installed = True
-    _replace(
-        Lock=_InstalledLock if LOCK_IS_TYPE else Lock, RLock=RLock, Condition=_InstalledCondition
-    )
+    _replace(**_factories(), Condition=_InstalledCondition)
     from .adopt import adopt
 
     adopt()
@@ -397,6 +418,14 @@ def uninstall() -> None:
         aio.unpatch()
 
 
+def _factories() -> dict[str, Any]:
+    """What install() puts in threading for Lock and RLock: C's makers with the C hot path."""
+    c = _C_MAKERS if fastpath.active() == "c" else None
+    if LOCK_IS_TYPE:
+        return {"Lock": _InstalledLock, "RLock": c[1] if c is not None else RLock}
+    return {"Lock": c[0], "RLock": c[1]} if c is not None else {"Lock": Lock, "RLock": RLock}
+
+
 def _replace(**factories: object) -> None:
     for name, factory in factories.items():
         setattr(threading, name, factory)
@@ -411,12 +440,19 @@ _FAST_ACQUIRE = TrackedLock.acquire
 
 _FAST_RELEASE = TrackedLock.release
 _FAST_EXIT = TrackedLock.__exit__
+_PYTHON_OWNED: dict[str, Any] = {"lock": TrackedLock._is_owned, "rlock": TrackedRLock._is_owned}
 
 
 def _use_mode(mode: str) -> None:
     # threading's locks return True from __enter__: it is their acquire(). The
     # fast one skips thin wrappers' frames; the others do it in _site_frame.
     # The fast release passes no frame to the slow one: a Lock has no unlock report.
+    # The makers follow the implementation (C or Python), whatever the mode.
+    global _make_at
+    c = _C_MAKERS is not None and fastpath.active() == "c"
+    _make_at = _C_MAKERS[2] if c and _C_MAKERS is not None else _python_make_at
+    if _installed:
+        _replace(**_factories())
     fast = mode == "fast"
     methods = fastpath.methods("tracked", mode)
     if methods is None:
@@ -429,6 +465,10 @@ def _use_mode(mode: str) -> None:
         }
     for name, method in methods.items():
         setattr(TrackedLock, name, method)  # methods swapped per mode
+    # Condition's _is_owned, at every notify: in C where the hot path is.
+    owned = fastpath.owned_methods() or _PYTHON_OWNED
+    TrackedLock._is_owned = owned["lock"]  # type: ignore[method-assign]
+    TrackedRLock._is_owned = owned["rlock"]  # type: ignore[method-assign]
 
 
 LOCKDEP.add_mode_listener(_use_mode)

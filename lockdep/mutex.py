@@ -35,8 +35,9 @@ from types import FrameType, TracebackType
 from typing import Any
 
 from . import chains, fastpath
+from .chains import Chain
 from .fastpath import LockCore
-from .held import TKEY, Entry
+from .held import CHAIN, LOCK, TKEY, Entry
 from .keys import CLASS_STRIDE, READ, SUBCLASS_STRIDE, TRY, check_subclass, subclass_key
 from .tracker import INSTANCES, LOCKDEP, STRICT
 
@@ -102,8 +103,9 @@ class Mutex(LockCore):
     is an ``unlock`` violation.
     """
 
-    # _lock, _fkey, _owner, _lockdep_node and _lockdep_pos are LockCore's (see fastpath).
-    __slots__ = ("__weakref__", "_backtrace", "_id", "_name", "_policy", "_recursive", "_tkey")
+    # The fields are LockCore's (see fastpath), and so is the finalizer that gives
+    # back the class reference (_id) and the instance number when collected.
+    __slots__ = ("__weakref__",)
 
     def __init__(
         self,
@@ -128,7 +130,7 @@ class Mutex(LockCore):
         self._set_keys()
 
     def _set_keys(self) -> None:
-        self._tkey: int | None = self._id * CLASS_STRIDE if self._id >= 0 else None
+        self._tkey = self._id * CLASS_STRIDE if self._id >= 0 else None
         # The fast path only serves instances it can serve completely.
         self._fkey = self._tkey if not self._backtrace else None
 
@@ -151,15 +153,6 @@ class Mutex(LockCore):
             cid, self._id = self._id, -1
             self._set_keys()
             LOCKDEP.unregister(cid)
-
-    def __del__(self) -> None:
-        try:
-            if self._id >= 0:
-                LOCKDEP.unregister_later(self._id)
-            if self._lockdep_node:
-                LOCKDEP.forget_instance_later(self._lockdep_node)
-        except Exception:
-            pass  # interpreter shutdown
 
     def __repr__(self) -> str:
         state = "locked" if self.is_locked() else "unlocked"
@@ -359,7 +352,14 @@ class Mutex(LockCore):
     def _release_save(self) -> tuple[list[Entry], Any]:
         """Release completely (all re-entries) for a Cond wait."""
         entries: list[Entry] = []
-        if LOCKDEP.tracking:
+        mode = LOCKDEP.mode
+        if mode == "fast" and _only_on_top(_local.held, self):
+            # What pop_entry does for the top entry (no statistics in this mode).
+            held = _local.held
+            entries.append(held.pop())
+            while len(held) > 1 and held[-1][LOCK] is None:
+                held.pop()
+        elif mode != "plain":
             while (entry := LOCKDEP.pop_entry(self)) is not None:
                 entries.append(entry)
         self._owner = 0
@@ -382,6 +382,8 @@ class Mutex(LockCore):
         if not entries or not LOCKDEP.tracking:
             restore(True, -1.0)
             self._owner = _get_ident()  # taken untracked
+            return
+        if len(entries) == 1 and self._restored_cached(entries[0], restore, frame):
             return
         first = True
         for entry in reversed(entries):
@@ -410,6 +412,37 @@ class Mutex(LockCore):
             if not self._recursive:
                 break
 
+    def _restored_cached(
+        self, entry: Entry, restore: Callable[[bool, float], bool], frame: FrameType | None
+    ) -> bool:
+        """The re-take of one entry when its chain is cached (the tracker's fast mode,
+        inline: no check to make); False, with nothing done, when it is not."""
+        if LOCKDEP.mode != "fast" or self._backtrace or _local.state.busy:
+            return False
+        tkey = entry[TKEY] & ~(TRY | READ)
+        held = _local.held
+        nxt = held[-1][CHAIN].get(tkey)
+        if nxt is None:
+            return False
+        try:
+            restore(True, -1.0)
+        except BaseException:
+            restore(True, -1.0)  # as _acquire_restore: held after a wait, whatever happened
+            self._push_restored(held, tkey, nxt, frame)
+            raise
+        self._push_restored(held, tkey, nxt, frame)
+        return True
+
+    def _push_restored(
+        self, held: list[Entry], tkey: int, node: Chain, frame: FrameType | None
+    ) -> None:
+        """tracker.locked, inline, for a re-take after a wait (fast mode: no extra)."""
+        self._lockdep_pos = len(held)
+        if frame is None:
+            held.append((self, tkey, node, None, -1, None))
+        else:
+            held.append((self, tkey, node, frame.f_code, frame.f_lasti, None))
+
     def _raw_restore(self, raw_state: Any) -> Callable[[bool, float], bool]:
         if not self._recursive:
             return self._lock.acquire  # type: ignore[no-any-return]
@@ -419,6 +452,14 @@ class Mutex(LockCore):
             return True
 
         return restore
+
+
+def _only_on_top(held: list[Entry], lock: object) -> bool:
+    """Whether lock's only entry (in write mode) on held is its top one."""
+    top = held[-1]
+    if top[LOCK] is not lock or top[TKEY] & READ:
+        return False
+    return len(held) == 2 or all(entry[LOCK] is not lock for entry in held[1:-1])
 
 
 def _already_taken(_blocking: bool, _timeout: float) -> bool:

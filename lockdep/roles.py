@@ -29,6 +29,11 @@ code's ``id`` is never reused under it); a program has finitely many sites.
 The types locks are made for are not kept alive: a class refined by a type
 that is collected gives its registry reference back. Making a lock then costs
 a frame lookup and a few dict lookups.
+
+Where the site alone decides the class, or the site and the type of ``self``
+(a lock made in a method, not in a comprehension), the class is also kept in
+``FAST``, one dict lookup away, which the C hot path reads too: it makes such
+locks without calling Python (see ``fastpath``).
 """
 
 from __future__ import annotations
@@ -50,15 +55,17 @@ GENERATED: Final = 3  # generated code: the same, skipping generated frames
 _CO_OPTIMIZED: Final = 0x0001  # a function's code (not a module or class body)
 _COMPREHENSIONS: Final = frozenset({"<listcomp>", "<setcomp>", "<dictcomp>", "<genexpr>"})
 _CALLS: Final = frozenset({"PRECALL", "CALL", "CALL_METHOD", "CALL_FUNCTION", "CALL_KW"})
+_LASTI_BITS: Final = 20  # as _fastpath.c's SITE_LASTI_BITS
 
 
 class _Site:
     """An allocation site: how its locks get their class, and the classes made so far."""
 
-    __slots__ = ("code", "kind", "owner", "roles", "tkey")
+    __slots__ = ("code", "kind", "lasti", "owner", "roles", "tkey")
 
-    def __init__(self, code: CodeType, kind: int, owner: CodeType) -> None:
+    def __init__(self, code: CodeType, lasti: int, kind: int, owner: CodeType) -> None:
         self.code = code  # kept alive: its id is part of the key
+        self.lasti = lasti  # the call's offset (see call_offset)
         self.owner = owner  # the code whose function the lock belongs to
         self.kind = kind
         self.tkey: int | None = None  # PLAIN: the class
@@ -75,12 +82,13 @@ class _ByType:
     reuse the id once ids run short, and its name is free again.
     """
 
-    __slots__ = ("refs", "typed", "untyped")
+    __slots__ = ("fast", "refs", "typed", "untyped")
 
     def __init__(self) -> None:
         self.untyped: int | None = -1  # -1: not made yet
         self.typed: dict[int, tuple[int | None, str]] = {}  # id(type) -> tkey, name
         self.refs: dict[int, weakref.ref[type]] = {}
+        self.fast: dict[int, int] = {}  # id(type) -> tkey, the tracked ones (see FAST)
 
     def get(self, made_for: type | None) -> int | None:
         if made_for is None:
@@ -94,6 +102,8 @@ class _ByType:
             return
         key = id(made_for)
         self.typed[key] = (tkey, name)
+        if tkey is not None:
+            self.fast[key] = tkey
         try:
             self.refs[key] = weakref.ref(made_for, lambda _ref: self._gone(key))
         except TypeError:  # a type that refuses weak references: kept, then
@@ -101,6 +111,7 @@ class _ByType:
 
     def _gone(self, key: int) -> None:
         # From a finalizer: nothing here may block.
+        self.fast.pop(key, None)
         self.refs.pop(key, None)
         tkey, name = self.typed.pop(key, (None, ""))
         _names.pop(name, None)
@@ -113,16 +124,44 @@ class _ByType:
 _sites: dict[tuple[int, int], _Site] = {}
 _names: dict[str, object] = {}  # class name -> the key that took it
 
+# Site key (see site_key) -> the class of the locks made there, when the site
+# decides it (PLAIN): its tkey; when a method's site and the type of self decide
+# it: id(type(self)) -> tkey (a _ByType's fast). Tracked classes only: a miss
+# goes the long way, which is also how a site is first entered here.
+FAST: dict[int, int | dict[int, int]] = {}
+
+
+def site_key(code: CodeType, lasti: int) -> int | None:
+    """FAST's key for an instruction of code: code's id (unique among live objects
+    even shifted right by 3) and the offset, packed; None for an offset too large."""
+    if not 0 <= lasti < 1 << _LASTI_BITS:
+        return None
+    return id(code) >> 3 << _LASTI_BITS | lasti
+
 
 def class_tkey(frame: FrameType) -> int | None:
     """The tkey for a lock allocated at frame's current instruction (None: untracked)."""
     code = frame.f_code
-    site = _sites.get((id(code), frame.f_lasti))
+    lasti = frame.f_lasti
+    key = site_key(code, lasti)
+    found = FAST.get(key) if key is not None else None
+    if found is not None:
+        if isinstance(found, int):
+            return found
+        try:
+            tkey = found.get(id(type(frame.f_locals["self"])))
+        except KeyError:  # deleted
+            tkey = None
+        if tkey is not None:
+            return tkey
+    site = _sites.get((id(code), lasti))
     if site is None:
-        site = _sites[(id(code), frame.f_lasti)] = _analyse(frame)
+        site = _site(frame, code, lasti)
     if site.kind == PLAIN:
         if site.tkey is None:
-            site.tkey = _register((id(code), frame.f_lasti), _where(frame, site.owner), frame)
+            site.tkey = _register((id(code), site.lasti), _where(frame, site.owner), frame)
+        if site.tkey is not None and key is not None:
+            FAST[key] = site.tkey
         return site.tkey
     owner = _owner_frame(frame)
     caller = None
@@ -130,18 +169,54 @@ def class_tkey(frame: FrameType) -> int | None:
         made_for = _self_type(owner)
     else:
         caller, made_for = _outside(owner)
-    where = (id(caller.f_code), caller.f_lasti) if caller is not None else (0, 0)
-    found = site.roles.get(where)
-    if found is None:
-        found = site.roles[where] = (caller.f_code if caller is not None else None, _ByType())
-    by_type = found[1]
+    where = (
+        (id(caller.f_code), call_offset(caller.f_code, caller.f_lasti))
+        if caller is not None
+        else (0, 0)
+    )
+    role = site.roles.get(where)
+    if role is None:
+        role = site.roles[where] = (caller.f_code if caller is not None else None, _ByType())
+    by_type = role[1]
+    if site.kind == METHOD and owner is frame and key is not None:
+        FAST.setdefault(key, by_type.fast)
     tkey = by_type.get(made_for)
     if tkey == -1:
         name = _role_name(frame, owner, site, made_for, caller)
-        key = (id(code), frame.f_lasti, *where, id(made_for))
-        tkey = _register(key, name, frame)
+        tkey = _register((id(code), site.lasti, *where, id(made_for)), name, frame)
         by_type.put(made_for, tkey, name)
     return tkey
+
+
+def _site(frame: FrameType, code: CodeType, lasti: int) -> _Site:
+    """The site of frame's current instruction, analysed the first time. It is known by
+    its call instruction: while a call runs, 3.11+ report the call's offset, one in its
+    inline cache, or (3.11) its PRECALL's, depending on how the call was specialised."""
+    start = call_offset(code, lasti)
+    site = _sites.get((id(code), start))
+    if site is None:
+        site = _sites[(id(code), start)] = _analyse(frame, start)
+    _sites[(id(code), lasti)] = site
+    return site
+
+
+def call_offset(code: CodeType, lasti: int) -> int:
+    """The offset of the instruction at lasti, a call's: lasti, unless it points into
+    the inline cache entries that follow an instruction (3.11+) or at a PRECALL (3.11),
+    whose CALL follows."""
+    import opcode  # imports no module that makes a lock while it is imported
+
+    cache = opcode.opmap.get("CACHE")
+    if cache is None or lasti < 0:
+        return lasti
+    raw = code.co_code
+    while lasti > 0 and raw[lasti] == cache:
+        lasti -= 2
+    if raw[lasti] == opcode.opmap.get("PRECALL"):
+        lasti += 2
+        while lasti < len(raw) and raw[lasti] == cache:
+            lasti += 2
+    return lasti
 
 
 def _owner_frame(frame: FrameType) -> FrameType:
@@ -151,7 +226,7 @@ def _owner_frame(frame: FrameType) -> FrameType:
     return frame
 
 
-def _analyse(frame: FrameType) -> _Site:
+def _analyse(frame: FrameType, lasti: int) -> _Site:
     owner = _owner_frame(frame).f_code
     if owner.co_filename.startswith("<"):
         kind = GENERATED
@@ -163,7 +238,7 @@ def _analyse(frame: FrameType) -> _Site:
         kind = HELPER
     else:
         kind = PLAIN  # main(), a thread's target, a test: the lock is its own
-    return _Site(frame.f_code, kind, owner)
+    return _Site(frame.f_code, lasti, kind, owner)
 
 
 def _returns_what_it_makes(code: CodeType, lasti: int) -> bool:

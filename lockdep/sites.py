@@ -5,8 +5,8 @@
 acquisition made in one of them records the first frame outside them, so that
 reports name the user's line (SPEC 3.7). ``THIN_WRAPPERS`` lists them, by
 file: all the functions of the file (None), or the names given. The C hot path
-(``fastpath``) reads the same dict, and remembers the last file it found not in
-it: the dict does not change.
+(``fastpath``) reads the same dict, and remembers its verdict per code object:
+the dict does not change.
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ from . import held as hs
 from . import lockstats, queries, report, violations
 from .chains import Chain
 from .checks import BINARY, INSTANCES, STRICT, Checker, Fact
-from .held import CHAIN, EXTRA, LOCK, TKEY, Entry, Extra
+from .held import CHAIN, EXTRA, LOCK, REENTRY, TKEY, Entry, Extra
 from .keys import READ, TRY, class_id, class_of_key, subclass_of_key
 from .registry import ClassRegistry
 from .threads import Threads, ThreadState
@@ -282,7 +282,7 @@ class Lockdep:
             if not raw_acquire(blocking, timeout):
                 return False
             lock._lockdep_pos = len(held)  # type: ignore[attr-defined]
-            extra = Extra(None, 0.0, True) if reentry else None
+            extra = REENTRY if reentry else None
             if frame is None:
                 held.append((lock, tkey, node, None, -1, extra))
             else:

@@ -10,7 +10,9 @@ import textwrap
 import pytest
 
 import lockdep
+from lockdep import aio
 from lockdep.aio import TrackedAsyncLock
+from lockdep.held import CODE
 
 pytestmark = pytest.mark.usefixtures("installed")
 
@@ -135,3 +137,32 @@ def test_tracked_lock_reads_as_asyncio_lock_in_type_errors() -> None:
         return "no error"
 
     assert asyncio.run(main()) == "object Lock can't be used in 'await' expression"
+
+
+def test_a_cached_acquisition_records_what_the_checked_one_did() -> None:
+    """The second time round both acquisitions hit the chain cache: the same entries
+    (chain node, site) are pushed, and the order learned still holds."""
+
+    async def main() -> list[list[tuple[object, ...]]]:
+        a, b = asyncio.Lock(), asyncio.Lock()
+        seen: list[list[tuple[object, ...]]] = []
+
+        async def nest() -> None:
+            async with a, b:
+                seen.append(list(aio._task_held()[1:]))  # the task's stack, past its sentinel
+                await asyncio.sleep(0)
+
+        for _ in range(3):
+            await asyncio.create_task(nest())
+
+        async def backward() -> None:
+            async with b, a:
+                pass
+
+        with pytest.raises(lockdep.LockOrderError):
+            await asyncio.create_task(backward())
+        return seen
+
+    seen = asyncio.run(main())
+    assert len(seen) == 3 and seen[0] == seen[1] == seen[2]
+    assert [entry[CODE].co_name for entry in seen[0]] == ["nest", "nest"]

@@ -11,7 +11,9 @@ in one process need the C extension and are skipped without it, except in CI
 from __future__ import annotations
 
 import gc
+import logging
 import os
+import queue
 import subprocess
 import sys
 import textwrap
@@ -220,6 +222,133 @@ def test_tracked_locks_skip_thin_wrappers_on_the_fast_path(implementation: str) 
             with cond:  # Condition.__enter__ takes the lock: the site is this line
                 line = _line() - 1
                 assert _sites()[-1][1] == line
+
+
+def test_the_site_skips_nested_thin_wrappers(implementation: str) -> None:
+    # queue.Queue.put takes its lock in Condition.__enter__ (threading.py) called
+    # from put (queue.py): both are skipped, alternating with another wrapper file.
+    seen: list[tuple[str, int]] = []
+
+    class Recording(queue.Queue[int]):
+        def _put(self, item: int) -> None:
+            seen.append(_sites()[-1])
+            super()._put(item)
+
+    q, cond = Recording(), threading.Condition(Lock())
+    for _ in range(3):  # learned, then from the cache
+        q.put(1)
+        put_line = _line() - 1
+        with cond:
+            cond_line = _line() - 1
+            assert _sites()[-1][1] == cond_line
+        assert seen[-1][1] == put_line
+
+
+def test_a_thin_wrappers_file_skips_only_its_named_functions(implementation: str) -> None:
+    # logging's Handler.acquire is a thin wrapper; Handler.handle, which calls it,
+    # is not: the site is handle's line, in logging.
+    seen: list[lockdep.HeldLock] = []
+
+    class Recording(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(lockdep.held_locks()[-1])
+
+    handler = Recording()
+    for _ in range(3):
+        handler.handle(logging.makeLogRecord({"msg": "m"}))
+    assert [h.site.function for h in seen] == ["handle"] * 3
+    assert [h.site.file for h in seen] == [logging.__file__] * 3
+    assert len({h.site.line for h in seen}) == 1
+
+
+def test_both_implementations_record_the_same_entries() -> None:
+    r, other = RLock(), Lock()
+    cond = threading.Condition(r)
+    recorded: dict[str, list[tuple[object, ...]]] = {}
+    before = lockdep.settings()["fast_path"]
+    for name in fastpath.AVAILABLE:
+        lockdep.configure(fast_path=name)
+        try:
+            for _ in range(2):  # learned, then from the cache: what is recorded is the last
+                with other:
+                    with cond:  # Condition.__enter__: the site is this line
+                        with r:  # re-entered
+                            recorded[name] = [
+                                (e[0], e[1], e[CODE], e[LASTI], e[5] is not None and e[5].reentry)
+                                for e in LOCKDEP.local.held[1:]
+                            ]
+        finally:
+            lockdep.configure(fast_path=before)
+    for entries in recorded.values():
+        assert [e[0] for e in entries] == [other, r, r]
+        assert [e[4] for e in entries] == [False, False, True]
+        assert {e[2] for e in entries} == {sys._getframe().f_code}
+    assert len({tuple(entries) for entries in recorded.values()}) == 1, recorded
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_is_owned_is_conditions_answer(implementation: str, enabled: bool) -> None:
+    # threading.Condition asks _is_owned at every notify: a Lock has no owner (taken
+    # by anyone counts), an RLock's owner is the thread holding it.
+    lockdep.configure(enabled=enabled)
+    lock, rlock = Lock(), RLock()
+    assert lock._is_owned() is False and rlock._is_owned() is False
+    with lock, rlock:
+        assert lock._is_owned() is True and rlock._is_owned() is True
+        assert run_in_thread_result(lock._is_owned) is True
+        assert run_in_thread_result(rlock._is_owned) is False
+        for cond in (threading.Condition(lock), threading.Condition(rlock)):
+            cond.notify()  # owned: no RuntimeError
+    with pytest.raises(RuntimeError, match="un-acquired lock"):
+        threading.Condition(rlock).notify()
+    with pytest.raises(RuntimeError, match="un-acquired lock"):
+        threading.Condition(lock).notify()
+
+
+def test_a_wait_gives_back_and_retakes_the_same_entries(implementation: str) -> None:
+    outer, lock, rlock = Lock(), Lock(), RLock()
+    for inner in (lock, rlock):
+        cond = threading.Condition(inner)
+        for _ in range(3):  # learned, then re-taken from the cache
+            with outer:
+                with cond:
+                    before = lockdep.held_locks()
+                    assert cond.wait(0) is False
+                    line = _line() - 1
+                    after = lockdep.held_locks()
+                    assert [h.lock for h in after] == [h.lock for h in before] == [outer, inner]
+                    assert after[0] == before[0]
+                    assert after[1].site.line == line  # the wait's caller re-took it
+                    assert inner._is_owned()
+            assert lockdep.held_locks() == [] and not inner._is_owned()
+
+
+def test_a_wait_on_a_reentered_rlock_retakes_every_entry(implementation: str) -> None:
+    r = RLock()
+    cond = threading.Condition(r)
+    for _ in range(2):
+        with r, cond:
+            assert cond.wait(0) is False
+            assert [(h.lock, h.reentry) for h in lockdep.held_locks()] == [
+                (r, False),
+                (r, True),
+            ]
+            if hasattr(r, "_recursion_count"):
+                assert r._recursion_count() == 2
+        assert lockdep.held_locks() == [] and not r._is_owned()
+
+
+def test_a_cond_wait_on_a_mutex_retakes_it(implementation: str) -> None:
+    a, m = lockdep.Mutex("A"), lockdep.Mutex("M")
+    cond = lockdep.Cond(m)
+    for _ in range(3):
+        with a, m:
+            assert cond.wait(timeout=0) is False
+            assert [h.name for h in lockdep.held_locks()] == ["A", "M"]
+            assert m.is_locked_by_me()
+    with pytest.raises(lockdep.LockOrderError):  # the order learned holds after waits
+        with m, a:
+            pass
 
 
 def test_instance_nesting_on_the_cached_path(implementation: str) -> None:

@@ -148,3 +148,40 @@ def test_a_type_locks_are_made_for_is_not_kept_alive() -> None:
     assert gone() is None
     names = {c["name"]: c["references"] for c in lockdep.graph()["classes"]}
     assert names.get(name, 0) == 0, "the class's reference went with the type"
+
+
+class CapturingBase:
+    """A base class whose method keeps self in a closure: self is a cell there."""
+
+    def __init__(self) -> None:
+        self.cond = threading.Condition()
+        self.lock = threading.Lock()
+        self.again = lambda: self
+
+
+class CapturingLeft(CapturingBase):
+    pass
+
+
+class CapturingRight(CapturingBase):
+    pass
+
+
+@pytest.mark.parametrize("path", lockdep.fastpath.AVAILABLE)
+def test_the_class_by_type_of_self_is_the_same_on_both_paths(path: str) -> None:
+    # Made many times: the C maker reads the role from roles' table once it is there,
+    # also where self is a cell; the names must be what Python gives.
+    before = lockdep.settings()["fast_path"]
+    lockdep.configure(fast_path=path)
+    try:
+        made = [(CapturingLeft(), CapturingRight(), Left(), Right()) for _ in range(3)]
+    finally:
+        lockdep.configure(fast_path=before)
+    for left, right, plain_left, plain_right in made:
+        assert class_of(left.cond._lock).endswith("for CapturingLeft")
+        assert class_of(right.cond._lock).endswith("for CapturingRight")
+        assert class_of(left.lock).endswith("for CapturingLeft")
+        assert class_of(right.lock).endswith("for CapturingRight")
+        assert class_of(plain_left.lock).endswith("for Left")
+        assert class_of(plain_right.lock).endswith("for Right")
+    assert len({class_of(m[0].lock) for m in made}) == 1
