@@ -37,10 +37,11 @@ A call's future is a ``CallFuture`` (``future``): a
 ``concurrent.futures.Future`` that makes its condition, waiter and callback
 lists only when something waits or registers (most of a short call's cost,
 and of the garbage collector's work, in ThreadPoolExecutor). It gets its
-outcome where ThreadPoolExecutor sets it: in the worker, without the pool lock (so done callbacks never run under it); a
-call that raised counts as failed in the queue's statistics but is not
-logged (its future has the exception). A call dropped by ``drop_oldest``
-fails with ``QueueFull``, one past its deadline with ``DeadlineExpired``.
+outcome where ThreadPoolExecutor sets it: in the worker, without the pool
+lock (so done callbacks never run under it); a call that raised counts as
+failed in the queue's statistics but is not logged (its future has the
+exception). A call dropped by ``drop_oldest`` fails with ``QueueFull``, one
+past its deadline with ``DeadlineExpired``.
 """
 
 from __future__ import annotations
