@@ -310,3 +310,23 @@ def test_a_huge_bound_costs_no_memory_up_front(tp: Harness) -> None:
     with pytest.raises(QueueFull):
         q.queue(3)
     pool.unpause()
+
+
+@pytest.mark.parametrize("make", KINDS)
+@pytest.mark.parametrize("timed", [False, True], ids=["untimed", "timed"])
+def test_a_refused_deadline_takes_no_place(tp: Harness, make: type, timed: bool) -> None:
+    """queue() with a deadline the queue cannot take (none at all, or a bad one) raises
+    before it takes a place: the bound stays whole."""
+    seen: list[int] = []
+    pool = tp.pool("refused", 1)
+    q = make("q", process=recorder(seen), max_items=1, deadlines=timed)
+    pool.add_work_queue(q)  # not started: nothing leaves the queue
+    for _ in range(3):
+        with pytest.raises((TypeError, ValueError)):
+            q.queue(1, deadline=-1.0 if timed else 5.0)
+    q.queue(2)  # the one place is still free
+    with pytest.raises(QueueFull):
+        q.queue(3)
+    pool.start()
+    assert pool.drain(timeout=JOIN)
+    assert seen == [2]
