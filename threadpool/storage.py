@@ -413,10 +413,12 @@ class Storage(BaseWorkQueue):
         if self._counted:  # bounded, untimed, lock-free: take a place first
             if deadline is not None:
                 self._no_deadlines()
-            try:
-                self._tokens.pop()  # type: ignore[union-attr]
-            except IndexError:
-                return self._put_full(item, None, False)
+            tokens = self._tokens  # once: max_items = None may clear it meanwhile
+            if tokens is not None:
+                try:
+                    tokens.pop()
+                except IndexError:
+                    return self._put_full(item, None, False)
             self._items.append(item)
             st = self._state
             if st is not None and (st.idle or st.can_grow):
@@ -457,9 +459,10 @@ class Storage(BaseWorkQueue):
             if not self._timed:
                 self._no_deadlines()
             deadline = check_deadline(deadline)
-        if self._tokens is not None:
+        tokens = self._tokens  # once: max_items = None may clear it meanwhile
+        if tokens is not None:
             try:
-                self._tokens.pop()
+                tokens.pop()
             except IndexError:
                 return self._put_full(item, deadline, front)
         self._place(item, deadline, front)
@@ -549,10 +552,9 @@ class Storage(BaseWorkQueue):
             return _ADMITTED
         except IndexError:
             pass
-        if self._reserve:
-            with self._guard:
-                if self._take_place():
-                    return _ADMITTED
+        with self._guard:  # the reserve, or a bound removed since ``tokens`` was read
+            if self._take_place():
+                return _ADMITTED
         policy = self._policy
         if policy == "block":
             return self._wait_for_room()
