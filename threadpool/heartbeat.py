@@ -60,6 +60,22 @@ State = tuple[float | None, float, float]
 _CLEARED: State = (None, 0.0, 0.0)
 INF = float("inf")
 
+# A unit's limits as a pool's worker resets its handle with them (``reset_with``):
+# (grace, suicide_grace, the earlier of the two that is set, or 0 if neither is).
+Limits = tuple[float, float, float]
+
+
+def limits_of(grace: float, suicide_grace: float) -> Limits:
+    """``Limits`` for ``grace`` and ``suicide_grace`` (seconds, 0: none)."""
+    return (grace, suicide_grace, _earliest(grace, suicide_grace))
+
+
+def _earliest(grace: float, suicide_grace: float) -> float:
+    """The earlier of the two limits that is set (not 0); 0 if neither is."""
+    if grace and (not suicide_grace or grace < suicide_grace):
+        return grace
+    return suicide_grace
+
 
 def _secs(value: float) -> str:
     return f"{value:g}"
@@ -131,7 +147,17 @@ class HeartbeatHandle:
         if now > self._due:
             self._map._check(self, now, who)
         self._state = (now, grace, suicide_grace)
-        first = grace if grace and (not suicide_grace or grace < suicide_grace) else suicide_grace
+        first = _earliest(grace, suicide_grace)
+        self._due = now + first if first else INF
+
+    def reset_with(self, now: float, limits: Limits) -> None:
+        """``reset_at(now, grace, suicide_grace)`` with ``limits_of(grace,
+        suicide_grace)``: what a pool's worker calls before each unit, with its queue's
+        limits worked out once rather than at every unit."""
+        if now > self._due:
+            self._map._check(self, now, "reset_timeout")
+        grace, suicide, first = limits
+        self._state = (now, grace, suicide)
         self._due = now + first if first else INF
 
     def clear_at(self, now: float, who: str = "clear_timeout") -> None:

@@ -16,8 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from threadpool import HeartbeatHandle, HeartbeatMap, TPHandle, WorkQueueVal
+from threadpool.heartbeat import limits_of
 
 from .conftest import JOIN, FakeClock, Harness, wait
 
@@ -556,3 +559,21 @@ def test_touch_failure_is_logged_once_until_a_touch_succeeds(
         path.symlink_to(tmp_path / "elsewhere")
         hm.check_touch_file(path)
     assert caplog.text.count("cannot touch") == 2
+
+
+# --- a worker's reset: reset_with(limits_of(...)) is reset_at ---------------------------------
+
+seconds = st.sampled_from([0.0, 0.5, 1.0, 2.0, 60.0])
+
+
+@given(seconds, seconds, st.floats(min_value=0, max_value=1e6))
+def test_reset_with_limits_is_reset_at(grace: float, suicide: float, now: float) -> None:
+    hm = HeartbeatMap("hm")
+    by_args = hm.add_worker("a")
+    by_limits = hm.add_worker("b")
+    by_args.reset_at(now, grace, suicide)
+    by_limits.reset_with(now, limits_of(grace, suicide))
+    assert by_limits._state == by_args._state == (now, grace, suicide)
+    assert by_limits._due == by_args._due
+    for late in (now + grace, now + suicide, now + max(grace, suicide) + 1):
+        assert by_limits.is_late(late) == by_args.is_late(late)
