@@ -16,9 +16,7 @@ thread only.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
-import platform
 import sys
 import threading
 from collections.abc import Iterable
@@ -53,15 +51,32 @@ _libc_loaded = False
 
 
 def _load_libc() -> Any:
+    """The C library, loaded once; None off Linux or where it cannot be loaded.
+
+    ``ctypes.CDLL(None)`` is the running process itself, whose symbols include
+    libc's; ``libc.so.6`` (glibc's soname) is the fallback where that lacks
+    ``prctl``. Never ``ctypes.util.find_library``, which runs ``ldconfig`` (or
+    a compiler) in a subprocess: a pool's first worker must not spawn a process
+    in its host program (slow, and a fork there is the host's business).
+    """
     global _libc, _libc_loaded
     if not _libc_loaded:
         _libc_loaded = True
         if sys.platform.startswith("linux"):
-            try:
-                _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-            except OSError:
-                _libc = None
+            for name in (None, "libc.so.6"):
+                try:
+                    libc = ctypes.CDLL(name, use_errno=True)
+                except OSError:
+                    continue
+                if hasattr(libc, "prctl"):
+                    _libc = libc
+                    break
     return _libc
+
+
+def _machine() -> str:
+    """The machine name (``uname -m``), lower-case; from the ``uname`` system call."""
+    return os.uname().machine.lower()
 
 
 def os_thread_name(name: str) -> bytes:
@@ -110,7 +125,7 @@ def ioprio_value(ioclass: str, level: int) -> int:
 def set_io_priority(ioclass: str, level: int) -> bool:
     """Set the calling thread's I/O scheduling class and level (Linux ``ioprio_set``)."""
     libc = _load_libc()
-    nr = _IOPRIO_SET_NR.get(platform.machine().lower())
+    nr = _IOPRIO_SET_NR.get(_machine())
     if libc is None or nr is None or not hasattr(libc, "syscall"):
         return False
     value = ioprio_value(ioclass, level)
@@ -123,7 +138,7 @@ def set_io_priority(ioclass: str, level: int) -> bool:
 def get_io_priority() -> tuple[str, int] | None:
     """The calling thread's I/O class and level, or None where unknown."""
     libc = _load_libc()
-    nr = _IOPRIO_GET_NR.get(platform.machine().lower())
+    nr = _IOPRIO_GET_NR.get(_machine())
     if libc is None or nr is None or not hasattr(libc, "syscall"):
         return None
     value = libc.syscall(nr, IOPRIO_WHO_PROCESS, 0)

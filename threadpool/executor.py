@@ -33,11 +33,15 @@ given, with its bound, policy and deadlines) and share the pool's threads,
 heartbeats and counters. Shutting it down stops its submissions and waits
 for its queue, never the pool.
 
-A call's future gets its outcome where ThreadPoolExecutor sets it: in the
-worker, without the pool lock (so done callbacks never run under it); a
-call that raised counts as failed in the queue's statistics but is not
-logged (its future has the exception). A call dropped by ``drop_oldest``
-fails with ``QueueFull``, one past its deadline with ``DeadlineExpired``.
+A call's future is a ``CallFuture`` (``future``): a
+``concurrent.futures.Future`` that makes its condition, waiter and callback
+lists only when something waits or registers (most of a short call's cost,
+and of the garbage collector's work, in ThreadPoolExecutor). It gets its
+outcome where ThreadPoolExecutor sets it: in the worker, without the pool
+lock (so done callbacks never run under it); a call that raised counts as
+failed in the queue's statistics but is not logged (its future has the
+exception). A call dropped by ``drop_oldest`` fails with ``QueueFull``, one
+past its deadline with ``DeadlineExpired``.
 """
 
 from __future__ import annotations
@@ -55,6 +59,7 @@ from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 
 import lockdep
 
+from .future import CallFuture
 from .heartbeat import HeartbeatMap, TPHandle
 from .limits import DeadlineExpired, QueueFull
 from .queue_base import DEFAULT_TIMEOUT
@@ -365,7 +370,7 @@ class Executor(futures_base.Executor):
             raise RuntimeError("cannot schedule new futures after shutdown")
         if _interpreter_exiting:
             raise RuntimeError("cannot schedule new futures after interpreter shutdown")
-        future: Future[T] = Future()
+        future: Future[T] = CallFuture()
         call = _Call(future, fn, args, kwargs)
         if offer:
             if not queue.offer(call, deadline=deadline):

@@ -23,7 +23,7 @@ that comes back late from an item reports its own timeout (as in Ceph).
 Something has to call ``is_healthy()`` even when every worker is stuck:
 ``start_checker(interval, touch_file)`` runs a thread that does, and touches
 ``touch_file`` while the map is healthy (for a supervisor that watches its
-mtime).
+mtime), never through a symlink (see ``touch_file``).
 
 Thread safety: every method may be called from any thread. A handle's
 deadlines have one writer, ``HeartbeatHandle.reset_at`` / ``clear_at``
@@ -38,8 +38,10 @@ registration and the check's bookkeeping.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
+import stat
 import sys
 import threading
 import traceback
@@ -58,6 +60,22 @@ State = tuple[float | None, float, float]
 _CLEARED: State = (None, 0.0, 0.0)
 INF = float("inf")
 
+# A unit's limits as a pool's worker resets its handle with them (``reset_with``):
+# (grace, suicide_grace, the earlier of the two that is set, or 0 if neither is).
+Limits = tuple[float, float, float]
+
+
+def limits_of(grace: float, suicide_grace: float) -> Limits:
+    """``Limits`` for ``grace`` and ``suicide_grace`` (seconds, 0: none)."""
+    return (grace, suicide_grace, _earliest(grace, suicide_grace))
+
+
+def _earliest(grace: float, suicide_grace: float) -> float:
+    """The earlier of the two limits that is set (not 0); 0 if neither is."""
+    if grace and (not suicide_grace or grace < suicide_grace):
+        return grace
+    return suicide_grace
+
 
 def _secs(value: float) -> str:
     return f"{value:g}"
@@ -70,6 +88,31 @@ def check_seconds(what: str, value: object) -> float:
     if not value >= 0 or value == float("inf"):
         raise ValueError(f"{what} must be a finite number of seconds >= 0, got {value!r}")
     return float(value)
+
+
+# The heartbeat file's open: never through a symlink (ELOOP), a FIFO does not block.
+TOUCH_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+TOUCH_MODE = 0o600
+
+
+def touch_file(path: str | os.PathLike[str]) -> None:
+    """Create the regular file at ``path`` (mode 0600) or update its times.
+
+    A supervisor that cannot speak HTTP watches this file's mtime; the process
+    touching it often runs as root, and the file often lives in a directory
+    others can write (``/tmp``, a shared volume). So a symlink at ``path`` is
+    never followed (``O_NOFOLLOW``: OSError ELOOP, dangling or not, and its target
+    is left alone), anything but a regular file is refused (OSError EINVAL;
+    ``O_NONBLOCK`` keeps a FIFO from blocking the checker), and a new file is
+    readable by its owner only.
+    """
+    fd = os.open(path, TOUCH_FLAGS, TOUCH_MODE)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", os.fspath(path))
+        os.utime(fd)
+    finally:
+        os.close(fd)
 
 
 class HeartbeatHandle:
@@ -104,7 +147,17 @@ class HeartbeatHandle:
         if now > self._due:
             self._map._check(self, now, who)
         self._state = (now, grace, suicide_grace)
-        first = grace if grace and (not suicide_grace or grace < suicide_grace) else suicide_grace
+        first = _earliest(grace, suicide_grace)
+        self._due = now + first if first else INF
+
+    def reset_with(self, now: float, limits: Limits) -> None:
+        """``reset_at(now, grace, suicide_grace)`` with ``limits_of(grace,
+        suicide_grace)``: what a pool's worker calls before each unit, with its queue's
+        limits worked out once rather than at every unit."""
+        if now > self._due:
+            self._map._check(self, now, "reset_timeout")
+        grace, suicide, first = limits
+        self._state = (now, grace, suicide)
         self._due = now + first if first else INF
 
     def clear_at(self, now: float, who: str = "clear_timeout") -> None:
@@ -200,6 +253,7 @@ class HeartbeatMap:
         self._checks = 0
         self._checker: threading.Thread | None = None
         self._checker_stop = threading.Event()
+        self._touch_failure: str | None = None  # the last failure logged, until a touch works
 
     def __repr__(self) -> str:
         return f"<HeartbeatMap {self.name!r}, {len(self._workers)} workers>"
@@ -317,20 +371,24 @@ class HeartbeatMap:
         return self._timeouts_total
 
     def check_touch_file(self, path: str | os.PathLike[str] | None) -> bool:
-        """is_healthy(); if healthy and ``path`` is given, create the file or update its mtime.
+        """is_healthy(); if healthy and ``path`` is given, touch the file (``touch_file``).
 
-        A file that cannot be touched is logged, not raised: the check's answer stands.
+        A file that cannot be touched (a symlink, not a regular file, no such
+        directory, ...) is logged, not raised: the check's answer stands. The same
+        failure is logged once (WARNING) until a touch succeeds again, not at every check.
         """
         healthy = self.is_healthy()
         if healthy and path is not None:
             try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
-                try:
-                    os.utime(fd)
-                finally:
-                    os.close(fd)
+                touch_file(path)
             except OSError as exc:
-                logger.warning("heartbeat map %s: cannot touch %s: %s", self.name, path, exc)
+                why = "it is a symbolic link" if exc.errno == errno.ELOOP else exc.strerror
+                failure = f"{os.fspath(path)}: {why}"
+                if failure != self._touch_failure:
+                    self._touch_failure = failure
+                    logger.warning("heartbeat map %s: cannot touch %s", self.name, failure)
+            else:
+                self._touch_failure = None
         return healthy
 
     # --- the checker thread ---------------------------------------------------------

@@ -114,6 +114,10 @@ class PointerWQ(Storage):
         self._processing += 1  # before the item leaves the deque: see drain()
         if self._plain:
             return items.popleft()
+        if self._counted:  # bounded, lock-free: the item's place is free again
+            item = items.popleft()
+            self._place_freed()
+            return item
         if (
             self._peek_in_order and items[0].__class__ is tuple and items[0][0] > self._state.now  # type: ignore[union-attr]
         ):

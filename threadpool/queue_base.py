@@ -54,7 +54,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from .heartbeat import TPHandle, check_seconds
+from .heartbeat import TPHandle, check_seconds, limits_of
 from .histogram import Histogram
 
 if TYPE_CHECKING:
@@ -170,7 +170,7 @@ class BaseWorkQueue:
         self._name = check_name(type(self).__name__, name)
         self._timeout = check_seconds("timeout", timeout)
         self._suicide_timeout = check_seconds("suicide_timeout", suicide_timeout)
-        self.limits = (self._timeout, self._suicide_timeout)
+        self.limits = limits_of(self._timeout, self._suicide_timeout)
         if not isinstance(histograms, bool):
             raise TypeError(f"histograms must be True or False, got {histograms!r}")
         self._state: PoolState | None = None
@@ -201,7 +201,7 @@ class BaseWorkQueue:
     @timeout.setter
     def timeout(self, value: float) -> None:
         self._timeout = check_seconds("timeout", value)
-        self.limits = (self._timeout, self._suicide_timeout)
+        self.limits = limits_of(self._timeout, self._suicide_timeout)
 
     @property
     def suicide_timeout(self) -> float:
@@ -211,7 +211,7 @@ class BaseWorkQueue:
     @suicide_timeout.setter
     def suicide_timeout(self, value: float) -> None:
         self._suicide_timeout = check_seconds("suicide_timeout", value)
-        self.limits = (self._timeout, self._suicide_timeout)
+        self.limits = limits_of(self._timeout, self._suicide_timeout)
 
     def set_timeout(self, seconds: float) -> None:
         """Ceph's name for ``timeout = seconds``."""
@@ -225,7 +225,8 @@ class BaseWorkQueue:
         return f"<{type(self).__name__} {self._name!r}>"
 
     # --- the protocol, the pool's side (see the module docstring) ---------------------
-    # ``limits`` is (timeout, suicide_timeout), for the worker's heartbeat reset.
+    # ``limits`` is ``heartbeat.limits_of(timeout, suicide_timeout)``, for the worker's
+    # heartbeat reset (``HeartbeatHandle.reset_with``).
 
     def attach(self, state: PoolState) -> None:
         """Called by ThreadPool.add_work_queue (pool lock held). ValueError if attached."""

@@ -122,18 +122,29 @@ class WorkQueueVal(Storage):
             if not items:
                 return NOTHING
             u = items.popleft()
-        elif self._fast:
-            if (
-                self._peek_in_order
-                and items
-                and items[0].__class__ is tuple
-                and items[0][0] > self._state.now  # type: ignore[union-attr]
-            ):
-                u = items.popleft()[1]  # in order, not expired: take_next's usual case
+        elif self._counted:  # bounded, lock-free: the item's place is free again
+            if not items:
+                return NOTHING
+            u = items.popleft()
+            if self._debt:
+                self._place_freed()
+            else:
+                self._tokens.append(None)  # type: ignore[union-attr]
+                if self._space_waiters:  # after the append: see storage's docstring
+                    self._wake_space()
+        elif self._peek_in_order and items:
+            entry = items[0]
+            if entry.__class__ is tuple and entry[0] > self._state.now:  # type: ignore[union-attr]
+                items.popleft()  # in order, not expired: take_next's usual case
+                u = entry[1]
             else:
                 u = self.take_next()
                 if u is NOTHING:
                     return NOTHING
+        elif self._fast:
+            u = self.take_next()
+            if u is NOTHING:
+                return NOTHING
         else:
             if self._empty():
                 return NOTHING
@@ -237,6 +248,12 @@ class WorkQueue(_RefQueue):
         items = self._items
         if self._plain:
             return items.popleft() if items else NOTHING
+        if self._counted:  # bounded, lock-free: the item's place is free again
+            if not items:
+                return NOTHING
+            item = items.popleft()
+            self._place_freed()
+            return item
         if self._fast:
             if (
                 self._peek_in_order

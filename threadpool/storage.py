@@ -125,6 +125,8 @@ class Storage(BaseWorkQueue):
 
     __slots__ = (
         "_block_timeout",
+        "_counted",
+        "_dated",
         "_dead",
         "_deadline",
         "_debt",
@@ -145,7 +147,6 @@ class Storage(BaseWorkQueue):
         "_plain",
         "_policy",
         "_proc",
-        "_quick",
         "_rejected",
         "_reserve",
         "_space",
@@ -338,12 +339,18 @@ class Storage(BaseWorkQueue):
         self._paths_changed()
 
     def _paths_changed(self) -> None:
+        """Which inline cases queue() and dequeue_unit take, from the queue's settings."""
         st = self._state
         locked = st is not None and st.locked_paths
         simple = self._fast and self._tokens is None and not self._timed
         self._lockfree = simple and not locked
         self._plain = simple and not self._stamped  # dequeue may just popleft()
-        self._quick = self._fast and not self._stamped and not locked  # queue()'s inline cases
+        quick = self._fast and not self._stamped and not locked
+        # queue()'s inline case for deadlines: timed, lock-free, no stamps (bounded or not).
+        self._dated = quick and self._timed
+        # Bounded, untimed, lock-free, no stamps: queue() takes a token and appends,
+        # dequeue_unit pops and gives the token back, both inline.
+        self._counted = quick and self._tokens is not None and not self._timed
         # Attached, timed, unbounded, no stamps: only workers pop, with the pool lock, so
         # a worker may look at the front before it takes it (dequeue_unit's inline case).
         self._peek_in_order = st is not None and self._timed and self._tokens is None
@@ -375,40 +382,43 @@ class Storage(BaseWorkQueue):
             if st is not None and (st.idle or st.can_grow):
                 st.item_queued()
             return True
-        if self._quick:  # bounded or timed, lock-free: the usual cases, inline too
+        if self._dated:  # timed, lock-free: a deadline costs a clock reading
+            if deadline is None:
+                deadline = self._deadline
+            elif not ((type(deadline) is float or type(deadline) is int) and 0 < deadline < INF):
+                deadline = check_deadline(deadline)
             tokens = self._tokens
-            if tokens is not None:
+            if tokens is not None:  # bounded: take a place first
                 try:
                     tokens.pop()
                 except IndexError:
                     return self._put_full(item, deadline, False)
-            if self._timed:
-                if deadline is None:
-                    deadline = self._deadline
-                    if deadline is None:  # none: never expires, and what follows is not in order
-                        self._tail = INF
-                        self._items.append((INF, item))
-                        st = self._state
-                        if st is not None and (st.idle or st.can_grow):
-                            st.item_queued()
-                        return True
-                elif not (
-                    (type(deadline) is float or type(deadline) is int) and 0 < deadline < INF
-                ):
-                    deadline = check_deadline(deadline)
-                if deadline is not None:
-                    expires = monotonic() + deadline
-                    if expires >= self._tail:  # in order: no timer of its own
-                        self._tail = expires
-                        self._items.append((expires, item))
-                        st = self._state
-                        if st is not None and (st.idle or st.can_grow):
-                            st.item_queued()
-                        return True
-                self._place(item, deadline, False)
+            if deadline is None:  # none: never expires, and what follows is not in order
+                self._tail = INF
+                self._items.append((INF, item))
+                st = self._state
+                if st is not None and (st.idle or st.can_grow):
+                    st.item_queued()
                 return True
+            expires = monotonic() + deadline
+            if expires >= self._tail:  # in order: no timer of its own
+                self._tail = expires
+                self._items.append((expires, item))
+                st = self._state
+                if st is not None and (st.idle or st.can_grow):
+                    st.item_queued()
+                return True
+            self._place(item, deadline, False)  # out of order: a timer of its own
+            return True
+        if self._counted:  # bounded, untimed, lock-free: take a place first
             if deadline is not None:
                 self._no_deadlines()
+            tokens = self._tokens  # once: max_items = None may clear it meanwhile
+            if tokens is not None:
+                try:
+                    tokens.pop()
+                except IndexError:
+                    return self._put_full(item, None, False)
             self._items.append(item)
             st = self._state
             if st is not None and (st.idle or st.can_grow):
@@ -449,9 +459,10 @@ class Storage(BaseWorkQueue):
             if not self._timed:
                 self._no_deadlines()
             deadline = check_deadline(deadline)
-        if self._tokens is not None:
+        tokens = self._tokens  # once: max_items = None may clear it meanwhile
+        if tokens is not None:
             try:
-                self._tokens.pop()
+                tokens.pop()
             except IndexError:
                 return self._put_full(item, deadline, front)
         self._place(item, deadline, front)
@@ -541,10 +552,9 @@ class Storage(BaseWorkQueue):
             return _ADMITTED
         except IndexError:
             pass
-        if self._reserve:
-            with self._guard:
-                if self._take_place():
-                    return _ADMITTED
+        with self._guard:  # the reserve, or a bound removed since ``tokens`` was read
+            if self._take_place():
+                return _ADMITTED
         policy = self._policy
         if policy == "block":
             return self._wait_for_room()
@@ -726,6 +736,22 @@ class Storage(BaseWorkQueue):
             if self._space_waiters:  # after the append: see the module docstring
                 with self._guard:
                     self._space.notify()
+
+    def _place_freed(self) -> None:
+        """An item of a bounded queue on the lock-free paths left it (pool lock held):
+        dequeue_unit's inline case of ``_give_back``."""
+        if self._debt:
+            with self._guard:
+                self._give_back_guarded()
+            return
+        self._tokens.append(None)  # type: ignore[union-attr]
+        if self._space_waiters:  # after the append: see the module docstring
+            self._wake_space()
+
+    def _wake_space(self) -> None:
+        """A place came free while a producer waits for one: wake one."""
+        with self._guard:
+            self._space.notify()
 
     def _give_back_guarded(self) -> None:
         tokens = self._tokens

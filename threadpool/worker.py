@@ -233,8 +233,7 @@ class Worker:
             st.lock.unlock()
             try:
                 if self.hb is not None:
-                    grace, suicide = q.limits
-                    self.hb.reset_at(st.clock(), grace, suicide)
+                    self.hb.reset_with(st.clock(), q.limits)
                 q.hand_expired(items)
             finally:
                 if not st.lock.try_lock():
@@ -263,8 +262,7 @@ class Worker:
         now = clock()
         hb = self.hb
         if hb is not None:
-            grace, suicide = q.limits
-            hb.reset_at(now, grace, suicide)
+            hb.reset_with(now, q.limits)
         error: BaseException | None = None
         try:
             q.process_unit(unit, self.handle)

@@ -310,3 +310,60 @@ def test_a_huge_bound_costs_no_memory_up_front(tp: Harness) -> None:
     with pytest.raises(QueueFull):
         q.queue(3)
     pool.unpause()
+
+
+@pytest.mark.parametrize("make", KINDS)
+@pytest.mark.parametrize("timed", [False, True], ids=["untimed", "timed"])
+def test_a_refused_deadline_takes_no_place(tp: Harness, make: type, timed: bool) -> None:
+    """queue() with a deadline the queue cannot take (none at all, or a bad one) raises
+    before it takes a place: the bound stays whole."""
+    seen: list[int] = []
+    pool = tp.pool("refused", 1)
+    q = make("q", process=recorder(seen), max_items=1, deadlines=timed)
+    pool.add_work_queue(q)  # not started: nothing leaves the queue
+    for _ in range(3):
+        with pytest.raises((TypeError, ValueError)):
+            q.queue(1, deadline=-1.0 if timed else 5.0)
+    q.queue(2)  # the one place is still free
+    with pytest.raises(QueueFull):
+        q.queue(3)
+    pool.start()
+    assert pool.drain(timeout=JOIN)
+    assert seen == [2]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("timed", [False, True], ids=["untimed", "timed"])
+def test_removing_and_setting_the_bound_while_producers_run(
+    tp: Harness, paths: str, timed: bool
+) -> None:
+    """max_items flips between None and a bound while producers queue: no producer fails
+    (queue() reads the bound's places once) and every item is processed once."""
+    seen: list[int] = []
+    pool = tp.pool("flip", 2)
+    q = WorkQueueVal("q", process=recorder(seen), max_items=10**6, deadlines=timed)
+    pool.add_work_queue(q)
+    pool.start()
+    done = threading.Event()
+
+    def flip() -> None:
+        while not done.is_set():
+            q.max_items = None
+            q.max_items = 10**6
+
+    flipper = threading.Thread(target=flip)
+    flipper.start()
+    producers = [
+        threading.Thread(target=lambda p=p: [q.queue(i) for i in range(p, 20_000, 4)])
+        for p in range(4)
+    ]
+    try:
+        for t in producers:
+            t.start()
+        for t in producers:
+            join(t)
+    finally:
+        done.set()
+        join(flipper)
+    assert pool.drain(timeout=JOIN)
+    assert sorted(seen) == list(range(20_000))

@@ -16,8 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from threadpool import HeartbeatHandle, HeartbeatMap, TPHandle, WorkQueueVal
+from threadpool.heartbeat import limits_of
 
 from .conftest import JOIN, FakeClock, Harness, wait
 
@@ -483,3 +486,94 @@ def test_suicide_of_a_worker_that_comes_back_late_is_reported_by_itself(tmp_path
     assert child.returncode == -signal.SIGABRT, child.stdout + child.stderr
     assert "late_tp thread 0 had suicide timed out after 3" in child.stderr
     assert "Python stack of the stuck thread 'late_tp thread 0'" in child.stderr
+
+
+# --- the heartbeat file: never through a symlink ---------------------------------------------
+
+
+def test_touch_file_is_created_mode_0600(tmp_path: Path) -> None:
+    path = tmp_path / "heartbeat"
+    old = os.umask(0)  # the mode asked for, not one the umask narrowed
+    try:
+        assert HeartbeatMap("hm").check_touch_file(path)
+    finally:
+        os.umask(old)
+    assert path.is_file()
+    assert path.stat().st_mode & 0o777 == 0o600
+
+
+def test_touch_file_does_not_follow_a_symlink(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    target = tmp_path / "target"
+    target.write_text("keep me")
+    os.utime(target, (1, 1))
+    link = tmp_path / "heartbeat"
+    link.symlink_to(target)
+    dangling = tmp_path / "dangling"
+    dangling.symlink_to(tmp_path / "created-through-the-link")
+    hm = HeartbeatMap("hm")
+    with caplog.at_level(logging.WARNING, logger="threadpool.heartbeat"):
+        assert hm.check_touch_file(link), "the check's answer stands"
+        assert hm.check_touch_file(dangling)
+    assert target.read_text() == "keep me"
+    assert target.stat().st_mtime == 1, "the symlink's target was touched"
+    assert link.is_symlink() and dangling.is_symlink()
+    assert not (tmp_path / "created-through-the-link").exists()
+    assert caplog.text.count("it is a symbolic link") == 2
+
+
+def test_touch_file_refuses_what_is_not_a_regular_file(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    hm = HeartbeatMap("hm")
+    with caplog.at_level(logging.WARNING, logger="threadpool.heartbeat"):
+        # nobody reads it: an open that blocked would hang the checker; it fails instead
+        assert hm.check_touch_file(fifo)
+        assert "cannot touch" in caplog.text
+        caplog.clear()
+        reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # now the open succeeds
+        try:
+            assert hm.check_touch_file(fifo)
+        finally:
+            os.close(reader)
+    assert "not a regular file" in caplog.text
+
+
+def test_touch_failure_is_logged_once_until_a_touch_succeeds(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "heartbeat"
+    path.symlink_to(tmp_path / "elsewhere")
+    hm = HeartbeatMap("hm")
+    with caplog.at_level(logging.WARNING, logger="threadpool.heartbeat"):
+        for _ in range(3):
+            hm.check_touch_file(path)
+        assert caplog.text.count("cannot touch") == 1
+        path.unlink()
+        hm.check_touch_file(path)  # succeeds: the next failure is news again
+        assert path.is_file()
+        path.unlink()
+        path.symlink_to(tmp_path / "elsewhere")
+        hm.check_touch_file(path)
+    assert caplog.text.count("cannot touch") == 2
+
+
+# --- a worker's reset: reset_with(limits_of(...)) is reset_at ---------------------------------
+
+seconds = st.sampled_from([0.0, 0.5, 1.0, 2.0, 60.0])
+
+
+@given(seconds, seconds, st.floats(min_value=0, max_value=1e6))
+def test_reset_with_limits_is_reset_at(grace: float, suicide: float, now: float) -> None:
+    hm = HeartbeatMap("hm")
+    by_args = hm.add_worker("a")
+    by_limits = hm.add_worker("b")
+    by_args.reset_at(now, grace, suicide)
+    by_limits.reset_with(now, limits_of(grace, suicide))
+    assert by_limits._state == by_args._state == (now, grace, suicide)
+    assert by_limits._due == by_args._due
+    for late in (now + grace, now + suicide, now + max(grace, suicide) + 1):
+        assert by_limits.is_late(late) == by_args.is_late(late)

@@ -72,3 +72,25 @@ def test_missing_facilities_are_skipped(monkeypatch: pytest.MonkeyPatch) -> None
     assert _osthread.set_io_priority("idle", 0) is False
     assert _osthread.get_io_priority() is None
     assert _osthread.set_cpu_affinity([0]) is False
+
+
+def test_loading_libc_runs_no_subprocess(monkeypatch: pytest.MonkeyPatch) -> None:
+    """ctypes.util.find_library runs ldconfig in a subprocess: the C library is loaded
+    without it (and without platform's helpers, some of which spawn one too)."""
+    import subprocess
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError(f"a subprocess was started: {args!r}")
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", refuse)
+    monkeypatch.setattr(os, "posix_spawn", refuse, raising=False)
+    monkeypatch.setattr(os, "fork", refuse, raising=False)
+    monkeypatch.setattr(_osthread, "_libc", None)
+    monkeypatch.setattr(_osthread, "_libc_loaded", False)
+    libc = _osthread._load_libc()
+    if sys.platform.startswith("linux"):
+        assert libc is not None and hasattr(libc, "prctl")
+        assert run_in_thread(lambda: _osthread.set_thread_name("no-subprocess"))
+        run_in_thread(_osthread.get_io_priority)
+    else:
+        assert libc is None
