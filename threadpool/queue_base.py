@@ -291,10 +291,6 @@ class BaseWorkQueue:
         """Remove and return every queued item (not those already taken by a worker)."""
         raise NotImplementedError
 
-    def _void_clear(self) -> list[Any]:
-        """Deprecated: ``clear()``. Kept until the service calls ``clear()``."""
-        return self.clear()
-
     def size(self) -> int | None:
         """How many items are queued; None when the storage cannot tell (pool lock held,
         or a racy hint)."""

@@ -13,7 +13,6 @@ Layered on the pool core, which never imports this package (nor
 * ``producers``: what feeds the queues; ``scrubber``: the default workload;
 * ``metrics``: Prometheus collectors reading the pools and lockdep at scrape time;
 * ``httpd``: ``/metrics``, ``/health``, ``/lockdep``;
-* ``heartbeat_file``: the heartbeat map whose file is never touched through a symlink;
 * ``notify``: systemd's ``sd_notify`` and watchdog;
 * ``signals``, ``logs`` (with repeated tracebacks limited) and ``service``: the
   process (``python -m threadpool serve``).

@@ -56,7 +56,6 @@ from .config import (
     parse,
     unsafe_permissions,
 )
-from .heartbeat_file import HeartbeatFileMap
 from .httpd import HTTPService, ListenError
 from .metrics import LockdepCollector, PoolCollector, ServiceCollector, registry, version
 from .notify import Notifier, Watchdog, watchdog_interval
@@ -147,7 +146,7 @@ class Service:
         logs.set_level(cfg.service.log_level)
         if self._manage_lockdep:
             lockdep.configure(**cfg.lockdep.kwargs())
-        self._heartbeat_map = HeartbeatFileMap("service")
+        self._heartbeat_map = HeartbeatMap("service")
         self._runtime = Runtime(self._heartbeat_map)
         reg = registry(
             PoolCollector(self._runtime.pools, self._heartbeat_map),
