@@ -27,7 +27,6 @@ import threading
 from collections.abc import Callable
 from time import perf_counter
 from types import FrameType
-from typing import Any
 
 from . import held as hs
 from . import lockstats, queries, report, violations
@@ -38,6 +37,10 @@ from .keys import READ, TRY, class_id, class_of_key, subclass_of_key
 from .registry import ClassRegistry
 from .threads import Threads, ThreadState
 from .values import HeldLock, Violation, label
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["BINARY", "INSTANCES", "LOCKDEP", "STRICT", "Lockdep", "capture"]
 

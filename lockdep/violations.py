@@ -15,7 +15,6 @@ import sys
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import Protocol
 
 from . import report
 from .checks import Fact, Recursion
@@ -24,16 +23,20 @@ from .held import LOCK, Entry
 from .threads import ThreadState
 from .values import KINDS, ChainLink, HeldLock, Site, Violation
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
+if TYPE_CHECKING:
+    from typing import Protocol
+
+    class Describer(Protocol):
+        """What builders need from the tracker: the public view of an entry, class labels."""
+
+        def describe(self, entry: Entry) -> HeldLock: ...
+
+        def class_label(self, key: int) -> str: ...
+
+
 MAX_KEPT = 1000
 LOGGER = "lockdep"
-
-
-class Describer(Protocol):
-    """What builders need from the tracker: the public view of an entry, class labels."""
-
-    def describe(self, entry: Entry) -> HeldLock: ...
-
-    def class_label(self, key: int) -> str: ...
 
 
 def from_fact(

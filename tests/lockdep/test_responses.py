@@ -118,6 +118,8 @@ def test_logging_through_tracked_locks_does_not_deadlock(caplog: pytest.LogCaptu
 
 def test_report_formatting_failure_is_contained(collected: list[lockdep.Violation]) -> None:
     a, b = make_inversion()
+    import lockdep.report
+
     original = lockdep.report.format_order
     lockdep.report.format_order = lambda *args: 1 / 0  # type: ignore[assignment]
     try:
