@@ -29,7 +29,7 @@ from time import perf_counter
 from types import FrameType
 
 from . import held as hs
-from . import lockstats, queries, report, violations
+from . import lockstats, violations
 from .chains import Chain
 from .checks import BINARY, INSTANCES, STRICT, Checker, Fact
 from .held import CHAIN, EXTRA, LOCK, REENTRY, TKEY, Entry, Extra
@@ -187,6 +187,8 @@ class Lockdep:
             self.exhausted = True
             limit, count = self.registry.max_classes, len(self.registry)
         if newly:
+            from . import report  # once, at the class limit: not paid at start-up
+
             violations.log_safely(report.format_limit(limit, count, name))
             self.update_mode()
         return -1
@@ -417,11 +419,17 @@ class Lockdep:
         return [self.describe(e) for e in hs.live(held)]
 
     def graph_data(self) -> dict[str, Any]:
+        # queries is imported where the graph or counters are asked for (lockdep.graph(),
+        # lockdep.stats()): a program that never asks does not pay for it at start-up.
+        from . import queries
+
         with self._mutex:
             self._run_pending()
             return queries.graph(self.registry, self.checker, self.class_label)
 
     def stats_data(self) -> dict[str, Any]:
+        from . import queries
+
         with self._mutex:
             self._run_pending()
             merged: dict[int, lockstats.Record] = {}

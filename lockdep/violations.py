@@ -16,7 +16,6 @@ import threading
 from collections import deque
 from collections.abc import Callable, Sequence
 
-from . import report
 from .checks import Fact, Recursion
 from .errors import EXCEPTIONS
 from .held import LOCK, Entry
@@ -25,6 +24,7 @@ from .values import KINDS, ChainLink, HeldLock, Site, Violation
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
 if TYPE_CHECKING:
+    from types import ModuleType
     from typing import Protocol
 
     class Describer(Protocol):
@@ -93,13 +93,20 @@ def _current_task() -> str | None:
     return task.get_name() if task is not None else None
 
 
+def _format(v: Violation, render: Callable[[ModuleType], str]) -> str:
+    """v's report text, rendered by render(the ``report`` module), or why it could not be."""
+    # Imported on the first violation: a program that has none does not pay for
+    # the text of reports at start-up. report imports no module that makes a lock.
+    from . import report
+
+    return report.safe_format(v, lambda: render(report))
+
+
 def recursive(
     held: list[HeldLock], taking: HeldLock, earlier: HeldLock, same_instance: bool
 ) -> Violation:
     v = _new("recursive", [taking.label], held)
-    v.report = report.safe_format(
-        v, lambda: report.format_recursive(v, taking, earlier, same_instance)
-    )
+    v.report = _format(v, lambda r: r.format_recursive(v, taking, earlier, same_instance))
     return v
 
 
@@ -113,7 +120,7 @@ def order(
     """A cycle between classes: cycle is [the class being taken, ..., the held class]."""
     v = _new("order", cycle, held)
     v.chain = chain
-    v.report = report.safe_format(v, lambda: report.format_order(v, taking, holding))
+    v.report = _format(v, lambda r: r.format_order(v, taking, holding))
     return v
 
 
@@ -124,7 +131,7 @@ def instance_order(
     v = _new("order", [taking.label], held)
     v.chain = chain
     v.instances = True
-    v.report = report.safe_format(v, lambda: report.format_order(v, taking, holding))
+    v.report = _format(v, lambda r: r.format_order(v, taking, holding))
     return v
 
 
@@ -140,7 +147,7 @@ def unlock(
         who, entry, _stack = holders[0]
         holder = f"{who} since {entry.site}" if entry is not None else who
     v = _new("unlock", [lock_label], held)
-    v.report = report.safe_format(v, lambda: report.format_unlock(v, lock_label, site, holder))
+    v.report = _format(v, lambda r: r.format_unlock(v, lock_label, site, holder))
     return v
 
 
@@ -152,9 +159,7 @@ def wait_timeout(
     holders: list[tuple[str, HeldLock | None, list[str]]],
 ) -> Violation:
     v = _new("wait_timeout", [lock_label], held)
-    v.report = report.safe_format(
-        v, lambda: report.format_wait_timeout(v, lock_label, site, waited, holders)
-    )
+    v.report = _format(v, lambda r: r.format_wait_timeout(v, lock_label, site, waited, holders))
     return v
 
 

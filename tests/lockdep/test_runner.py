@@ -235,7 +235,9 @@ def test_bad_suppression_file(tmp_path: Path, content: str, message: str) -> Non
 NOT_AT_START_UP = [
     "lockdep.cond",
     "lockdep.persist",
+    "lockdep.queries",
     "lockdep.remote",
+    "lockdep.report",
     "lockdep.shared_mutex",
     "lockdep.suppress",
     "shlex",
