@@ -187,9 +187,7 @@ class Lockdep:
             self.exhausted = True
             limit, count = self.registry.max_classes, len(self.registry)
         if newly:
-            from . import report  # once, at the class limit: not paid at start-up
-
-            violations.log_safely(report.format_limit(limit, count, name))
+            violations.limit_reached(limit, count, name)
             self.update_mode()
         return -1
 

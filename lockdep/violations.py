@@ -95,11 +95,35 @@ def _current_task() -> str | None:
 
 def _format(v: Violation, render: Callable[[ModuleType], str]) -> str:
     """v's report text, rendered by render(the ``report`` module), or why it could not be."""
+    report = _report_module()
+    if isinstance(report, Exception):
+        return (
+            f"lockdep: {v.kind} violation involving {', '.join(v.classes)} "
+            f"(the full report could not be built: {report!r})"
+        )
+    text: str = report.safe_format(v, lambda: render(report))
+    return text
+
+
+def _report_module() -> ModuleType | Exception:
     # Imported on the first violation: a program that has none does not pay for
     # the text of reports at start-up. report imports no module that makes a lock.
-    from . import report
+    # The import can fail late in the interpreter's shutdown; the violation must
+    # still be delivered.
+    try:
+        from . import report
+    except Exception as exc:
+        return exc
+    return report
 
-    return report.safe_format(v, lambda: render(report))
+
+def limit_reached(limit: int, count: int, name: str) -> None:
+    """Log, once, that the class limit stops validation (see ``log_safely``)."""
+    report = _report_module()
+    if isinstance(report, Exception):
+        log_safely(f"lockdep: the class limit is reached (max_classes={limit}); validation is off")
+    else:
+        log_safely(report.format_limit(limit, count, name))
 
 
 def recursive(
