@@ -16,19 +16,49 @@ The module functions act on the process's one tracker.
 
 from __future__ import annotations
 
+import os
 import threading
-from collections.abc import Callable
-from typing import Any
 
 from . import fastpath
-from .cond import Cond
 from .errors import LockdepError, LockOrderError, RecursiveLockError, UnlockError
 from .instrument import install, installed, uninstall
 from .mutex import Mutex, check_name
-from .persist import save
-from .shared_mutex import SharedMutex
 from .tracker import LOCKDEP
 from .values import KINDS, RESPONSES, HeldLock, Site, Violation
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+    from .cond import Cond
+    from .persist import save
+    from .shared_mutex import SharedMutex
+
+# Public names whose modules a program run under ``python -m lockdep run`` need
+# not pay for at start-up: imported on first use (PEP 562).
+_LAZY = {"Cond": "cond", "SharedMutex": "shared_mutex", "save": "persist"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
+
+if os.environ.get("LOCKDEP_GRAPH"):
+    from . import persist  # noqa: F401  (saves the graph at exit)
+
 
 __all__ = [
     "KINDS",

@@ -25,12 +25,21 @@ import os
 import runpy
 import sys
 import threading
-from collections.abc import Sequence
 
-from . import configure, install, persist
-from .suppress import SuppressionError, Suppressions
-from .values import Violation
+from . import configure, install
 from .violations import Once
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from .suppress import Suppressions
+    from .values import Violation
+
+# What only an option, a violation or ``merge`` needs (persist, suppress, report,
+# remote) is imported where it is used: the program under ``run`` does not pay
+# for it at start-up.
 
 EXIT_VIOLATION = 66
 USAGE = __doc__.split("\n\n")[1] if __doc__ else ""
@@ -39,7 +48,7 @@ USAGE = __doc__.split("\n\n")[1] if __doc__ else ""
 class _Printer:
     """on_violation for the runner: each distinct violation once, straight to stderr."""
 
-    def __init__(self, suppressions: Suppressions) -> None:
+    def __init__(self, suppressions: Suppressions | None) -> None:
         import _thread
 
         self._lock = _thread.allocate_lock()  # not tracked
@@ -50,7 +59,7 @@ class _Printer:
         self.total = 0
 
     def __call__(self, violation: Violation) -> None:
-        rule = self._suppressions.match(violation)
+        rule = self._suppressions.match(violation) if self._suppressions is not None else None
         with self._lock:
             if rule is not None:
                 self.suppressed.setdefault(violation.key, rule)
@@ -104,10 +113,14 @@ def run(argv: Sequence[str]) -> int:
             backtrace = True
         else:
             return _usage(f"unknown option {option!r}")
-    try:
-        suppressions = Suppressions.load(suppress)
-    except SuppressionError as exc:
-        return _usage(str(exc))
+    suppressions = None
+    if suppress:
+        from .suppress import SuppressionError, Suppressions
+
+        try:
+            suppressions = Suppressions.load(suppress)
+        except SuppressionError as exc:
+            return _usage(str(exc))
     if not args:
         return _usage("run needs a script or -m module")
     module = None
@@ -127,6 +140,8 @@ def run(argv: Sequence[str]) -> int:
     configure(on_violation=printer, backtrace=backtrace)
     install()
     if graph:
+        from . import persist
+
         persist.save_at_exit(graph)
     try:
         if module is not None:
@@ -158,7 +173,7 @@ def run(argv: Sequence[str]) -> int:
 
 def merge(paths: Sequence[str]) -> int:
     # Imported here: urllib and http.client would slow down every program's start.
-    from . import remote, report
+    from . import persist, remote, report
 
     if not paths:
         return _usage("merge needs at least one graph file or /lockdep URL")

@@ -20,10 +20,13 @@ from __future__ import annotations
 import _thread
 import sys
 from types import CodeType, ModuleType
-from typing import Any
 
 from .instrument import TrackedLock, TrackedRLock
 from .roles import adopted_tkey
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
+if TYPE_CHECKING:
+    from typing import Any
 
 # Module-level locks of the standard library: (module, attribute).
 MODULE_LOCKS = (

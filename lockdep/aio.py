@@ -20,12 +20,15 @@ import sys
 import weakref
 from asyncio import locks as _locks
 from types import FrameType
-from typing import Literal
 
 from . import held as hs
 from .held import CHAIN, Entry
 from .roles import class_tkey
 from .tracker import BINARY, LOCKDEP, capture
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
+if TYPE_CHECKING:
+    from typing import Literal
 
 _OriginalLock = _locks.Lock
 _stacks: weakref.WeakKeyDictionary[asyncio.Task[object], list[Entry]] = weakref.WeakKeyDictionary()

@@ -25,9 +25,11 @@ Mutations happen under the tracker's mutex; lookups are plain dict reads.
 
 from __future__ import annotations
 
-from typing import Any
-
 from .keys import READ, graph_key
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class Chain(dict["int | None", "Chain"]):

@@ -31,7 +31,6 @@ import functools
 import itertools
 from collections.abc import Callable
 from types import FrameType
-from typing import Any, Final, NamedTuple
 
 from . import chains
 from . import held as hs
@@ -41,6 +40,12 @@ from .keys import SUBCLASSES, TRY, class_id
 from .order import Order
 from .threads import ThreadState
 from .values import EdgeInfo
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
+if TYPE_CHECKING:
+    from typing import Any, Final, NamedTuple
+else:
+    from .records import NamedTuple  # typing's, without importing typing
 
 # How a lock type treats a class the thread already holds.
 STRICT: Final = 0  # Mutex: another instance of the class is recursion (Linux's rule)

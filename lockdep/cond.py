@@ -14,12 +14,16 @@ import sys
 from collections import deque
 from collections.abc import Callable
 from time import monotonic
-from typing import TypeVar
 
 from .mutex import Mutex
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
+if TYPE_CHECKING:
+    from typing import TypeVar
+
+    T = TypeVar("T")
+
 _getframe = sys._getframe
-T = TypeVar("T")
 
 
 class Cond:

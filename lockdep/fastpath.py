@@ -47,11 +47,14 @@ import os
 import sys
 from collections.abc import Callable
 from types import FrameType
-from typing import TYPE_CHECKING, Any
 
 from . import keys, sites
 from .held import REENTRY
 from .tracker import LOCKDEP
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
+if TYPE_CHECKING:
+    from typing import Any
 
 PURE_VARIABLE = "LOCKDEP_PURE"
 

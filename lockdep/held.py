@@ -39,11 +39,14 @@ from __future__ import annotations
 
 import sys
 from types import CodeType, FrameType
-from typing import Any, Final
 
 from .chains import Chain, advance
 from .keys import READ, SUBCLASSES, TRY, graph_key
 from .values import UNKNOWN_SITE, HeldLock, Site, site_of
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
+if TYPE_CHECKING:
+    from typing import Any, Final
 
 _getrefcount = getattr(sys, "getrefcount", None)
 
@@ -71,7 +74,7 @@ class Extra:
 # shared, as extras are never changed once made.
 REENTRY: Final = Extra(None, 0.0, True)
 
-Entry = tuple[Any, int, Chain, "CodeType | None", int, "Extra | None"]
+Entry = tuple["Any", int, Chain, "CodeType | None", int, "Extra | None"]
 
 
 def sentinel(root: Chain) -> Entry:

@@ -40,7 +40,6 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from types import FrameType, ModuleType
-from typing import TYPE_CHECKING, Any
 
 from . import fastpath
 from .keys import CLASS_STRIDE
@@ -49,8 +48,10 @@ from .roles import FAST, class_tkey
 from .sites import THIN_WRAPPERS, user_frame
 from .tracker import BINARY, INSTANCES, LOCKDEP
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
 if TYPE_CHECKING:
     from importlib.machinery import ModuleSpec
+    from typing import Any
 
 _getframe = sys._getframe
 _get_ident = _thread.get_ident

@@ -9,7 +9,10 @@ the dependency graph, which ordering and recursion are checked on.
 
 from __future__ import annotations
 
-from typing import Final
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
+if TYPE_CHECKING:
+    from typing import Final
+
 
 TRY: Final = 1
 READ: Final = 2

@@ -12,7 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from time import monotonic, perf_counter
-from typing import Any
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
+if TYPE_CHECKING:
+    from typing import Any
 
 ACQUISITIONS, CONTENTIONS, WAIT_TOTAL, WAIT_MAX, HOLD_TOTAL, HOLD_MAX = range(6)
 

@@ -32,7 +32,6 @@ import _thread
 import sys
 from collections.abc import Callable
 from types import FrameType, TracebackType
-from typing import Any
 
 from . import chains, fastpath
 from .chains import Chain
@@ -40,6 +39,10 @@ from .fastpath import LockCore
 from .held import CHAIN, LOCK, TKEY, Entry
 from .keys import CLASS_STRIDE, READ, SUBCLASS_STRIDE, TRY, check_subclass, subclass_key
 from .tracker import INSTANCES, LOCKDEP, STRICT
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
+if TYPE_CHECKING:
+    from typing import Any
 
 _getframe = sys._getframe
 _get_ident = _thread.get_ident

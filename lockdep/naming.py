@@ -19,7 +19,10 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from types import CodeType
-from typing import Any
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
+if TYPE_CHECKING:
+    from typing import Any
 
 # The standard library's directory: where ``os`` itself lives (always imported).
 _STDLIB = os.path.dirname(os.path.abspath(os.__file__)) + os.sep

@@ -30,10 +30,13 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from itertools import pairwise
-from typing import Any
 
 from .graph import DependencyGraph
 from .values import EdgeInfo
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
+if TYPE_CHECKING:
+    from typing import Any
 
 PAIR_SHIFT = 32  # known's keys: source << PAIR_SHIFT | target
 

@@ -21,9 +21,12 @@ import json
 import os
 import sys
 from collections.abc import Iterator, Sequence
-from typing import Any
 
 from .tracker import LOCKDEP
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
+if TYPE_CHECKING:
+    from typing import Any
 
 FORMAT = "lockdep-graph"
 VERSION = 1

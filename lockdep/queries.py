@@ -4,12 +4,15 @@ the checker's orders (the tracker calls these under its mutex)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from . import lockstats
 from .checks import Checker
 from .keys import class_of_key, subclass_of_key
 from .registry import ClassRegistry
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def graph(

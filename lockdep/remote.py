@@ -15,9 +15,12 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
-from typing import Any
 
 from .persist import FORMAT, VERSION, GraphFileError
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
+if TYPE_CHECKING:
+    from typing import Any
 
 TIMEOUT = 10.0  # seconds to connect and to wait for each read
 MAX_BYTES = 256 * 2**20  # a graph larger than this is not a lockdep graph

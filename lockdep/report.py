@@ -10,9 +10,12 @@ failure while building a report yields a shorter report that says so
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from .values import ChainLink, HeldLock, Site, Violation, label
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
+if TYPE_CHECKING:
+    from typing import Any
 
 # --- text -------------------------------------------------------------------
 

@@ -40,12 +40,15 @@ from __future__ import annotations
 
 import weakref
 from types import CodeType, FrameType
-from typing import Final
 
 from .keys import CLASS_STRIDE
 from .naming import function_name, module_path
 from .tracker import LOCKDEP
 from .values import site_of
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
+if TYPE_CHECKING:
+    from typing import Final
 
 PLAIN: Final = 0  # module level, class body, a function keeping its lock: the site is the class
 METHOD: Final = 1  # refined by type(self)

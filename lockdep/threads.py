@@ -15,9 +15,12 @@ import _thread
 import threading
 import weakref
 from collections.abc import Callable
-from typing import Any
 
 from .held import Entry
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class ThreadState:

@@ -27,10 +27,9 @@ import threading
 from collections.abc import Callable
 from time import perf_counter
 from types import FrameType
-from typing import Any
 
 from . import held as hs
-from . import lockstats, queries, report, violations
+from . import lockstats, violations
 from .chains import Chain
 from .checks import BINARY, INSTANCES, STRICT, Checker, Fact
 from .held import CHAIN, EXTRA, LOCK, REENTRY, TKEY, Entry, Extra
@@ -38,6 +37,10 @@ from .keys import READ, TRY, class_id, class_of_key, subclass_of_key
 from .registry import ClassRegistry
 from .threads import Threads, ThreadState
 from .values import HeldLock, Violation, label
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["BINARY", "INSTANCES", "LOCKDEP", "STRICT", "Lockdep", "capture"]
 
@@ -184,7 +187,7 @@ class Lockdep:
             self.exhausted = True
             limit, count = self.registry.max_classes, len(self.registry)
         if newly:
-            violations.log_safely(report.format_limit(limit, count, name))
+            violations.limit_reached(limit, count, name)
             self.update_mode()
         return -1
 
@@ -414,11 +417,17 @@ class Lockdep:
         return [self.describe(e) for e in hs.live(held)]
 
     def graph_data(self) -> dict[str, Any]:
+        # queries is imported where the graph or counters are asked for (lockdep.graph(),
+        # lockdep.stats()): a program that never asks does not pay for it at start-up.
+        from . import queries
+
         with self._mutex:
             self._run_pending()
             return queries.graph(self.registry, self.checker, self.class_label)
 
     def stats_data(self) -> dict[str, Any]:
+        from . import queries
+
         with self._mutex:
             self._run_pending()
             merged: dict[int, lockstats.Record] = {}

@@ -9,7 +9,12 @@ violation is found or how it is printed.
 from __future__ import annotations
 
 from types import CodeType
-from typing import Any, Final, NamedTuple
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
+if TYPE_CHECKING:
+    from typing import Any, Final, NamedTuple
+else:
+    from .records import NamedTuple  # typing's, without importing typing
 
 KINDS: Final = ("recursive", "order", "unlock", "wait_timeout")
 """The kinds of violation."""

@@ -15,25 +15,28 @@ import sys
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import Protocol
 
-from . import report
 from .checks import Fact, Recursion
 from .errors import EXCEPTIONS
 from .held import LOCK, Entry
 from .threads import ThreadState
 from .values import KINDS, ChainLink, HeldLock, Site, Violation
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
+if TYPE_CHECKING:
+    from types import ModuleType
+    from typing import Protocol
+
+    class Describer(Protocol):
+        """What builders need from the tracker: the public view of an entry, class labels."""
+
+        def describe(self, entry: Entry) -> HeldLock: ...
+
+        def class_label(self, key: int) -> str: ...
+
+
 MAX_KEPT = 1000
 LOGGER = "lockdep"
-
-
-class Describer(Protocol):
-    """What builders need from the tracker: the public view of an entry, class labels."""
-
-    def describe(self, entry: Entry) -> HeldLock: ...
-
-    def class_label(self, key: int) -> str: ...
 
 
 def from_fact(
@@ -90,13 +93,44 @@ def _current_task() -> str | None:
     return task.get_name() if task is not None else None
 
 
+def _format(v: Violation, render: Callable[[ModuleType], str]) -> str:
+    """v's report text, rendered by render(the ``report`` module), or why it could not be."""
+    report = _report_module()
+    if isinstance(report, Exception):
+        return (
+            f"lockdep: {v.kind} violation involving {', '.join(v.classes)} "
+            f"(the full report could not be built: {report!r})"
+        )
+    text: str = report.safe_format(v, lambda: render(report))
+    return text
+
+
+def _report_module() -> ModuleType | Exception:
+    # Imported on the first violation: a program that has none does not pay for
+    # the text of reports at start-up. report imports no module that makes a lock.
+    # The import can fail late in the interpreter's shutdown; the violation must
+    # still be delivered.
+    try:
+        from . import report
+    except Exception as exc:
+        return exc
+    return report
+
+
+def limit_reached(limit: int, count: int, name: str) -> None:
+    """Log, once, that the class limit stops validation (see ``log_safely``)."""
+    report = _report_module()
+    if isinstance(report, Exception):
+        log_safely(f"lockdep: the class limit is reached (max_classes={limit}); validation is off")
+    else:
+        log_safely(report.format_limit(limit, count, name))
+
+
 def recursive(
     held: list[HeldLock], taking: HeldLock, earlier: HeldLock, same_instance: bool
 ) -> Violation:
     v = _new("recursive", [taking.label], held)
-    v.report = report.safe_format(
-        v, lambda: report.format_recursive(v, taking, earlier, same_instance)
-    )
+    v.report = _format(v, lambda r: r.format_recursive(v, taking, earlier, same_instance))
     return v
 
 
@@ -110,7 +144,7 @@ def order(
     """A cycle between classes: cycle is [the class being taken, ..., the held class]."""
     v = _new("order", cycle, held)
     v.chain = chain
-    v.report = report.safe_format(v, lambda: report.format_order(v, taking, holding))
+    v.report = _format(v, lambda r: r.format_order(v, taking, holding))
     return v
 
 
@@ -121,7 +155,7 @@ def instance_order(
     v = _new("order", [taking.label], held)
     v.chain = chain
     v.instances = True
-    v.report = report.safe_format(v, lambda: report.format_order(v, taking, holding))
+    v.report = _format(v, lambda r: r.format_order(v, taking, holding))
     return v
 
 
@@ -137,7 +171,7 @@ def unlock(
         who, entry, _stack = holders[0]
         holder = f"{who} since {entry.site}" if entry is not None else who
     v = _new("unlock", [lock_label], held)
-    v.report = report.safe_format(v, lambda: report.format_unlock(v, lock_label, site, holder))
+    v.report = _format(v, lambda r: r.format_unlock(v, lock_label, site, holder))
     return v
 
 
@@ -149,9 +183,7 @@ def wait_timeout(
     holders: list[tuple[str, HeldLock | None, list[str]]],
 ) -> Violation:
     v = _new("wait_timeout", [lock_label], held)
-    v.report = report.safe_format(
-        v, lambda: report.format_wait_timeout(v, lock_label, site, waited, holders)
-    )
+    v.report = _format(v, lambda r: r.format_wait_timeout(v, lock_label, site, waited, holders))
     return v
 
 

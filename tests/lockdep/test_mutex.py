@@ -206,3 +206,19 @@ def test_many_threads_contending_one_mutex() -> None:
         t.join(60)
     assert not any(t.is_alive() for t in threads)
     assert count[0] == 16000
+
+
+def test_lazily_imported_public_names_are_the_modules_own() -> None:
+    import lockdep.cond
+    import lockdep.persist
+    import lockdep.shared_mutex
+
+    assert lockdep.Cond is lockdep.cond.Cond
+    assert lockdep.SharedMutex is lockdep.shared_mutex.SharedMutex
+    assert lockdep.save is lockdep.persist.save
+    assert set(lockdep.__all__) <= set(dir(lockdep))
+    namespace: dict[str, object] = {}
+    exec("from lockdep import *", namespace)
+    assert set(lockdep.__all__) <= set(namespace)
+    with pytest.raises(AttributeError, match="no attribute 'Nothing'"):
+        lockdep.Nothing  # type: ignore[attr-defined]  # noqa: B018

@@ -118,6 +118,8 @@ def test_logging_through_tracked_locks_does_not_deadlock(caplog: pytest.LogCaptu
 
 def test_report_formatting_failure_is_contained(collected: list[lockdep.Violation]) -> None:
     a, b = make_inversion()
+    import lockdep.report
+
     original = lockdep.report.format_order
     lockdep.report.format_order = lambda *args: 1 / 0  # type: ignore[assignment]
     try:
@@ -127,6 +129,21 @@ def test_report_formatting_failure_is_contained(collected: list[lockdep.Violatio
         lockdep.report.format_order = original
     (v,) = collected
     assert "full report could not be built" in v.report and "ZeroDivisionError" in v.report
+
+
+def test_violation_is_delivered_when_reports_cannot_be_imported(
+    collected: list[lockdep.Violation], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # report is imported on the first violation; late in the interpreter's
+    # shutdown that import can fail, and the violation must still go out.
+    a, b = make_inversion()
+    monkeypatch.delattr(lockdep, "report", raising=False)
+    monkeypatch.setitem(sys.modules, "lockdep.report", None)  # import fails
+    with b, a:
+        pass
+    (v,) = collected
+    assert v.kind == "order" and set(v.classes) == {"A", "B"}
+    assert "full report could not be built" in v.report and "lockdep.report" in v.report
 
 
 @pytest.mark.slow

@@ -227,3 +227,67 @@ def test_bad_suppression_file(tmp_path: Path, content: str, message: str) -> Non
     proc = lockdep("run", "--suppress", str(rules), "examples/abba.py")
     assert proc.returncode == 2
     assert f"{rules}:1" in proc.stderr and message in proc.stderr
+
+
+# What the runner needs only for an option not given, a violation, ``merge`` or
+# a public name the program does not use; a program that imports none of these
+# itself must not pay for them at start-up.
+NOT_AT_START_UP = [
+    "lockdep.cond",
+    "lockdep.persist",
+    "lockdep.queries",
+    "lockdep.remote",
+    "lockdep.report",
+    "lockdep.shared_mutex",
+    "lockdep.suppress",
+    "shlex",
+]
+
+
+def test_run_imports_only_what_the_program_needs(tmp_path: Path) -> None:
+    script = write(
+        tmp_path / "trivial.py",
+        """
+        import sys, threading
+        with threading.Lock():
+            pass
+        print(" ".join(sorted(sys.modules)))
+        """,
+    )
+    proc = lockdep("run", str(script))
+    assert proc.returncode == 0, proc.stderr
+    loaded = set(proc.stdout.split())
+    assert "lockdep.tracker" in loaded  # the listing is the runner's own
+    assert sorted(loaded.intersection(NOT_AT_START_UP)) == []
+
+
+def test_lazily_imported_public_names_work_under_the_runner(tmp_path: Path) -> None:
+    graph = tmp_path / "graph.json"
+    script = write(
+        tmp_path / "lazy.py",
+        f"""
+        import lockdep
+        m = lockdep.SharedMutex("lazy.shared")
+        c = lockdep.Cond(lockdep.Mutex("lazy.mutex"))
+        with m.read():
+            pass
+        lockdep.save({str(graph)!r})
+        print(type(m).__module__, type(c).__module__)
+        """,
+    )
+    proc = lockdep("run", str(script))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["lockdep.shared_mutex", "lockdep.cond"]
+    assert json.loads(graph.read_text())["classes"]
+
+
+def test_install_imports_no_typing() -> None:
+    # lockdep's modules take typing's names only for type checkers; a program that
+    # imports lockdep does not pay for typing (``run`` itself needs runpy, whose
+    # pkgutil imports it).
+    code = "import sys, lockdep; lockdep.install(); print('typing' in sys.modules)"
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["False"]
