@@ -21,10 +21,6 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
 if TYPE_CHECKING:
     from typing import Any
 
-TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
-if TYPE_CHECKING:
-    pass
-
 # Set by namedtuple itself, or not to be copied onto its class.
 _SPECIAL = frozenset({"__module__", "__qualname__", "__annotations__", "__dict__", "__weakref__"})
 # What namedtuple defines and a declaration may not replace (as in typing).
