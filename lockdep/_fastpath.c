@@ -1009,14 +1009,23 @@ mutex_unlock(PyObject *self, PyObject *unused)
     Py_RETURN_NONE;
 }
 
+/* __exit__'s arguments, as Python checks them for a method (self, exc_type, exc, tb):
+ * 0, or -1 with TypeError. */
+static int
+exit_arguments(Py_ssize_t nargs)
+{
+    if (nargs == 3)
+        return 0;
+    PyErr_Format(PyExc_TypeError, "__exit__() takes 4 positional arguments but %zd were given",
+                 nargs + 1);
+    return -1;
+}
+
 static PyObject *
 mutex_exit(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 3) {
-        PyErr_Format(PyExc_TypeError,
-                     "__exit__() takes 4 positional arguments but %zd were given", nargs + 1);
+    if (exit_arguments(nargs) < 0)
         return NULL;
-    }
     return mutex_unlock(self, NULL);
 }
 
@@ -1109,11 +1118,8 @@ plain_unlock(PyObject *self, PyObject *unused)
 static PyObject *
 plain_exit(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 3) {
-        PyErr_Format(PyExc_TypeError,
-                     "__exit__() takes 4 positional arguments but %zd were given", nargs + 1);
+    if (exit_arguments(nargs) < 0)
         return NULL;
-    }
     return plain_unlock(self, NULL);
 }
 

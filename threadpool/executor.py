@@ -55,7 +55,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import _base as futures_base
 from concurrent.futures.thread import BrokenThreadPool
-from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import lockdep
 
@@ -64,6 +64,7 @@ from .heartbeat import HeartbeatMap, TPHandle
 from .limits import DeadlineExpired, QueueFull
 from .queue_base import DEFAULT_TIMEOUT
 from .queues import WorkQueue
+from .storage import BaseOptions
 
 if TYPE_CHECKING:
     from typing import Unpack
@@ -133,17 +134,9 @@ class _Call:
         self.failed = False
 
 
-class CallOptions(TypedDict, total=False):
+class CallOptions(BaseOptions, total=False):
     """The options of a CallQueue: those of every ready-made queue (``queues``) but the
     callbacks, which it sets itself, and ``deadlines``, which it always takes."""
-
-    timeout: float
-    suicide_timeout: float
-    histograms: bool
-    max_items: int | None
-    policy: str
-    block_timeout: float | None
-    deadline: float | None
 
 
 class CallQueue(WorkQueue):

@@ -105,12 +105,21 @@ class CallFuture(Future[T]):
                 self = None  # type: ignore[assignment]  # the traceback refers to this frame
         return self._result  # type: ignore[no-any-return]
 
-    def _wait_locked(self, timeout: float | None) -> None:
-        """Wait until done or ``timeout`` passes (lock held, once: see result())."""
-        cond = self._cond
-        if cond is None:
-            cond = self._cond = threading.Condition(self._lock)
-        cond.wait(timeout)
+    def _wait_finished(self, timeout: float | None) -> None:
+        """Return once FINISHED, waiting up to ``timeout``; CancelledError if cancelled,
+        TimeoutError if still not done (lock held; for result() and exception())."""
+        if self._state == FINISHED:
+            return
+        if self._state not in _CANCELLED:
+            cond = self._cond
+            if cond is None:
+                cond = self._cond = threading.Condition(self._lock)
+            cond.wait(timeout)
+            if self._state == FINISHED:
+                return
+        if self._state in _CANCELLED:
+            raise CancelledError()
+        raise FuturesTimeoutError()
 
     # --- the Future API --------------------------------------------------------------
 
@@ -167,35 +176,16 @@ class CallFuture(Future[T]):
     def result(self, timeout: float | None = None) -> T:
         try:
             with self._lock:
-                state = self._state
-                if state == FINISHED:
-                    return self._outcome()
-                if state in _CANCELLED:
-                    raise CancelledError()
-                self._wait_locked(timeout)
-                state = self._state
-                if state == FINISHED:
-                    return self._outcome()
-                if state in _CANCELLED:
-                    raise CancelledError()
-                raise FuturesTimeoutError()
+                if self._state != FINISHED:  # done already: the usual case
+                    self._wait_finished(timeout)
+                return self._outcome()
         finally:
             self = None  # type: ignore[assignment]  # break a cycle with _exception
 
     def exception(self, timeout: float | None = None) -> BaseException | None:
         with self._lock:
-            state = self._state
-            if state == FINISHED:
-                return self._exception
-            if state in _CANCELLED:
-                raise CancelledError()
-            self._wait_locked(timeout)
-            state = self._state
-            if state == FINISHED:
-                return self._exception
-            if state in _CANCELLED:
-                raise CancelledError()
-            raise FuturesTimeoutError()
+            self._wait_finished(timeout)
+            return self._exception
 
     def set_running_or_notify_cancel(self) -> bool:
         with self._lock:

@@ -139,23 +139,20 @@ class HeartbeatHandle:
         """Report this handle if it is late at ``now``, then expect it back within
         ``grace`` and never past ``suicide_grace`` seconds from ``now`` (0: none).
 
-        The one writer of the deadlines. No validation: ``HeartbeatMap.reset_timeout``
-        is the checked entry point; a pool's workers, which pass their queues'
-        already-checked limits and their map's clock reading, call this directly.
-        Only the worker the handle belongs to may call it.
+        No validation: ``HeartbeatMap.reset_timeout`` is the checked entry point; a
+        pool's workers, which pass their queues' already-checked limits and their map's
+        clock reading, call this (or ``reset_with``) directly. Only the worker the handle
+        belongs to may call it.
         """
-        if now > self._due:
-            self._map._check(self, now, who)
-        self._state = (now, grace, suicide_grace)
-        first = _earliest(grace, suicide_grace)
-        self._due = now + first if first else INF
+        self.reset_with(now, limits_of(grace, suicide_grace), who)
 
-    def reset_with(self, now: float, limits: Limits) -> None:
+    def reset_with(self, now: float, limits: Limits, who: str = "reset_timeout") -> None:
         """``reset_at(now, grace, suicide_grace)`` with ``limits_of(grace,
         suicide_grace)``: what a pool's worker calls before each unit, with its queue's
-        limits worked out once rather than at every unit."""
+        limits worked out once rather than at every unit. The one writer of the
+        deadlines (see ``reset_at``)."""
         if now > self._due:
-            self._map._check(self, now, "reset_timeout")
+            self._map._check(self, now, who)
         grace, suicide, first = limits
         self._state = (now, grace, suicide)
         self._due = now + first if first else INF

@@ -84,8 +84,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger("threadpool")
 
 
-class Options(TypedDict, total=False):
-    """The keyword options every ready-made queue takes (see ``queues``)."""
+class BaseOptions(TypedDict, total=False):
+    """The keyword options of every queue that keeps its items here, the executor's
+    queue of calls included: timeouts, histograms, bound and policy, deadline."""
 
     timeout: float
     suicide_timeout: float
@@ -93,8 +94,14 @@ class Options(TypedDict, total=False):
     max_items: int | None
     policy: str
     block_timeout: float | None
-    on_drop: Callable[[Any], object] | None
     deadline: float | None
+
+
+class Options(BaseOptions, total=False):
+    """The keyword options every ready-made queue takes (see ``queues``): the base ones
+    and the callbacks, and whether it takes deadlines without a default."""
+
+    on_drop: Callable[[Any], object] | None
     deadlines: bool
     on_expire: Callable[[Any], object] | None
 
@@ -374,15 +381,8 @@ class Storage(BaseWorkQueue):
         if item is None and self.refs:
             check_reference(self, item)
         if self._lockfree and deadline is None:  # the hot path: no lock at all
-            if self._stamped:
-                self._items.append((monotonic(), item))
-            else:
-                self._items.append(item)
-            st = self._state
-            if st is not None and (st.idle or st.can_grow):
-                st.item_queued()
-            return True
-        if self._dated:  # timed, lock-free: a deadline costs a clock reading
+            entry = (monotonic(), item) if self._stamped else item
+        elif self._dated:  # timed, lock-free: a deadline costs a clock reading
             if deadline is None:
                 deadline = self._deadline
             elif not ((type(deadline) is float or type(deadline) is int) and 0 < deadline < INF):
@@ -395,22 +395,15 @@ class Storage(BaseWorkQueue):
                     return self._put_full(item, deadline, False)
             if deadline is None:  # none: never expires, and what follows is not in order
                 self._tail = INF
-                self._items.append((INF, item))
-                st = self._state
-                if st is not None and (st.idle or st.can_grow):
-                    st.item_queued()
-                return True
-            expires = monotonic() + deadline
-            if expires >= self._tail:  # in order: no timer of its own
+                entry = (INF, item)
+            else:
+                expires = monotonic() + deadline
+                if expires < self._tail:  # out of order: a timer of its own
+                    self._place(item, deadline, False)
+                    return True
                 self._tail = expires
-                self._items.append((expires, item))
-                st = self._state
-                if st is not None and (st.idle or st.can_grow):
-                    st.item_queued()
-                return True
-            self._place(item, deadline, False)  # out of order: a timer of its own
-            return True
-        if self._counted:  # bounded, untimed, lock-free: take a place first
+                entry = (expires, item)
+        elif self._counted:  # bounded, untimed, lock-free: take a place first
             if deadline is not None:
                 self._no_deadlines()
             tokens = self._tokens  # once: max_items = None may clear it meanwhile
@@ -419,12 +412,14 @@ class Storage(BaseWorkQueue):
                     tokens.pop()
                 except IndexError:
                     return self._put_full(item, None, False)
-            self._items.append(item)
-            st = self._state
-            if st is not None and (st.idle or st.can_grow):
-                st.item_queued()
-            return True
-        return self._put(item, deadline)
+            entry = item
+        else:
+            return self._put(item, deadline)
+        self._items.append(entry)
+        st = self._state
+        if st is not None and (st.idle or st.can_grow):
+            st.item_queued()
+        return True
 
     def offer(self, item: Any, *, deadline: float | None = None) -> bool:
         """queue() unless the queue is full: then False, with no policy applied and
