@@ -875,19 +875,29 @@ done:
 
 static PyObject *s_lock_names[1];
 
+/* lock(subclass=0)'s argument: *subclass borrowed, or NULL when not given or false.
+ * 0, or -1 with an exception. */
+static int
+lock_subclass(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames, PyObject **subclass)
+{
+    if (parse("lock", args, nargs, kwnames, s_lock_names, 1, subclass) < 0)
+        return -1;
+    if (*subclass != NULL) {
+        int truth = PyObject_IsTrue(*subclass);
+        if (truth < 0)
+            return -1;
+        if (!truth)
+            *subclass = NULL;
+    }
+    return 0;
+}
+
 static PyObject *
 mutex_lock(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
     PyObject *subclass;
-    if (parse("lock", args, nargs, kwnames, s_lock_names, 1, &subclass) < 0)
+    if (lock_subclass(args, nargs, kwnames, &subclass) < 0)
         return NULL;
-    if (subclass != NULL) {
-        int truth = PyObject_IsTrue(subclass);
-        if (truth < 0)
-            return NULL;
-        if (!truth)
-            subclass = NULL;
-    }
     if (mutex_take((LockCore *)self, subclass) < 0)
         return NULL;
     Py_RETURN_NONE;
@@ -1031,8 +1041,6 @@ mutex_exit(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 
 /* --- the plain mode (lockdep off): the raw lock, and the owner recorded ---------------- */
 
-static PyObject *s_plain_lock_names[1];
-
 /* Take the raw lock with args (args[0] is the raw lock) and record the owner if taken:
  * 1, 0 (not taken), or -1. */
 static int
@@ -1067,18 +1075,13 @@ static PyObject *
 plain_lock(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
     PyObject *subclass;
-    if (parse("lock", args, nargs, kwnames, s_plain_lock_names, 1, &subclass) < 0)
+    if (lock_subclass(args, nargs, kwnames, &subclass) < 0)
         return NULL;
     if (subclass != NULL) {
-        int truth = PyObject_IsTrue(subclass);
-        if (truth < 0)
+        PyObject *checked = PyObject_CallOneArg(g_check_subclass, subclass);
+        if (checked == NULL)
             return NULL;
-        if (truth) {
-            PyObject *checked = PyObject_CallOneArg(g_check_subclass, subclass);
-            if (checked == NULL)
-                return NULL;
-            Py_DECREF(checked);
-        }
+        Py_DECREF(checked);
     }
     PyObject *call[1];
     if (plain_take((LockCore *)self, call, 1) < 0)
@@ -1989,7 +1992,6 @@ PyInit__fastpath(void)
         return NULL;
 #endif
     s_lock_names[0] = s_subclass;
-    s_plain_lock_names[0] = s_subclass;
     s_acquire_names[0] = s_blocking;
     s_acquire_names[1] = s_timeout;
     c_zero = PyLong_FromLong(0);
