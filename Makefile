@@ -8,9 +8,10 @@ DEPLOY_STAMP := $(VENV)/.deploy-installed
 
 .PHONY: run test check lint typecheck pytest pytest-fast pytest-pure cpython-clean versions cpython-executor thirdparty deploy-check bench clean
 
-# The install builds lockdep's C extension in place (lockdep/_fastpath.*.so, one per
-# CPython version); without a C compiler it goes on without it (pure Python).
-$(STAMP): pyproject.toml setup.py lockdep/_fastpath.c
+# The install builds the C extensions in place (lockdep/_fastpath.*.so and
+# threadpool/_timeline.*.so, one per CPython version); without a C compiler it goes
+# on without them (pure Python).
+$(STAMP): pyproject.toml setup.py lockdep/_fastpath.c threadpool/_timeline.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet -e '.[test,dev]'
 	touch $(STAMP)
@@ -38,11 +39,17 @@ pytest: $(STAMP)
 pytest-fast: $(STAMP)
 	$(BIN)/python -m pytest -p lockdep.pytest_plugin -m "not slow"
 
-# lockdep's hot path exists in C and in pure Python (lockdep/fastpath.py): the suite
-# above runs on C where it is built; tests/lockdep (CPython's lock_tests included)
-# runs once more on pure Python.
+# lockdep's hot path exists in C and in pure Python (lockdep/fastpath.py), and so do
+# the entries of threadpool's queues with deadlines (threadpool/timeline.py): the
+# suite above runs on C where it is built; tests/lockdep (CPython's lock_tests
+# included) and threadpool's tests of deadlines, bounds and stress run once more on
+# pure Python.
 pytest-pure: $(STAMP)
 	LOCKDEP_PURE=1 $(BIN)/python -m pytest -p lockdep.pytest_plugin tests/lockdep
+	THREADPOOL_PURE=1 $(BIN)/python -m pytest -p lockdep.pytest_plugin \
+		tests/threadpool/test_timeline.py tests/threadpool/test_deadlines.py \
+		tests/threadpool/test_bounded.py tests/threadpool/test_stress.py \
+		tests/threadpool/test_executor.py
 
 # CPython's threading, queue, logging and asyncio-locks suites under `python -m lockdep run`:
 # false positives are bugs (needs the interpreter's test package).

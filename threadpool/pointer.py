@@ -118,10 +118,10 @@ class PointerWQ(Storage):
             item = items.popleft()
             self._place_freed()
             return item
-        if (
-            self._peek_in_order and items[0].__class__ is tuple and items[0][0] > self._state.now  # type: ignore[union-attr]
-        ):
-            return items.popleft()[1]  # in order, not expired: take_next's usual case
+        if self._peek_in_order:  # in order, not expired: take_next's usual case
+            item = items.take(self._state.now)  # type: ignore[union-attr]
+            if item is not NOTHING:
+                return item
         item = self.take_next()
         if item is NOTHING:
             self._processing -= 1

@@ -132,12 +132,9 @@ class WorkQueueVal(Storage):
                 self._tokens.append(None)  # type: ignore[union-attr]
                 if self._space_waiters:  # after the append: see storage's docstring
                     self._wake_space()
-        elif self._peek_in_order and items:
-            entry = items[0]
-            if entry.__class__ is tuple and entry[0] > self._state.now:  # type: ignore[union-attr]
-                items.popleft()  # in order, not expired: take_next's usual case
-                u = entry[1]
-            else:
+        elif self._peek_in_order:  # in order, not expired: take_next's usual case
+            u = items.take(self._state.now)  # type: ignore[union-attr]
+            if u is NOTHING:
                 u = self.take_next()
                 if u is NOTHING:
                     return NOTHING
@@ -255,13 +252,10 @@ class WorkQueue(_RefQueue):
             self._place_freed()
             return item
         if self._fast:
-            if (
-                self._peek_in_order
-                and items
-                and items[0].__class__ is tuple
-                and items[0][0] > self._state.now  # type: ignore[union-attr]
-            ):
-                return items.popleft()[1]  # in order, not expired: take_next's usual case
+            if self._peek_in_order:  # in order, not expired: take_next's usual case
+                item = items.take(self._state.now)  # type: ignore[union-attr]
+                if item is not NOTHING:
+                    return item
             return self.take_next()
         item = self._dequeue()
         return NOTHING if item is None else item

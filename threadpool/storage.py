@@ -1,7 +1,8 @@
 """``Storage``: the ready-made storage of the work queues, with its bound and deadlines.
 
-A deque of entries, oldest first. What an entry is depends on the queue, and
-is fixed when it is made:
+A deque of entries, oldest first (in a queue that takes deadlines, a
+``Timeline``: a deque with a hot path for them, see timeline.py). What an entry
+is depends on the queue, and is fixed when it is made:
 
 * the item itself: the plain case;
 * ``(since, item)`` with ``histograms=True`` (``since``: when it was queued,
@@ -26,7 +27,8 @@ of it, or an item queued at the front) also goes on the heap, where the
 workers' expiry step (``take_expired``) finds it however deep in the deque it
 is; the pool looks at the heaps when ``PoolState.deadline_hint`` says one is
 due. A queue with one deadline for all its items (the usual case) therefore
-never touches the heap: a deadline costs a clock reading and a list.
+never touches the heap: a deadline costs a clock reading (``Timeline.put``,
+and ``Timeline.take`` for the worker).
 
 Bound (``max_items``). A bounded queue holds a deque of tokens, one per free
 place: ``queue()`` takes one before it appends (``deque.pop`` is atomic, so the
@@ -75,6 +77,7 @@ from .limits import (
 )
 from .queue_base import DEFAULT_TIMEOUT, NOTHING, BaseWorkQueue, check_reference
 from .state import RECHECK
+from .timeline import Timeline
 
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
@@ -159,7 +162,6 @@ class Storage(BaseWorkQueue):
         "_space",
         "_space_waiters",
         "_stamped",
-        "_tail",
         "_timed",
         "_tokens",
     )
@@ -190,7 +192,6 @@ class Storage(BaseWorkQueue):
             name, timeout=timeout, suicide_timeout=suicide_timeout, histograms=histograms
         )
         cls = type(self)
-        self._items: deque[Any] = deque()
         self._fast = all(getattr(cls, h) is getattr(owner, h) for h in self._storage_hooks)
         self._stamped = self._fast and histograms
         if self._stamped:
@@ -204,6 +205,9 @@ class Storage(BaseWorkQueue):
             raise TypeError(f"deadlines must be True or False, got {deadlines!r}")
         self._timed = deadlines or self._deadline is not None
         self._on_expire = check_hook("on_expire", on_expire)
+        # The entries: a Timeline (timeline.py) where they carry deadlines, else a deque
+        # (put, take and tail are used only on a timed queue's).
+        self._items: Timeline = Timeline(NOTHING) if self._timed else deque()  # type: ignore[assignment]
         if not self._fast and (max_items is not None or self._timed):
             raise TypeError(
                 f"{cls.__name__} {name!r} keeps items in storage of its own (it overrides "
@@ -218,7 +222,6 @@ class Storage(BaseWorkQueue):
         self._reserve = 0  # free places not made tokens yet (guard)
         self._debt = 0
         self._heap: list[tuple[float, int, list[Any]]] = []
-        self._tail = -INF  # expiry of the last in-order entry (hint; reset when empty)
         self._dead = 0  # entries in the deque that expired from the heap (guard)
         self._expiring: list[Any] = []  # found expired at the front, to hand over (pool lock)
         self._rejected = 0  # guard
@@ -381,7 +384,7 @@ class Storage(BaseWorkQueue):
         if item is None and self.refs:
             check_reference(self, item)
         if self._lockfree and deadline is None:  # the hot path: no lock at all
-            entry = (monotonic(), item) if self._stamped else item
+            self._items.append((monotonic(), item) if self._stamped else item)
         elif self._dated:  # timed, lock-free: a deadline costs a clock reading
             if deadline is None:
                 deadline = self._deadline
@@ -393,16 +396,13 @@ class Storage(BaseWorkQueue):
                     tokens.pop()
                 except IndexError:
                     return self._put_full(item, deadline, False)
+            items = self._items
             if deadline is None:  # none: never expires, and what follows is not in order
-                self._tail = INF
-                entry = (INF, item)
-            else:
-                expires = monotonic() + deadline
-                if expires < self._tail:  # out of order: a timer of its own
-                    self._place(item, deadline, False)
-                    return True
-                self._tail = expires
-                entry = (expires, item)
+                items.tail = INF
+                items.append((INF, item))
+            elif not items.put(item, deadline):  # out of order: a timer of its own
+                self._place(item, deadline, False)
+                return True
         elif self._counted:  # bounded, untimed, lock-free: take a place first
             if deadline is not None:
                 self._no_deadlines()
@@ -412,10 +412,9 @@ class Storage(BaseWorkQueue):
                     tokens.pop()
                 except IndexError:
                     return self._put_full(item, None, False)
-            entry = item
+            self._items.append(item)
         else:
             return self._put(item, deadline)
-        self._items.append(entry)
         st = self._state
         if st is not None and (st.idle or st.can_grow):
             st.item_queued()
@@ -501,12 +500,12 @@ class Storage(BaseWorkQueue):
             if expires == INF:
                 entry = (INF, item, now) if self._stamped else (INF, item)
                 if not front:
-                    self._tail = INF  # what comes behind it is not in order
-            elif front or expires < self._tail:
+                    self._items.tail = INF  # what comes behind it is not in order
+            elif front or expires < self._items.tail:
                 entry = [expires, item, now] if self._stamped else [expires, item]
                 heaped = True
             else:
-                self._tail = expires
+                self._items.tail = expires
                 entry = (expires, item, now) if self._stamped else (expires, item)
         elif self._stamped:
             entry = (monotonic(), item)
@@ -678,7 +677,7 @@ class Storage(BaseWorkQueue):
                 entry = items.popleft()
             except IndexError:
                 if self._timed:
-                    self._tail = -INF  # empty: the next entry is in order whatever it is
+                    items.tail = -INF  # empty: the next entry is in order whatever it is
                 return NOTHING
             if self._timed:
                 item = entry[1]
@@ -890,7 +889,7 @@ class Storage(BaseWorkQueue):
         if self._timed:
             entry = (INF, item, monotonic()) if self._stamped else (INF, item)
             if not front:
-                self._tail = INF
+                self._items.tail = INF
         elif self._stamped:
             entry = (monotonic(), item)
         else:

@@ -1,0 +1,520 @@
+/* threadpool._timeline: the entries of a queue that takes deadlines, in C (see
+ * timeline.py, which holds the same type in Python and says which one is used).
+ *
+ * A Timeline is a FIFO of a queue's entries (storage.py's module docstring says
+ * what an entry is). It keeps an entry (expires, item) whose expiry is a float as
+ * a double and a reference to the item, and hands it out as that tuple again;
+ * every other entry (a list that is also on the heap, a tuple with a queueing
+ * stamp) it keeps as the object itself, so that its identity is kept. The two
+ * methods of the hot path, put() and take(), then cost a queue with deadlines
+ * no tuple and no float per item, and the expiry is read from the same clock as
+ * time.monotonic() without a Python call.
+ *
+ * Under the GIL every method is atomic: none calls back into Python before the
+ * ring is consistent again (a reference that goes away is dropped last, since
+ * dropping it may run any code), exactly as collections.deque. It relies on the
+ * GIL: it is not built for a free-threaded interpreter (setup.py) and not used
+ * where the GIL is off (timeline.py).
+ */
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <time.h>
+
+#define MIN_CAPACITY 16
+
+typedef struct {
+    double expires;  /* a compact entry's expiry */
+    PyObject *obj;   /* a compact entry's item; else the entry itself */
+    int compact;
+} Entry;
+
+typedef struct {
+    PyObject_HEAD
+    Entry *ring;
+    Py_ssize_t capacity;  /* a power of two */
+    Py_ssize_t head;      /* index of the front entry */
+    Py_ssize_t size;
+    double tail;
+    PyObject *nothing;    /* what take() returns when the front cannot be taken */
+} Timeline;
+
+static PyObject *monotonic_fn;  /* time.monotonic, where the clock is not read here */
+
+/* ---- the clock ---------------------------------------------------------------- */
+
+static int
+monotonic_now(double *out)
+{
+#if PY_VERSION_HEX >= 0x030D0000
+    PyTime_t t;
+    if (PyTime_Monotonic(&t) < 0)
+        return -1;
+    *out = PyTime_AsSecondsDouble(t);
+    return 0;
+#elif defined(__linux__) && defined(CLOCK_MONOTONIC)
+    /* time.monotonic() on Linux before 3.13: CLOCK_MONOTONIC in nanoseconds, as a
+     * double of seconds computed the same way (_PyTime_AsSecondsDouble). */
+    struct timespec ts;
+    if (clock_gettime(CLOCK_MONOTONIC, &ts) == 0) {
+        long long ns = (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+        if (ns % 1000000000LL == 0)
+            *out = (double)(ns / 1000000000LL);
+        else
+            *out = (double)ns / 1e9;
+        return 0;
+    }
+    PyErr_SetFromErrno(PyExc_OSError);
+    return -1;
+#else
+    PyObject *r = PyObject_CallNoArgs(monotonic_fn);
+    if (r == NULL)
+        return -1;
+    *out = PyFloat_AsDouble(r);
+    Py_DECREF(r);
+    return (*out == -1.0 && PyErr_Occurred()) ? -1 : 0;
+#endif
+}
+
+/* ---- the ring ----------------------------------------------------------------- */
+
+static inline Entry *
+at(Timeline *self, Py_ssize_t i)
+{
+    return &self->ring[(self->head + i) & (self->capacity - 1)];
+}
+
+/* Room for one more entry; -1 with MemoryError if there is none to be had. */
+static int
+reserve(Timeline *self)
+{
+    if (self->size < self->capacity)
+        return 0;
+    Py_ssize_t cap = self->capacity * 2;
+    if ((size_t)cap > PY_SSIZE_T_MAX / sizeof(Entry)) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    Entry *ring = PyMem_Malloc((size_t)cap * sizeof(Entry));
+    if (ring == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < self->size; i++)
+        ring[i] = *at(self, i);
+    PyMem_Free(self->ring);
+    self->ring = ring;
+    self->capacity = cap;
+    self->head = 0;
+    return 0;
+}
+
+/* After a removal: give memory back once the ring is mostly empty (a burst's ring
+ * does not stay). Failing to is harmless. */
+static void
+maybe_shrink(Timeline *self)
+{
+    if (self->capacity <= MIN_CAPACITY || self->size * 4 > self->capacity)
+        return;
+    Py_ssize_t cap = self->capacity / 2;
+    Entry *ring = PyMem_Malloc((size_t)cap * sizeof(Entry));
+    if (ring == NULL)
+        return;
+    for (Py_ssize_t i = 0; i < self->size; i++)
+        ring[i] = *at(self, i);
+    PyMem_Free(self->ring);
+    self->ring = ring;
+    self->capacity = cap;
+    self->head = 0;
+}
+
+/* An entry as stored: (float, item) compact, anything else as itself. Takes a new
+ * reference to what it keeps. */
+static Entry
+stored(PyObject *entry)
+{
+    Entry e;
+    if (PyTuple_CheckExact(entry) && PyTuple_GET_SIZE(entry) == 2 &&
+        PyFloat_CheckExact(PyTuple_GET_ITEM(entry, 0))) {
+        e.expires = PyFloat_AS_DOUBLE(PyTuple_GET_ITEM(entry, 0));
+        e.obj = Py_NewRef(PyTuple_GET_ITEM(entry, 1));
+        e.compact = 1;
+    }
+    else {
+        e.expires = 0.0;
+        e.obj = Py_NewRef(entry);
+        e.compact = 0;
+    }
+    return e;
+}
+
+/* The entry as the queue sees it: a new reference, NULL on error. */
+static PyObject *
+entry_object(Entry *e)
+{
+    if (!e->compact)
+        return Py_NewRef(e->obj);
+    PyObject *expires = PyFloat_FromDouble(e->expires);
+    if (expires == NULL)
+        return NULL;
+    PyObject *t = PyTuple_New(2);
+    if (t == NULL) {
+        Py_DECREF(expires);
+        return NULL;
+    }
+    PyTuple_SET_ITEM(t, 0, expires);
+    PyTuple_SET_ITEM(t, 1, Py_NewRef(e->obj));
+    return t;
+}
+
+static Py_ssize_t
+checked_index(Timeline *self, Py_ssize_t i)
+{
+    if (i < 0 || i >= self->size) {
+        PyErr_SetString(PyExc_IndexError, "Timeline index out of range");
+        return -1;
+    }
+    return i;
+}
+
+/* ---- the type ----------------------------------------------------------------- */
+
+static PyObject *
+Timeline_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    PyObject *nothing;
+    static char *kwlist[] = {"nothing", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O:Timeline", kwlist, &nothing))
+        return NULL;
+    Timeline *self = (Timeline *)type->tp_alloc(type, 0);
+    if (self == NULL)
+        return NULL;
+    self->ring = PyMem_Malloc(MIN_CAPACITY * sizeof(Entry));
+    if (self->ring == NULL) {
+        Py_DECREF(self);
+        return PyErr_NoMemory();
+    }
+    self->capacity = MIN_CAPACITY;
+    self->head = 0;
+    self->size = 0;
+    self->tail = -Py_HUGE_VAL;
+    self->nothing = Py_NewRef(nothing);
+    return (PyObject *)self;
+}
+
+static int
+Timeline_traverse(Timeline *self, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(self));
+    Py_VISIT(self->nothing);
+    for (Py_ssize_t i = 0; i < self->size; i++)
+        Py_VISIT(at(self, i)->obj);
+    return 0;
+}
+
+/* Empty the ring; the references are dropped once it is consistent. */
+static void
+drop_entries(Timeline *self)
+{
+    Py_ssize_t n = self->size;
+    if (n) {
+        PyObject **objs = PyMem_Malloc((size_t)n * sizeof(PyObject *));
+        if (objs == NULL) {
+            /* No room to set them aside: drop them in place, front first. */
+            while (self->size) {
+                Entry *e = at(self, 0);
+                PyObject *obj = e->obj;
+                self->head = (self->head + 1) & (self->capacity - 1);
+                self->size--;
+                Py_DECREF(obj);
+            }
+        }
+        else {
+            for (Py_ssize_t i = 0; i < n; i++)
+                objs[i] = at(self, i)->obj;
+            self->head = 0;
+            self->size = 0;
+            for (Py_ssize_t i = 0; i < n; i++)
+                Py_DECREF(objs[i]);
+            PyMem_Free(objs);
+        }
+    }
+}
+
+static void
+Timeline_dealloc(Timeline *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    PyObject_GC_UnTrack(self);
+    drop_entries(self);
+    Py_CLEAR(self->nothing);
+    PyMem_Free(self->ring);
+    self->ring = NULL;
+    tp->tp_free((PyObject *)self);
+    Py_DECREF(tp);
+}
+
+static int
+Timeline_tp_clear(Timeline *self)
+{
+    drop_entries(self);
+    Py_CLEAR(self->nothing);
+    return 0;
+}
+
+static Py_ssize_t
+Timeline_len(Timeline *self)
+{
+    return self->size;
+}
+
+static PyObject *
+Timeline_item(Timeline *self, Py_ssize_t i)
+{
+    if (checked_index(self, i) < 0)
+        return NULL;
+    return entry_object(at(self, i));
+}
+
+static int
+Timeline_ass_item(Timeline *self, Py_ssize_t i, PyObject *value)
+{
+    if (value != NULL) {
+        PyErr_SetString(PyExc_TypeError, "Timeline entries cannot be replaced");
+        return -1;
+    }
+    if (checked_index(self, i) < 0)
+        return -1;
+    PyObject *obj = at(self, i)->obj;
+    if (i < self->size / 2) {  /* the entries in front move back one */
+        for (Py_ssize_t j = i; j > 0; j--)
+            *at(self, j) = *at(self, j - 1);
+        self->head = (self->head + 1) & (self->capacity - 1);
+    }
+    else {  /* the entries behind move forward one */
+        for (Py_ssize_t j = i; j < self->size - 1; j++)
+            *at(self, j) = *at(self, j + 1);
+    }
+    self->size--;
+    maybe_shrink(self);
+    Py_DECREF(obj);
+    return 0;
+}
+
+static PyObject *
+Timeline_append(Timeline *self, PyObject *entry)
+{
+    if (reserve(self) < 0)
+        return NULL;
+    *at(self, self->size) = stored(entry);
+    self->size++;
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+Timeline_appendleft(Timeline *self, PyObject *entry)
+{
+    if (reserve(self) < 0)
+        return NULL;
+    self->head = (self->head - 1) & (self->capacity - 1);
+    *at(self, 0) = stored(entry);
+    self->size++;
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+Timeline_popleft(Timeline *self, PyObject *Py_UNUSED(ignored))
+{
+    if (self->size == 0) {
+        PyErr_SetString(PyExc_IndexError, "pop from an empty Timeline");
+        return NULL;
+    }
+    Entry *e = at(self, 0);
+    PyObject *out = entry_object(e);  /* before the entry leaves: it may fail */
+    if (out == NULL)
+        return NULL;
+    PyObject *obj = e->obj;
+    self->head = (self->head + 1) & (self->capacity - 1);
+    self->size--;
+    maybe_shrink(self);
+    Py_DECREF(obj);
+    return out;
+}
+
+static PyObject *
+Timeline_clear(Timeline *self, PyObject *Py_UNUSED(ignored))
+{
+    drop_entries(self);
+    Py_RETURN_NONE;
+}
+
+/* put(item, deadline): append (now + deadline, item) and make it the tail, unless it
+ * expires before the tail (out of order): then False, and nothing is appended. */
+static PyObject *
+Timeline_put(Timeline *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_Format(PyExc_TypeError, "put() takes 2 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    double deadline = PyFloat_AsDouble(args[1]);
+    if (deadline == -1.0 && PyErr_Occurred())
+        return NULL;
+    double now;
+    if (monotonic_now(&now) < 0)
+        return NULL;
+    double expires = now + deadline;
+    if (expires < self->tail)
+        Py_RETURN_FALSE;
+    if (reserve(self) < 0)
+        return NULL;
+    Entry *e = at(self, self->size);
+    e->expires = expires;
+    e->obj = Py_NewRef(args[0]);
+    e->compact = 1;
+    self->size++;
+    self->tail = expires;
+    Py_RETURN_TRUE;
+}
+
+/* take(now): the front item if its entry is (expires, item) with expires > now, taken
+ * off; else ``nothing``, and the Timeline is left as it was. */
+static PyObject *
+Timeline_take(Timeline *self, PyObject *arg)
+{
+    double now = PyFloat_AsDouble(arg);
+    if (now == -1.0 && PyErr_Occurred())
+        return NULL;
+    Entry *e = at(self, 0);
+    if (self->size == 0 || !e->compact || !(e->expires > now))
+        return Py_NewRef(self->nothing ? self->nothing : Py_None);
+    PyObject *item = e->obj;  /* the ring's reference becomes the caller's */
+    self->head = (self->head + 1) & (self->capacity - 1);
+    self->size--;
+    maybe_shrink(self);
+    return item;
+}
+
+static PyObject *
+Timeline_iter(Timeline *self)
+{
+    /* A snapshot, as a copy of a deque would be: producers may append meanwhile. */
+    PyObject *list = PyList_New(self->size);
+    if (list == NULL)
+        return NULL;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(list); i++) {
+        PyObject *o = entry_object(at(self, i));
+        if (o == NULL) {
+            Py_DECREF(list);
+            return NULL;
+        }
+        PyList_SET_ITEM(list, i, o);
+    }
+    PyObject *it = PyObject_GetIter(list);
+    Py_DECREF(list);
+    return it;
+}
+
+static PyObject *
+Timeline_repr(Timeline *self)
+{
+    return PyUnicode_FromFormat("<Timeline of %zd entries>", self->size);
+}
+
+static PyObject *
+Timeline_get_tail(Timeline *self, void *Py_UNUSED(closure))
+{
+    return PyFloat_FromDouble(self->tail);
+}
+
+static int
+Timeline_set_tail(Timeline *self, PyObject *value, void *Py_UNUSED(closure))
+{
+    if (value == NULL) {
+        PyErr_SetString(PyExc_AttributeError, "tail cannot be deleted");
+        return -1;
+    }
+    double v = PyFloat_AsDouble(value);
+    if (v == -1.0 && PyErr_Occurred())
+        return -1;
+    self->tail = v;
+    return 0;
+}
+
+static PyGetSetDef Timeline_getset[] = {
+    {"tail", (getter)Timeline_get_tail, (setter)Timeline_set_tail,
+     "Expiry of the last in-order entry (see storage.py).", NULL},
+    {NULL},
+};
+
+static PyMethodDef Timeline_methods[] = {
+    {"append", (PyCFunction)Timeline_append, METH_O, "Append an entry."},
+    {"appendleft", (PyCFunction)Timeline_appendleft, METH_O, "Put an entry in front."},
+    {"popleft", (PyCFunction)Timeline_popleft, METH_NOARGS, "Remove and return the front entry."},
+    {"clear", (PyCFunction)Timeline_clear, METH_NOARGS, "Remove every entry."},
+    {"put", (PyCFunction)(void (*)(void))Timeline_put, METH_FASTCALL,
+     "put(item, deadline): append the in-order entry (now + deadline, item); False if "
+     "it would be out of order."},
+    {"take", (PyCFunction)Timeline_take, METH_O,
+     "take(now): the front item of an (expires, item) entry not expired by now, or nothing."},
+    {NULL},
+};
+
+static PyType_Slot Timeline_slots[] = {
+    {Py_tp_doc, "The entries of a queue that takes deadlines (see threadpool/timeline.py)."},
+    {Py_tp_new, Timeline_new},
+    {Py_tp_dealloc, Timeline_dealloc},
+    {Py_tp_traverse, Timeline_traverse},
+    {Py_tp_clear, Timeline_tp_clear},
+    {Py_tp_iter, Timeline_iter},
+    {Py_tp_repr, Timeline_repr},
+    {Py_tp_methods, Timeline_methods},
+    {Py_tp_getset, Timeline_getset},
+    {Py_sq_length, Timeline_len},
+    {Py_sq_item, Timeline_item},
+    {Py_sq_ass_item, Timeline_ass_item},
+    {0, NULL},
+};
+
+static PyType_Spec Timeline_spec = {
+    .name = "threadpool._timeline.Timeline",
+    .basicsize = sizeof(Timeline),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .slots = Timeline_slots,
+};
+
+static struct PyModuleDef module_def = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "threadpool._timeline",
+    .m_doc = "The entries of a queue that takes deadlines, in C (see threadpool/timeline.py).",
+    .m_size = -1,
+};
+
+/* Single-phase: one interpreter's module (time.monotonic is kept in a static). */
+PyMODINIT_FUNC
+PyInit__timeline(void)
+{
+    PyObject *module = PyModule_Create(&module_def);
+    if (module == NULL)
+        return NULL;
+    if (monotonic_fn == NULL) {
+        PyObject *time = PyImport_ImportModule("time");
+        if (time == NULL)
+            goto error;
+        monotonic_fn = PyObject_GetAttrString(time, "monotonic");
+        Py_DECREF(time);
+        if (monotonic_fn == NULL)
+            goto error;
+    }
+    PyObject *type = PyType_FromSpec(&Timeline_spec);
+    if (type == NULL)
+        goto error;
+    if (PyModule_AddObject(module, "Timeline", type) < 0) {
+        Py_DECREF(type);
+        goto error;
+    }
+    return module;
+error:
+    Py_DECREF(module);
+    return NULL;
+}
