@@ -148,22 +148,28 @@ stored(PyObject *entry)
     return e;
 }
 
-/* The entry as the queue sees it: a new reference, NULL on error. */
+/* The entry as the queue sees it: a new reference, NULL on error. Making the tuple
+ * may run the garbage collector, and so any code, which may change the ring: the
+ * entry is read in full before. */
 static PyObject *
-entry_object(Entry *e)
+entry_object(const Entry *e)
 {
     if (!e->compact)
         return Py_NewRef(e->obj);
-    PyObject *expires = PyFloat_FromDouble(e->expires);
-    if (expires == NULL)
+    PyObject *item = Py_NewRef(e->obj);
+    PyObject *expires = PyFloat_FromDouble(e->expires);  /* floats are not collected */
+    if (expires == NULL) {
+        Py_DECREF(item);
         return NULL;
+    }
     PyObject *t = PyTuple_New(2);
     if (t == NULL) {
         Py_DECREF(expires);
+        Py_DECREF(item);
         return NULL;
     }
     PyTuple_SET_ITEM(t, 0, expires);
-    PyTuple_SET_ITEM(t, 1, Py_NewRef(e->obj));
+    PyTuple_SET_ITEM(t, 1, item);
     return t;
 }
 
@@ -273,7 +279,8 @@ Timeline_item(Timeline *self, Py_ssize_t i)
 {
     if (checked_index(self, i) < 0)
         return NULL;
-    return entry_object(at(self, i));
+    Entry e = *at(self, i);  /* a copy: making the tuple may run code */
+    return entry_object(&e);
 }
 
 static int
@@ -322,23 +329,50 @@ Timeline_appendleft(Timeline *self, PyObject *entry)
     Py_RETURN_NONE;
 }
 
+/* Take the front entry off; its reference becomes the caller's. */
 static PyObject *
-Timeline_popleft(Timeline *self, PyObject *Py_UNUSED(ignored))
+pop_front(Timeline *self)
 {
-    if (self->size == 0) {
-        PyErr_SetString(PyExc_IndexError, "pop from an empty Timeline");
-        return NULL;
-    }
-    Entry *e = at(self, 0);
-    PyObject *out = entry_object(e);  /* before the entry leaves: it may fail */
-    if (out == NULL)
-        return NULL;
-    PyObject *obj = e->obj;
+    PyObject *obj = at(self, 0)->obj;
     self->head = (self->head + 1) & (self->capacity - 1);
     self->size--;
     maybe_shrink(self);
-    Py_DECREF(obj);
-    return out;
+    return obj;
+}
+
+static PyObject *
+Timeline_popleft(Timeline *self, PyObject *Py_UNUSED(ignored))
+{
+    /* A compact entry leaves as a new tuple, made before the entry leaves (making it
+     * may fail, or run the garbage collector and so any code: the front is read again
+     * after it). */
+    PyObject *spare = NULL;
+    for (;;) {
+        if (self->size == 0) {
+            Py_XDECREF(spare);
+            PyErr_SetString(PyExc_IndexError, "pop from an empty Timeline");
+            return NULL;
+        }
+        Entry *e = at(self, 0);
+        if (!e->compact) {
+            Py_XDECREF(spare);  /* an empty tuple: freeing it runs no code */
+            return pop_front(self);
+        }
+        if (spare == NULL) {
+            spare = PyTuple_New(2);
+            if (spare == NULL)
+                return NULL;
+            continue;
+        }
+        PyObject *expires = PyFloat_FromDouble(e->expires);  /* runs no code */
+        if (expires == NULL) {
+            Py_DECREF(spare);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(spare, 0, expires);
+        PyTuple_SET_ITEM(spare, 1, pop_front(self));
+        return spare;
+    }
 }
 
 static PyObject *
@@ -388,28 +422,37 @@ Timeline_take(Timeline *self, PyObject *arg)
     Entry *e = at(self, 0);
     if (self->size == 0 || !e->compact || !(e->expires > now))
         return Py_NewRef(self->nothing ? self->nothing : Py_None);
-    PyObject *item = e->obj;  /* the ring's reference becomes the caller's */
-    self->head = (self->head + 1) & (self->capacity - 1);
-    self->size--;
-    maybe_shrink(self);
-    return item;
+    return pop_front(self);
 }
 
 static PyObject *
 Timeline_iter(Timeline *self)
 {
-    /* A snapshot, as a copy of a deque would be: producers may append meanwhile. */
-    PyObject *list = PyList_New(self->size);
+    /* A snapshot, as a copy of a deque would be: producers may append meanwhile. The
+     * entries are copied (with their references) before any object is made, since
+     * making one may run code that changes the ring. */
+    Py_ssize_t n = self->size;
+    Entry *copy = PyMem_Malloc((size_t)(n ? n : 1) * sizeof(Entry));
+    if (copy == NULL)
+        return PyErr_NoMemory();
+    for (Py_ssize_t i = 0; i < n; i++) {
+        copy[i] = *at(self, i);
+        Py_INCREF(copy[i].obj);
+    }
+    PyObject *list = PyList_New(n);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (list != NULL) {
+            PyObject *o = entry_object(&copy[i]);
+            if (o == NULL)
+                Py_CLEAR(list);
+            else
+                PyList_SET_ITEM(list, i, o);
+        }
+        Py_DECREF(copy[i].obj);
+    }
+    PyMem_Free(copy);
     if (list == NULL)
         return NULL;
-    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(list); i++) {
-        PyObject *o = entry_object(at(self, i));
-        if (o == NULL) {
-            Py_DECREF(list);
-            return NULL;
-        }
-        PyList_SET_ITEM(list, i, o);
-    }
     PyObject *it = PyObject_GetIter(list);
     Py_DECREF(list);
     return it;

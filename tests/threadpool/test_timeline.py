@@ -278,3 +278,52 @@ def test_a_finalizer_run_by_a_removal_may_use_the_timeline(cls: Any) -> None:
         rest = [e[1] for e in t]
         assert "from a finalizer" in rest, remove
         assert ("next" in rest) == (remove != "clear"), remove
+
+
+def test_the_collector_running_inside_a_method_may_change_the_timeline(cls: Any) -> None:
+    """Making a tuple may run the garbage collector, and with it finalizers that use the
+    Timeline: popleft, indexing and iteration read the ring again after it."""
+    t = cls(NOTHING)
+    taken: list[Any] = []
+
+    class Popper:
+        def __init__(self, clear: bool) -> None:
+            self.me = self  # a cycle: only the collector frees it
+            self.clear = clear
+
+        def __del__(self) -> None:
+            if self.clear:
+                t.clear()
+            elif t:
+                taken.append(t.popleft())
+
+    def collector_pending(clear: bool) -> list[Any]:
+        """A Popper waiting for the collector, which runs at the next allocation of a
+        tracked object; and no spare pairs, so that making a tuple is one."""
+        Popper(clear)
+        return [(i, -i) for i in range(3000)]  # more than the free list of pairs holds
+
+    n = 100
+    for i in range(n):
+        t.append((float(i), i))
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(40):
+            hold = collector_pending(False)
+            gc.enable()
+            taken.append(t.popleft())  # the collector runs in here: its Popper pops first
+            gc.disable()
+            del hold
+        for make in (list, lambda t: t[0]):
+            hold = collector_pending(True)
+            t.append((1.0, "x"))
+            gc.enable()
+            got = make(t)
+            gc.disable()
+            del hold
+            assert got in ([], [(1.0, "x")], (1.0, "x"))
+    finally:
+        gc.enable()
+    values = [e[1] for e in taken]
+    assert values == list(range(80))  # each once, in order, whoever took it
