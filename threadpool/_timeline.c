@@ -84,22 +84,14 @@ at(Timeline *self, Py_ssize_t i)
     return &self->ring[(self->head + i) & (self->capacity - 1)];
 }
 
-/* Room for one more entry; -1 with MemoryError if there is none to be had. */
+/* Move the entries to a ring of ``cap`` places (at least size), front first; -1 if
+ * there is no memory for it (the ring is left as it was). */
 static int
-reserve(Timeline *self)
+resize(Timeline *self, Py_ssize_t cap)
 {
-    if (self->size < self->capacity)
-        return 0;
-    Py_ssize_t cap = self->capacity * 2;
-    if ((size_t)cap > PY_SSIZE_T_MAX / sizeof(Entry)) {
-        PyErr_NoMemory();
-        return -1;
-    }
     Entry *ring = PyMem_Malloc((size_t)cap * sizeof(Entry));
-    if (ring == NULL) {
-        PyErr_NoMemory();
+    if (ring == NULL)
         return -1;
-    }
     for (Py_ssize_t i = 0; i < self->size; i++)
         ring[i] = *at(self, i);
     PyMem_Free(self->ring);
@@ -109,23 +101,27 @@ reserve(Timeline *self)
     return 0;
 }
 
+/* Room for one more entry; -1 with MemoryError if there is none to be had. */
+static int
+reserve(Timeline *self)
+{
+    if (self->size < self->capacity)
+        return 0;
+    if ((size_t)self->capacity > PY_SSIZE_T_MAX / 2 / sizeof(Entry) ||
+        resize(self, self->capacity * 2) < 0) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    return 0;
+}
+
 /* After a removal: give memory back once the ring is mostly empty (a burst's ring
  * does not stay). Failing to is harmless. */
 static void
 maybe_shrink(Timeline *self)
 {
-    if (self->capacity <= MIN_CAPACITY || self->size * 4 > self->capacity)
-        return;
-    Py_ssize_t cap = self->capacity / 2;
-    Entry *ring = PyMem_Malloc((size_t)cap * sizeof(Entry));
-    if (ring == NULL)
-        return;
-    for (Py_ssize_t i = 0; i < self->size; i++)
-        ring[i] = *at(self, i);
-    PyMem_Free(self->ring);
-    self->ring = ring;
-    self->capacity = cap;
-    self->head = 0;
+    if (self->capacity > MIN_CAPACITY && self->size * 4 <= self->capacity)
+        (void)resize(self, self->capacity / 2);
 }
 
 /* An entry as stored: (float, item) compact, anything else as itself. Takes a new
