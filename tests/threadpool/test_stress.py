@@ -248,3 +248,63 @@ def test_no_item_lost_or_doubled_through_bounds_deadlines_and_elastic_sizing(
     assert sum(s["dropped"] for s in stats.values()) == len(dropped)
     assert sum(s["expired"] for s in stats.values()) == len(expired)
     assert rejected and dropped and expired, "the run did not exercise every outcome"
+
+
+DATED_ITEMS = 200_000
+
+
+def test_unbounded_queues_with_deadlines_lose_nothing_and_never_process_the_expired(
+    tp: Harness, paths: str
+) -> None:
+    """Producers queue without a lock into unbounded queues with deadlines (the queue's
+    own, far ones and near ones per call), workers take them as they come: each item is
+    processed or expired exactly once, and an item is processed only before its deadline."""
+    pool = tp.pool("dated", 4)
+    processed: list[int] = []
+    late: list[int] = []
+    expired: list[int] = []
+    queued_at: dict[int, tuple[float, float]] = {}
+
+    def one(item: int, handle: object) -> None:
+        start, deadline = queued_at[item]
+        if time.monotonic() > start + deadline + 1.0:  # taken long after its deadline
+            late.append(item)
+        processed.append(item)
+
+    def many(items: list[int], handle: object) -> None:
+        for item in items:
+            one(item, handle)
+
+    hooks: dict[str, Any] = {"on_expire": expired.append}
+    queues: list[Any] = [
+        WorkQueueVal("val", process=one, deadline=60.0, **hooks),
+        WorkQueue("ref", process=one, deadlines=True, **hooks),
+        PointerWQ("ptr", process=one, deadline=60.0, **hooks),
+        BatchWorkQueue("batch", process=many, batch_size=16, deadline=60.0, **hooks),
+    ]
+    for q in queues:
+        pool.add_work_queue(q)
+    pool.start()
+    choices = [None, None, None, 30.0, 0.0005]
+
+    def produce(p: int) -> None:
+        rng = random.Random(p)
+        for item in range(p, DATED_ITEMS, PRODUCERS):
+            q = queues[item % 4]
+            deadline = choices[rng.randrange(5)]
+            given = q.deadline if deadline is None else deadline
+            queued_at[item] = (time.monotonic(), float("inf") if given is None else given)
+            q.queue(item, deadline=deadline)
+
+    producers = start_threads([lambda p=p: produce(p) for p in range(PRODUCERS)])
+    for t in producers:
+        join(t)
+    for q in queues:
+        assert pool.drain(q, timeout=JOIN)
+    assert pool.stop(timeout=JOIN) == {}
+    every = sorted(processed + expired)
+    assert every == list(range(DATED_ITEMS)), "an item was lost, or ended in two ways"
+    assert not set(processed) & set(expired)
+    assert late == [], "items processed more than a second past their deadline"
+    assert expired, "the run did not exercise expiry"
+    assert sum(q.stats()["expired"] for q in queues) == len(expired)
