@@ -11,7 +11,7 @@
  * time.monotonic() without a Python call.
  *
  * Under the GIL every method is atomic: none calls back into Python before the
- * ring is consistent again (a reference that goes away is dropped last, since
+ * blocks are consistent again (a reference that goes away is dropped last, since
  * dropping it may run any code), exactly as collections.deque. It relies on the
  * GIL: it is not built for a free-threaded interpreter (setup.py) and not used
  * where the GIL is off (timeline.py).
@@ -21,22 +21,36 @@
 #include <Python.h>
 #include <time.h>
 
-#define MIN_CAPACITY 16
+/* The entries live in blocks of BLOCKLEN, linked both ways, as collections.deque
+ * keeps its items: a queue that grows by a burst takes blocks one at a time and
+ * gives them back as it drains, never copying an entry; a few free blocks are
+ * kept for the next ones. */
+#define BLOCKLEN 64
+#define CENTER ((BLOCKLEN - 1) / 2)
+#define MAXFREEBLOCKS 16
 
 typedef struct {
-    double expires;  /* a compact entry's expiry */
+    double expires;  /* a compact entry's expiry; NaN for an entry kept as an object */
     PyObject *obj;   /* a compact entry's item; else the entry itself */
-    int compact;
 } Entry;
+
+#define IS_COMPACT(e) ((e)->expires == (e)->expires) /* not NaN */
+
+typedef struct block {
+    struct block *left, *right;
+    Entry data[BLOCKLEN];
+} block;
 
 typedef struct {
     PyObject_HEAD
-    Entry *ring;
-    Py_ssize_t capacity;  /* a power of two */
-    Py_ssize_t head;      /* index of the front entry */
-    Py_ssize_t size;
+    block *leftblock, *rightblock;
+    Py_ssize_t leftindex;   /* the front entry: leftblock->data[leftindex] */
+    Py_ssize_t rightindex;  /* the back entry: rightblock->data[rightindex] */
+    Py_ssize_t size;        /* empty: one block, leftindex == rightindex + 1 */
+    Py_ssize_t numfree;
+    block *freeblocks[MAXFREEBLOCKS];
     double tail;
-    PyObject *nothing;    /* what take() returns when the front cannot be taken */
+    PyObject *nothing;      /* what take() returns when the front cannot be taken */
 } Timeline;
 
 static PyObject *monotonic_fn;  /* time.monotonic, where the clock is not read here */
@@ -76,56 +90,153 @@ monotonic_now(double *out)
 #endif
 }
 
-/* ---- the ring ----------------------------------------------------------------- */
+/* ---- the blocks ---------------------------------------------------------------- */
 
-static inline Entry *
-at(Timeline *self, Py_ssize_t i)
+static block *
+new_block(Timeline *self)
 {
-    return &self->ring[(self->head + i) & (self->capacity - 1)];
-}
-
-/* Move the entries to a ring of ``cap`` places (at least size), front first; -1 if
- * there is no memory for it (the ring is left as it was). */
-static int
-resize(Timeline *self, Py_ssize_t cap)
-{
-    Entry *ring = PyMem_Malloc((size_t)cap * sizeof(Entry));
-    if (ring == NULL)
-        return -1;
-    for (Py_ssize_t i = 0; i < self->size; i++)
-        ring[i] = *at(self, i);
-    PyMem_Free(self->ring);
-    self->ring = ring;
-    self->capacity = cap;
-    self->head = 0;
-    return 0;
-}
-
-/* Room for one more entry; -1 with MemoryError if there is none to be had. */
-static int
-reserve(Timeline *self)
-{
-    if (self->size < self->capacity)
-        return 0;
-    if ((size_t)self->capacity > PY_SSIZE_T_MAX / 2 / sizeof(Entry) ||
-        resize(self, self->capacity * 2) < 0) {
+    if (self->numfree)
+        return self->freeblocks[--self->numfree];
+    block *b = PyMem_Malloc(sizeof(block));
+    if (b == NULL)
         PyErr_NoMemory();
-        return -1;
+    return b;
+}
+
+static void
+free_block(Timeline *self, block *b)
+{
+    if (self->numfree < MAXFREEBLOCKS)
+        self->freeblocks[self->numfree++] = b;
+    else
+        PyMem_Free(b);
+}
+
+/* A place in the blocks, to walk them entry by entry. */
+typedef struct {
+    block *b;
+    Py_ssize_t i;
+} Cursor;
+
+static inline void
+next(Cursor *c)
+{
+    if (++c->i == BLOCKLEN) {
+        c->b = c->b->right;
+        c->i = 0;
     }
+}
+
+static inline void
+prev(Cursor *c)
+{
+    if (--c->i < 0) {
+        c->b = c->b->left;
+        c->i = BLOCKLEN - 1;
+    }
+}
+
+/* The place of entry i (0 <= i < size), walked to from the nearer end. */
+static Cursor
+place(Timeline *self, Py_ssize_t i)
+{
+    Cursor c;
+    if (i < self->size / 2) {
+        Py_ssize_t n = self->leftindex + i;
+        c.b = self->leftblock;
+        for (; n >= BLOCKLEN; n -= BLOCKLEN)
+            c.b = c.b->right;
+        c.i = n;
+    }
+    else {
+        Py_ssize_t n = self->rightindex - (self->size - 1 - i);
+        c.b = self->rightblock;
+        for (; n < 0; n += BLOCKLEN)
+            c.b = c.b->left;
+        c.i = n;
+    }
+    return c;
+}
+
+#define AT(c) ((c).b->data[(c).i])
+
+/* Add an entry at the back or the front: -1 with MemoryError if a block is needed
+ * and none can be had (nothing changed then). */
+static int
+push_back(Timeline *self, Entry e)
+{
+    if (self->rightindex == BLOCKLEN - 1) {
+        block *b = new_block(self);
+        if (b == NULL)
+            return -1;
+        b->left = self->rightblock;
+        self->rightblock->right = b;
+        self->rightblock = b;
+        self->rightindex = -1;
+    }
+    self->rightblock->data[++self->rightindex] = e;
+    self->size++;
     return 0;
 }
 
-/* After a removal: give memory back once the ring is mostly empty (a burst's ring
- * does not stay). Failing to is harmless. */
-static void
-maybe_shrink(Timeline *self)
+static int
+push_front(Timeline *self, Entry e)
 {
-    if (self->capacity > MIN_CAPACITY && self->size * 4 <= self->capacity)
-        (void)resize(self, self->capacity / 2);
+    if (self->leftindex == 0) {
+        block *b = new_block(self);
+        if (b == NULL)
+            return -1;
+        b->right = self->leftblock;
+        self->leftblock->left = b;
+        self->leftblock = b;
+        self->leftindex = BLOCKLEN;
+    }
+    self->leftblock->data[--self->leftindex] = e;
+    self->size++;
+    return 0;
 }
 
-/* An entry as stored: (float, item) compact, anything else as itself. Takes a new
- * reference to what it keeps. */
+/* After the last entry left: one block, the indices in its middle. */
+static void
+recenter(Timeline *self)
+{
+    self->leftindex = CENTER + 1;
+    self->rightindex = CENTER;
+}
+
+/* Drop the front or the back entry from the blocks (not its reference). */
+static void
+drop_front(Timeline *self)
+{
+    self->leftindex++;
+    self->size--;
+    if (self->size == 0)
+        recenter(self);
+    else if (self->leftindex == BLOCKLEN) {
+        block *b = self->leftblock;
+        self->leftblock = b->right;
+        self->leftindex = 0;
+        free_block(self, b);
+    }
+}
+
+static void
+drop_back(Timeline *self)
+{
+    self->rightindex--;
+    self->size--;
+    if (self->size == 0)
+        recenter(self);
+    else if (self->rightindex == -1) {
+        block *b = self->rightblock;
+        self->rightblock = b->left;
+        self->rightindex = BLOCKLEN - 1;
+        free_block(self, b);
+    }
+}
+
+/* An entry as stored: (float, item) compact, anything else (NaN expiry included) as
+ * itself. Takes a new reference to what it keeps. */
 static Entry
 stored(PyObject *entry)
 {
@@ -133,24 +244,23 @@ stored(PyObject *entry)
     if (PyTuple_CheckExact(entry) && PyTuple_GET_SIZE(entry) == 2 &&
         PyFloat_CheckExact(PyTuple_GET_ITEM(entry, 0))) {
         e.expires = PyFloat_AS_DOUBLE(PyTuple_GET_ITEM(entry, 0));
-        e.obj = Py_NewRef(PyTuple_GET_ITEM(entry, 1));
-        e.compact = 1;
+        if (IS_COMPACT(&e)) {
+            e.obj = Py_NewRef(PyTuple_GET_ITEM(entry, 1));
+            return e;
+        }
     }
-    else {
-        e.expires = 0.0;
-        e.obj = Py_NewRef(entry);
-        e.compact = 0;
-    }
+    e.expires = Py_NAN;
+    e.obj = Py_NewRef(entry);
     return e;
 }
 
 /* The entry as the queue sees it: a new reference, NULL on error. Making the tuple
- * may run the garbage collector, and so any code, which may change the ring: the
+ * may run the garbage collector, and so any code, which may change the blocks: the
  * entry is read in full before. */
 static PyObject *
 entry_object(const Entry *e)
 {
-    if (!e->compact)
+    if (!IS_COMPACT(e))
         return Py_NewRef(e->obj);
     PyObject *item = Py_NewRef(e->obj);
     PyObject *expires = PyFloat_FromDouble(e->expires);  /* floats are not collected */
@@ -169,14 +279,14 @@ entry_object(const Entry *e)
     return t;
 }
 
-static Py_ssize_t
+static int
 checked_index(Timeline *self, Py_ssize_t i)
 {
     if (i < 0 || i >= self->size) {
         PyErr_SetString(PyExc_IndexError, "Timeline index out of range");
         return -1;
     }
-    return i;
+    return 0;
 }
 
 /* ---- the type ----------------------------------------------------------------- */
@@ -191,13 +301,14 @@ Timeline_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     Timeline *self = (Timeline *)type->tp_alloc(type, 0);
     if (self == NULL)
         return NULL;
-    self->ring = PyMem_Malloc(MIN_CAPACITY * sizeof(Entry));
-    if (self->ring == NULL) {
+    block *b = new_block(self);
+    if (b == NULL) {
         Py_DECREF(self);
-        return PyErr_NoMemory();
+        return NULL;
     }
-    self->capacity = MIN_CAPACITY;
-    self->head = 0;
+    b->left = b->right = NULL;
+    self->leftblock = self->rightblock = b;
+    recenter(self);
     self->size = 0;
     self->tail = -Py_HUGE_VAL;
     self->nothing = Py_NewRef(nothing);
@@ -209,38 +320,43 @@ Timeline_traverse(Timeline *self, visitproc visit, void *arg)
 {
     Py_VISIT(Py_TYPE(self));
     Py_VISIT(self->nothing);
-    for (Py_ssize_t i = 0; i < self->size; i++)
-        Py_VISIT(at(self, i)->obj);
+    Cursor c = {self->leftblock, self->leftindex};
+    for (Py_ssize_t i = 0; i < self->size; i++, next(&c))
+        Py_VISIT(AT(c).obj);
     return 0;
 }
 
-/* Empty the ring; the references are dropped once it is consistent. */
+/* Empty the Timeline; the references are dropped once it is consistent. */
 static void
 drop_entries(Timeline *self)
 {
     Py_ssize_t n = self->size;
-    if (n) {
-        PyObject **objs = PyMem_Malloc((size_t)n * sizeof(PyObject *));
-        if (objs == NULL) {
-            /* No room to set them aside: drop them in place, front first. */
-            while (self->size) {
-                Entry *e = at(self, 0);
-                PyObject *obj = e->obj;
-                self->head = (self->head + 1) & (self->capacity - 1);
-                self->size--;
-                Py_DECREF(obj);
-            }
+    if (n == 0)
+        return;
+    PyObject **objs = PyMem_Malloc((size_t)n * sizeof(PyObject *));
+    if (objs == NULL) {
+        /* No room to set them aside: drop them one by one, front first. */
+        while (self->size) {
+            PyObject *obj = self->leftblock->data[self->leftindex].obj;
+            drop_front(self);
+            Py_DECREF(obj);
         }
-        else {
-            for (Py_ssize_t i = 0; i < n; i++)
-                objs[i] = at(self, i)->obj;
-            self->head = 0;
-            self->size = 0;
-            for (Py_ssize_t i = 0; i < n; i++)
-                Py_DECREF(objs[i]);
-            PyMem_Free(objs);
-        }
+        return;
     }
+    Cursor c = {self->leftblock, self->leftindex};
+    for (Py_ssize_t i = 0; i < n; i++, next(&c))
+        objs[i] = AT(c).obj;
+    while (self->leftblock != self->rightblock) {
+        block *b = self->leftblock;
+        self->leftblock = b->right;
+        free_block(self, b);
+    }
+    self->leftblock->left = self->leftblock->right = NULL;
+    self->size = 0;
+    recenter(self);
+    for (Py_ssize_t i = 0; i < n; i++)
+        Py_DECREF(objs[i]);
+    PyMem_Free(objs);
 }
 
 static void
@@ -250,8 +366,11 @@ Timeline_dealloc(Timeline *self)
     PyObject_GC_UnTrack(self);
     drop_entries(self);
     Py_CLEAR(self->nothing);
-    PyMem_Free(self->ring);
-    self->ring = NULL;
+    if (self->leftblock != NULL)  /* NULL if making the first block failed */
+        PyMem_Free(self->leftblock);
+    self->leftblock = self->rightblock = NULL;
+    while (self->numfree)
+        PyMem_Free(self->freeblocks[--self->numfree]);
     tp->tp_free((PyObject *)self);
     Py_DECREF(tp);
 }
@@ -275,7 +394,7 @@ Timeline_item(Timeline *self, Py_ssize_t i)
 {
     if (checked_index(self, i) < 0)
         return NULL;
-    Entry e = *at(self, i);  /* a copy: making the tuple may run code */
+    Entry e = AT(place(self, i));  /* a copy: making the tuple may run code */
     return entry_object(&e);
 }
 
@@ -288,18 +407,25 @@ Timeline_ass_item(Timeline *self, Py_ssize_t i, PyObject *value)
     }
     if (checked_index(self, i) < 0)
         return -1;
-    PyObject *obj = at(self, i)->obj;
+    Cursor dst = place(self, i);
+    PyObject *obj = AT(dst).obj;
+    Cursor src = dst;
     if (i < self->size / 2) {  /* the entries in front move back one */
-        for (Py_ssize_t j = i; j > 0; j--)
-            *at(self, j) = *at(self, j - 1);
-        self->head = (self->head + 1) & (self->capacity - 1);
+        for (Py_ssize_t j = i; j > 0; j--) {
+            prev(&src);
+            AT(dst) = AT(src);
+            dst = src;
+        }
+        drop_front(self);
     }
     else {  /* the entries behind move forward one */
-        for (Py_ssize_t j = i; j < self->size - 1; j++)
-            *at(self, j) = *at(self, j + 1);
+        for (Py_ssize_t j = i; j < self->size - 1; j++) {
+            next(&src);
+            AT(dst) = AT(src);
+            dst = src;
+        }
+        drop_back(self);
     }
-    self->size--;
-    maybe_shrink(self);
     Py_DECREF(obj);
     return 0;
 }
@@ -307,21 +433,22 @@ Timeline_ass_item(Timeline *self, Py_ssize_t i, PyObject *value)
 static PyObject *
 Timeline_append(Timeline *self, PyObject *entry)
 {
-    if (reserve(self) < 0)
+    Entry e = stored(entry);
+    if (push_back(self, e) < 0) {
+        Py_DECREF(e.obj);  /* a new reference to the caller's object: frees nothing */
         return NULL;
-    *at(self, self->size) = stored(entry);
-    self->size++;
+    }
     Py_RETURN_NONE;
 }
 
 static PyObject *
 Timeline_appendleft(Timeline *self, PyObject *entry)
 {
-    if (reserve(self) < 0)
+    Entry e = stored(entry);
+    if (push_front(self, e) < 0) {
+        Py_DECREF(e.obj);
         return NULL;
-    self->head = (self->head - 1) & (self->capacity - 1);
-    *at(self, 0) = stored(entry);
-    self->size++;
+    }
     Py_RETURN_NONE;
 }
 
@@ -329,10 +456,8 @@ Timeline_appendleft(Timeline *self, PyObject *entry)
 static PyObject *
 pop_front(Timeline *self)
 {
-    PyObject *obj = at(self, 0)->obj;
-    self->head = (self->head + 1) & (self->capacity - 1);
-    self->size--;
-    maybe_shrink(self);
+    PyObject *obj = self->leftblock->data[self->leftindex].obj;
+    drop_front(self);
     return obj;
 }
 
@@ -349,8 +474,8 @@ Timeline_popleft(Timeline *self, PyObject *Py_UNUSED(ignored))
             PyErr_SetString(PyExc_IndexError, "pop from an empty Timeline");
             return NULL;
         }
-        Entry *e = at(self, 0);
-        if (!e->compact) {
+        Entry *e = &self->leftblock->data[self->leftindex];
+        if (!IS_COMPACT(e)) {
             Py_XDECREF(spare);  /* an empty tuple: freeing it runs no code */
             return pop_front(self);
         }
@@ -393,17 +518,17 @@ Timeline_put(Timeline *self, PyObject *const *args, Py_ssize_t nargs)
     double now;
     if (monotonic_now(&now) < 0)
         return NULL;
-    double expires = now + deadline;
-    if (expires < self->tail)
-        Py_RETURN_FALSE;
-    if (reserve(self) < 0)
+    Entry e = {now + deadline, args[0]};
+    if (!IS_COMPACT(&e)) {
+        PyErr_SetString(PyExc_ValueError, "put(): the expiry is not a number");
         return NULL;
-    Entry *e = at(self, self->size);
-    e->expires = expires;
-    e->obj = Py_NewRef(args[0]);
-    e->compact = 1;
-    self->size++;
-    self->tail = expires;
+    }
+    if (e.expires < self->tail)
+        Py_RETURN_FALSE;
+    if (push_back(self, e) < 0)
+        return NULL;
+    Py_INCREF(e.obj);
+    self->tail = e.expires;
     Py_RETURN_TRUE;
 }
 
@@ -415,9 +540,8 @@ Timeline_take(Timeline *self, PyObject *arg)
     double now = PyFloat_AsDouble(arg);
     if (now == -1.0 && PyErr_Occurred())
         return NULL;
-    Entry *e = at(self, 0);
-    if (self->size == 0 || !e->compact || !(e->expires > now))
-        return Py_NewRef(self->nothing ? self->nothing : Py_None);
+    if (self->size == 0 || !(self->leftblock->data[self->leftindex].expires > now))
+        return Py_NewRef(self->nothing ? self->nothing : Py_None);  /* NaN: an object */
     return pop_front(self);
 }
 
@@ -426,13 +550,14 @@ Timeline_iter(Timeline *self)
 {
     /* A snapshot, as a copy of a deque would be: producers may append meanwhile. The
      * entries are copied (with their references) before any object is made, since
-     * making one may run code that changes the ring. */
+     * making one may run code that changes the blocks. */
     Py_ssize_t n = self->size;
     Entry *copy = PyMem_Malloc((size_t)(n ? n : 1) * sizeof(Entry));
     if (copy == NULL)
         return PyErr_NoMemory();
-    for (Py_ssize_t i = 0; i < n; i++) {
-        copy[i] = *at(self, i);
+    Cursor c = {self->leftblock, self->leftindex};
+    for (Py_ssize_t i = 0; i < n; i++, next(&c)) {
+        copy[i] = AT(c);
         Py_INCREF(copy[i].obj);
     }
     PyObject *list = PyList_New(n);

@@ -334,3 +334,40 @@ def test_the_collector_running_inside_a_method_may_change_the_timeline(cls: Any)
         gc.enable()
     values = sorted(e[1] for e in taken)  # 3.12+ collects at the next eval-breaker check
     assert values == list(range(n))  # each once, whoever took it
+
+
+def test_many_entries_across_blocks_behave_as_the_model(cls: Any) -> None:
+    """Thousands of entries (many blocks of the C one): removals at any place, from both
+    ends, indexing from both ends, all against the model."""
+    import random
+
+    rng = random.Random(7)
+    t = cls(NOTHING)
+    m = Model()
+    for n in range(6000):
+        r = rng.random()
+        if r < 0.45:
+            entry: Any = (float(n), n) if n % 5 else [float(n), n]
+            t.append(entry)
+            m.entries.append(entry)
+        elif r < 0.6:
+            t.appendleft((float(-n), n))
+            m.entries.appendleft((float(-n), n))
+        elif r < 0.75 and m.entries:
+            assert t.popleft() == m.entries.popleft()
+        elif r < 0.85 and m.entries:
+            i = rng.randrange(-len(m.entries), len(m.entries))
+            del t[i]
+            del m.entries[i]
+        elif m.entries:
+            i = rng.randrange(len(m.entries))
+            assert t[i] == m.entries[i]
+            assert t[-1 - i] == m.entries[-1 - i]
+        if n % 500 == 0:
+            assert list(t) == list(m.entries)
+    assert list(t) == list(m.entries)
+    while m.entries:
+        assert t.popleft() == m.entries.popleft()
+    assert len(t) == 0
+    assert t.put("again", 1.0)
+    assert t.take(0.0) == "again"
