@@ -323,6 +323,21 @@ def test_a_wait_gives_back_and_retakes_the_same_entries(implementation: str) -> 
             assert lockdep.held_locks() == [] and not inner._is_owned()
 
 
+def test_a_wait_on_a_lock_held_alone_retakes_its_entry(implementation: str) -> None:
+    for inner in (Lock(), RLock()):
+        cond = threading.Condition(inner)
+        for _ in range(3):  # learned, then re-taken from the cache
+            with cond:
+                (before,) = lockdep.held_locks()
+                assert cond.wait(0) is False
+                line = _line() - 1
+                (after,) = lockdep.held_locks()
+                assert after.lock is before.lock is inner
+                assert after.site.line == line and before.site.line == line - 2
+                assert inner._is_owned()
+            assert lockdep.held_locks() == [] and not inner._is_owned()
+
+
 def test_a_wait_on_a_reentered_rlock_retakes_every_entry(implementation: str) -> None:
     r = RLock()
     cond = threading.Condition(r)
