@@ -65,17 +65,11 @@ def _task() -> asyncio.Task[object] | None:
     return _current_task(loop) if loop is not None else None
 
 
-def _held_of(task: asyncio.Task[object] | None) -> list[Entry]:
-    """task's held stack (the thread's for None): a new one for a task that holds
-    nothing, entered in _stacks with its first entry (see _entered)."""
-    if task is None:
-        return _local.held
-    return _stacks.get(_ref(task)) or [LOCKDEP.sentinel]
-
-
 def _task_held() -> list[Entry]:
-    """The current task's held stack (the thread's outside any task)."""
-    return _held_of(_task())
+    """The current task's held stack (the thread's outside any task; a new one for a
+    task that holds nothing)."""
+    task = _task()
+    return _local.held if task is None else (_stacks.get(_ref(task)) or [LOCKDEP.sentinel])
 
 
 def _entered(task: asyncio.Task[object] | None, held: list[Entry]) -> None:
@@ -113,10 +107,14 @@ class TrackedAsyncLock(_OriginalLock):
         mode = LOCKDEP.mode
         if tkey is None or mode == "plain" or _local.state.busy:
             return await super().acquire()
+        # _task_held and _caller, inline: every task's acquisitions pass here. A task
+        # that holds nothing gets a new stack, entered in _stacks with its first entry.
         loop = _running_loop()
         task = _current_task(loop) if loop is not None else None
-        held = _held_of(task)
-        frame = _caller(sys._getframe(1))
+        held = _local.held if task is None else (_stacks.get(_ref(task)) or [LOCKDEP.sentinel])
+        frame: FrameType | None = sys._getframe(1)
+        while frame is not None and frame.f_code.co_filename == _LOCKS_FILE:
+            frame = frame.f_back
         if mode == "fast":  # no backtraces, no statistics: will_lock would only look up
             node = held[-1][CHAIN].get(tkey)
             if node is not None:
@@ -139,7 +137,16 @@ class TrackedAsyncLock(_OriginalLock):
 
     def release(self) -> None:
         if self._lockdep_tkey is not None and LOCKDEP.mode != "plain":
-            _forget(self)
+            # _forget's common case inline: the lock on top of the current task's stack.
+            loop = _running_loop()
+            task = _current_task(loop) if loop is not None else None
+            held = _local.held if task is None else _stacks.get(_ref(task))
+            if held is not None and held[-1][LOCK] is self:
+                _pop_top(held)
+                if len(held) == 1 and task is not None:  # its last: leave
+                    _stacks.pop(_ref(task), None)
+            else:
+                _forget(self)
         super().release()
 
 
@@ -156,7 +163,7 @@ def _forget(lock: TrackedAsyncLock) -> None:
     release on another task's behalf makes its class a binary semaphore."""
     task = _task()
     held = _local.held if task is None else _stacks.get(_ref(task))
-    if held is not None and _remove(held, lock):
+    if held is not None and hs.remove(held, lock):
         if len(held) == 1 and task is not None:  # its last: leave
             _stacks.pop(_ref(task), None)
         return
@@ -169,15 +176,11 @@ def _forget(lock: TrackedAsyncLock) -> None:
             return
 
 
-def _remove(held: list[Entry], lock: TrackedAsyncLock) -> bool:
-    """hs.remove, with its common case (lock on top: popped) inline."""
-    top = held[-1]
-    if top[LOCK] is not lock:
-        return hs.remove(held, lock)
+def _pop_top(held: list[Entry]) -> None:
+    """hs.remove for the top entry: popped, with the tombstones below it."""
     held.pop()
-    while len(held) > 1 and held[-1][LOCK] is None:  # tombstones below go too
+    while len(held) > 1 and held[-1][LOCK] is None:
         held.pop()
-    return True
 
 
 def patch() -> None:
