@@ -406,7 +406,12 @@ class Mutex(LockCore):
                     raw._acquire_restore(raw_state) if self._recursive else raw.acquire()
                     self._push_restored(held, tkey, node, frame)
                     raise
-                self._push_restored(held, tkey, node, frame)
+                # _push_restored, inline: no call while the lock is held again.
+                self._lockdep_pos = len(held)
+                if frame is None:
+                    held.append((self, tkey, node, None, -1, None))
+                else:
+                    held.append((self, tkey, node, frame.f_code, frame.f_lasti, None))
                 return
         restore = self._raw_restore(raw_state)
         if not entries or not LOCKDEP.tracking:
