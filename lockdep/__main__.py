@@ -21,10 +21,11 @@ there is one (2 for unusable input).
 
 from __future__ import annotations
 
+import io
 import os
-import runpy
 import sys
 import threading
+from types import ModuleType
 
 from . import configure, install
 from .violations import Once
@@ -145,16 +146,16 @@ def run(argv: Sequence[str]) -> int:
         persist.save_at_exit(graph)
     try:
         if module is not None:
+            import runpy
+
             runpy.run_module(module, run_name="__main__", alter_sys=True)
         else:
-            runpy.run_path(sys.argv[0], run_name="__main__")
+            _run_path(sys.argv[0])
         status = 0
     except SystemExit as exc:
         status = _exit_status(exc.code)
-    except BaseException:
-        import traceback
-
-        traceback.print_exc()
+    except BaseException as exc:
+        _print_exception(exc)
         status = 1
     _join_threads()
     for key, rule in printer.suppressed.items():
@@ -169,6 +170,75 @@ def run(argv: Sequence[str]) -> int:
         if status == 0:
             status = EXIT_VIOLATION
     return status
+
+
+def _run_path(path: str) -> None:
+    """runpy.run_path(path, run_name="__main__"), without importing runpy's pkgutil
+    (and through it typing, which the program may never need) for a source file:
+    the code runs in a new ``__main__`` module set up as runpy sets it up
+    (``__file__`` as given; ``__spec__``, ``__loader__`` and ``__cached__`` None;
+    ``__package__`` empty), in sys.modules while it runs. A directory, a zip
+    file, or a file that is not Python source (compiled code, say) is left to
+    runpy, and so is a source file that does not compile (runpy raises the
+    same error)."""
+    for hook in sys.path_hooks:  # what pkgutil.get_importer tries
+        try:
+            hook(path)
+        except ImportError:
+            continue
+        return _runpy_run_path(path)
+    with io.open_code(os.path.abspath(path)) as f:
+        source = f.read()
+    try:
+        # dont_inherit: not this module's ``from __future__`` imports.
+        code = compile(source, path, "exec", dont_inherit=True)
+    except (SyntaxError, ValueError):
+        code = None  # runpy's error, raised outside this handler
+    if code is None:
+        return _runpy_run_path(path)
+    main = ModuleType("__main__")
+    main.__dict__.update(
+        __name__="__main__",
+        __file__=path,
+        __cached__=None,
+        __doc__=None,
+        __loader__=None,
+        __package__="",
+        __spec__=None,
+    )
+    saved = sys.modules.get("__main__")
+    sys.modules["__main__"] = main
+    try:
+        exec(code, main.__dict__)
+    finally:
+        if saved is not None:
+            sys.modules["__main__"] = saved
+        else:
+            del sys.modules["__main__"]
+
+
+def _runpy_run_path(path: str) -> None:
+    import runpy
+
+    runpy.run_path(path, run_name="__main__")
+
+
+def _print_exception(exc: BaseException) -> None:
+    """The program's uncaught exception as the interpreter prints it: its traceback
+    from the program's first frame (the runner's and runpy's left out)."""
+    import traceback
+
+    tb = exc.__traceback__
+    while tb is not None and _is_runner_code(tb.tb_frame.f_code.co_filename):
+        tb = tb.tb_next
+    traceback.print_exception(type(exc), exc, tb)
+
+
+def _is_runner_code(filename: str) -> bool:
+    runpy = sys.modules.get("runpy")
+    return filename == __file__ or (
+        runpy is not None and filename in (runpy.__file__, "<frozen runpy>")
+    )
 
 
 def merge(paths: Sequence[str]) -> int:

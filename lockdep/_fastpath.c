@@ -1838,6 +1838,246 @@ static PyMethodDef owned_defs[] = {
      "_is_owned($self, /)\n--\n\nWhether the calling thread holds the lock."},
 };
 
+static PyObject *table(PyMethodDef *defs, const char *const *names, const int *which, int n);
+
+/* --- Condition waits: install()'s locks' _release_save and _acquire_restore ----------
+ *
+ * threading.Condition.wait gives its lock back with lock._release_save() and takes it
+ * again with lock._acquire_restore(saved), methods it binds when the Condition is
+ * made: so these serve every mode and both implementations. They do in C what
+ * Mutex's Python methods do in their common case - the fast mode, the lock alone on
+ * the held stack, its re-take's chain cached, called by Condition.wait (a thin
+ * wrapper: the site is its caller's, as there) - and call the Python methods for
+ * everything else. bind_waits() gives them the Python methods and the mode.
+ */
+
+static PyObject *g_py_release_save, *g_py_acquire_restore; /* Mutex's methods */
+static PyObject *g_retake_mask;  /* ~(keys.TRY | keys.READ): a re-take's key */
+static PyObject *g_read_flag;    /* keys.READ */
+static int g_waits_fast;         /* the fast mode, on the C implementation */
+static PyObject *s_release_save, *s_acquire_restore;
+
+static PyObject *
+py_wait_method(PyObject *method, PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+               PyObject *kwnames)
+{
+    if (method == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "lockdep._fastpath: bind_waits() was not called");
+        return NULL;
+    }
+    Py_ssize_t nkw = kwnames != NULL ? PyTuple_GET_SIZE(kwnames) : 0;
+    PyObject *small[4];
+    PyObject **all = nargs + nkw + 1 <= 4 ? small : PyMem_New(PyObject *, nargs + nkw + 1);
+    if (all == NULL)
+        return PyErr_NoMemory();
+    all[0] = self;
+    for (Py_ssize_t i = 0; i < nargs + nkw; i++)
+        all[i + 1] = args[i];
+    PyObject *r = PyObject_Vectorcall(method, all, (size_t)nargs + 1, kwnames);
+    if (all != small)
+        PyMem_Free(all);
+    return r;
+}
+
+/* Whether the calling Python code is one of the thin wrappers: 1, 0, -1. */
+static int
+caller_is_thin(void)
+{
+#ifdef LOCKDEP_IFRAMES
+    PyThreadState *tstate = PyThreadState_Get();
+#if PY_VERSION_HEX >= 0x030D0000
+    IFrame *frame = complete_frame(tstate->current_frame);
+#else
+    IFrame *frame = complete_frame(tstate->cframe->current_frame);
+#endif
+    return frame != NULL ? is_thin(iframe_code(frame)) : 0;
+#else
+    PyFrameObject *frame = caller();
+    if (frame == NULL)
+        return 0;
+    PyCodeObject *code = PyFrame_GetCode(frame);
+    int thin = is_thin(code);
+    Py_DECREF(code);
+    return thin;
+#endif
+}
+
+/* Mutex._release_save: (entries, raw state). */
+static PyObject *
+wait_release_save(PyObject *self, PyObject *unused)
+{
+    LockCore *core = (LockCore *)self;
+    if (!g_waits_fast || core->lock == NULL)
+        return py_wait_method(g_py_release_save, self, NULL, 0, NULL);
+    PyObject *held = held_now();
+    if (held == NULL)
+        return NULL;
+    PyObject *top = PyList_GET_SIZE(held) == 2 ? PyList_GET_ITEM(held, 1) : NULL;
+    int alone = top != NULL && PyTuple_Check(top) && PyTuple_GET_SIZE(top) >= 2 &&
+                PyTuple_GET_ITEM(top, 0) == self;
+    if (alone) {
+        PyObject *read = PyNumber_And(PyTuple_GET_ITEM(top, 1), g_read_flag);
+        int truth = read != NULL ? PyObject_IsTrue(read) : -1;
+        Py_XDECREF(read);
+        if (truth < 0) {
+            Py_DECREF(held);
+            return NULL;
+        }
+        alone = !truth;
+    }
+    if (!alone) {
+        Py_DECREF(held);
+        return py_wait_method(g_py_release_save, self, NULL, 0, NULL);
+    }
+    /* What pop_entry does for the top entry (no statistics in this mode). */
+    PyObject *entries = PyList_New(1);
+    if (entries == NULL) {
+        Py_DECREF(held);
+        return NULL;
+    }
+    PyList_SET_ITEM(entries, 0, Py_NewRef(top));
+    int rc = PyList_SetSlice(held, 1, 2, NULL);
+    Py_DECREF(held);
+    if (rc < 0) {
+        Py_DECREF(entries);
+        return NULL;
+    }
+    core->owner = 0;
+    PyObject *state;
+    if (core->recursive)
+        state = PyObject_CallMethodNoArgs(core->lock, s_release_save);
+    else
+        state = call_raw(core->lock, s_release) < 0 ? NULL : Py_NewRef(Py_None);
+    if (state == NULL) {
+        Py_DECREF(entries);
+        return NULL;
+    }
+    return Py_BuildValue("(NN)", entries, state);
+}
+
+/* The raw re-take: raw._acquire_restore(state) for an RLock, raw.acquire() else. */
+static int
+raw_retake(LockCore *core, PyObject *state)
+{
+    if (!core->recursive)
+        return call_raw(core->lock, s_acquire);
+    PyObject *r = PyObject_CallMethodOneArg(core->lock, s_acquire_restore, state);
+    Py_XDECREF(r);
+    return r == NULL ? -1 : 0;
+}
+
+/* Mutex._acquire_restore(saved, frame=None). */
+static PyObject *
+wait_acquire_restore(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    LockCore *core = (LockCore *)self;
+    if (!g_waits_fast || kwnames != NULL || nargs != 1 || core->lock == NULL || core->backtrace)
+        return py_wait_method(g_py_acquire_restore, self, args, nargs, kwnames);
+    PyObject *saved = args[0], *entries, *entry;
+    if (!PyTuple_CheckExact(saved) || PyTuple_GET_SIZE(saved) != 2 ||
+        !PyList_CheckExact(entries = PyTuple_GET_ITEM(saved, 0)) ||
+        PyList_GET_SIZE(entries) != 1 || !PyTuple_Check(entry = PyList_GET_ITEM(entries, 0)) ||
+        PyTuple_GET_SIZE(entry) < 2)
+        return py_wait_method(g_py_acquire_restore, self, args, nargs, kwnames);
+    int thin = caller_is_thin();
+    if (thin <= 0)
+        return thin < 0 ? NULL : py_wait_method(g_py_acquire_restore, self, args, nargs, kwnames);
+    PyObject *key = PyNumber_And(PyTuple_GET_ITEM(entry, 1), g_retake_mask);
+    if (key == NULL)
+        return NULL;
+    PyObject *held = held_now(), *nxt = NULL, *code = NULL, *lasti = NULL, *result = NULL;
+    if (held == NULL) {
+        Py_DECREF(key);
+        return NULL;
+    }
+    PyObject *node = top_chain(held);
+    int hit = node != NULL ? cached(node, key, &nxt) : -1;
+    int busy = hit > 0 ? busy_now() : 0;
+    if (hit < 0 || busy < 0)
+        goto done;
+    if (!hit || busy) {
+        result = py_wait_method(g_py_acquire_restore, self, args, nargs, kwnames);
+        goto done;
+    }
+    if (user_site(&code, &lasti) < 0)
+        goto done;
+    if (raw_retake(core, PyTuple_GET_ITEM(saved, 1)) < 0) {
+        /* As Python: held after a wait whatever happened, recorded, then raised. */
+        PyObject *exc_type, *exc, *tb;
+        PyErr_Fetch(&exc_type, &exc, &tb);
+        if (raw_retake(core, PyTuple_GET_ITEM(saved, 1)) < 0) {
+            Py_XDECREF(exc_type);
+            Py_XDECREF(exc);
+            Py_XDECREF(tb);
+            goto done;
+        }
+        PyObject *pushed = make_entry(self, key, nxt, code, lasti, NULL);
+        code = lasti = NULL; /* taken */
+        core->pos = PyList_GET_SIZE(held);
+        if (pushed == NULL || push_taken(core, held, pushed) < 0) {
+            Py_XDECREF(exc_type);
+            Py_XDECREF(exc);
+            Py_XDECREF(tb);
+            goto done;
+        }
+        PyErr_Restore(exc_type, exc, tb);
+        goto done;
+    }
+    core->pos = PyList_GET_SIZE(held);
+    PyObject *pushed = make_entry(self, key, nxt, code, lasti, NULL);
+    code = lasti = NULL; /* taken */
+    if (pushed != NULL && push_taken(core, held, pushed) == 0)
+        result = Py_NewRef(Py_None);
+done:
+    Py_XDECREF(code);
+    Py_XDECREF(lasti);
+    Py_XDECREF(nxt);
+    Py_DECREF(held);
+    Py_DECREF(key);
+    return result;
+}
+
+static PyMethodDef wait_defs[] = {
+    {"_release_save", wait_release_save, METH_NOARGS,
+     "_release_save($self, /)\n--\n\nGive the lock back for a Condition wait: (entries, "
+     "raw state)."},
+    {"_acquire_restore", FASTCALL_KW(wait_acquire_restore),
+     "_acquire_restore($self, saved, /, frame=None)\n--\n\nTake the lock again after a "
+     "Condition wait."},
+};
+
+/* bind_waits(release_save, acquire_restore, retake_mask, read_flag): what the wait
+ * methods call and read; returns {name: method} to put on install()'s lock type. */
+static PyObject *
+fastpath_bind_waits(PyObject *module, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"release_save", "acquire_restore", "retake_mask", "read_flag",
+                             NULL};
+    PyObject *release_save, *acquire_restore, *mask, *read;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOO!O!:bind_waits", kwlist, &release_save,
+                                     &acquire_restore, &PyLong_Type, &mask, &PyLong_Type, &read))
+        return NULL;
+    Py_XSETREF(g_py_release_save, Py_NewRef(release_save));
+    Py_XSETREF(g_py_acquire_restore, Py_NewRef(acquire_restore));
+    Py_XSETREF(g_retake_mask, Py_NewRef(mask));
+    Py_XSETREF(g_read_flag, Py_NewRef(read));
+    static const char *const names[] = {"_release_save", "_acquire_restore"};
+    static const int which[] = {0, 1};
+    return table(wait_defs, names, which, 2);
+}
+
+/* wait_mode(fast): whether the wait methods may take their C path (the fast mode on
+ * the C implementation). */
+static PyObject *
+fastpath_wait_mode(PyObject *module, PyObject *fast)
+{
+    int truth = PyObject_IsTrue(fast);
+    if (truth < 0)
+        return NULL;
+    g_waits_fast = truth;
+    Py_RETURN_NONE;
+}
+
 /* A method table: {name: descriptor}, names[i] taking defs[i]'s function. */
 static PyObject *
 table(PyMethodDef *defs, const char *const *names, const int *which, int n)
@@ -1947,6 +2187,14 @@ static PyMethodDef module_methods[] = {
     {"make", FASTCALL(make_at),
      "make($module, cls, depth, /)\n--\n\nA new lock of type cls, made at the frame depth "
      "levels above the calling function's."},
+    {"bind_waits", (PyCFunction)(void (*)(void))fastpath_bind_waits,
+     METH_VARARGS | METH_KEYWORDS,
+     "bind_waits(release_save, acquire_restore, retake_mask, read_flag)\n--\n\nGive the "
+     "Condition wait methods Mutex's Python ones and the key flags; returns the methods "
+     "by name."},
+    {"wait_mode", fastpath_wait_mode, METH_O,
+     "wait_mode($module, fast, /)\n--\n\nWhether the wait methods may take their C "
+     "path (the fast mode, on the C implementation)."},
     {"bind", (PyCFunction)(void (*)(void))fastpath_bind, METH_VARARGS | METH_KEYWORDS,
      "bind(local, subkey, check_subclass, known, thin_wrappers, extra, forget)\n--\n\n"
      "Give the hot path the tracker's "
@@ -1981,7 +2229,9 @@ PyInit__fastpath(void)
         intern(&s_acquire_args, "_acquire_args") || intern(&s_release_slow, "_release_slow") ||
         intern(&s_subclass, "subclass") || intern(&s_blocking, "blocking") ||
         intern(&s_timeout, "timeout") || intern(&s_tstate_key, "lockdep._fastpath.held") ||
-        intern(&s_self, "self") || intern(&c_empty, ""))
+        intern(&s_self, "self") || intern(&c_empty, "") ||
+        intern(&s_release_save, "_release_save") ||
+        intern(&s_acquire_restore, "_acquire_restore"))
         return NULL;
 #if PY_VERSION_HEX < 0x030B0000
     if (intern(&s_f_lasti, "f_lasti"))

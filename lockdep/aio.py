@@ -19,10 +19,11 @@ import asyncio
 import sys
 import weakref
 from asyncio import locks as _locks
-from types import FrameType
+from collections.abc import Callable
+from types import FrameType, FunctionType
 
 from . import held as hs
-from .held import CHAIN, Entry
+from .held import CHAIN, LOCK, Entry
 from .roles import class_tkey
 from .tracker import BINARY, LOCKDEP, capture
 
@@ -31,22 +32,50 @@ if TYPE_CHECKING:
     from typing import Literal
 
 _OriginalLock = _locks.Lock
-_stacks: weakref.WeakKeyDictionary[asyncio.Task[object], list[Entry]] = weakref.WeakKeyDictionary()
 _LOCKS_FILE = _locks.__file__
+_local = LOCKDEP.local
+_ref = weakref.ref
+
+# The held stacks of the tasks that hold tracked asyncio locks, by a weak
+# reference to the task: a task is entered when it takes its first and left
+# when it lets go of its last, so that the many tasks that take one lock at a
+# time cost a few dict operations each. A task that ends holding a lock
+# (released later by another task, or never) leaves once it is collected.
+_stacks: dict[weakref.ref[asyncio.Task[object]], list[Entry]] = {}
+
+
+def _gone(ref: weakref.ref[asyncio.Task[object]]) -> None:
+    _stacks.pop(ref, None)
+
+
+_running_loop = asyncio.events._get_running_loop
+# asyncio.current_task(loop), for a running loop: up to 3.11 a Python function
+# reading the running tasks' dict, which is read here directly.
+_tasks_by_loop = getattr(asyncio.tasks, "_current_tasks", None)
+_current_task: Callable[[asyncio.AbstractEventLoop], asyncio.Task[object] | None] = (
+    _tasks_by_loop.get
+    if isinstance(asyncio.current_task, FunctionType) and isinstance(_tasks_by_loop, dict)
+    else asyncio.current_task
+)
+
+
+def _task() -> asyncio.Task[object] | None:
+    """The current task, or None outside any (no running loop, or a callback)."""
+    loop = _running_loop()
+    return _current_task(loop) if loop is not None else None
 
 
 def _task_held() -> list[Entry]:
-    """The current task's held stack (the thread's outside any task)."""
-    try:
-        task = asyncio.current_task()
-    except RuntimeError:
-        task = None
-    if task is None:
-        return LOCKDEP.local.held
-    held = _stacks.get(task)
-    if held is None:
-        held = _stacks[task] = [LOCKDEP.sentinel]
-    return held
+    """The current task's held stack (the thread's outside any task; a new one for a
+    task that holds nothing)."""
+    task = _task()
+    return _local.held if task is None else (_stacks.get(_ref(task)) or [LOCKDEP.sentinel])
+
+
+def _entered(task: asyncio.Task[object] | None, held: list[Entry]) -> None:
+    """An entry has just been pushed on task's stack held: enter a stack with its first."""
+    if len(held) == 2 and task is not None:
+        _stacks[_ref(task, _gone)] = held
 
 
 def _caller(frame: FrameType | None) -> FrameType | None:
@@ -76,25 +105,48 @@ class TrackedAsyncLock(_OriginalLock):
     async def acquire(self) -> Literal[True]:
         tkey = self._lockdep_tkey
         mode = LOCKDEP.mode
-        if tkey is None or mode == "plain" or LOCKDEP.local.state.busy:
+        if tkey is None or mode == "plain" or _local.state.busy:
             return await super().acquire()
-        held = _task_held()
-        frame = _caller(sys._getframe(1))
+        # _task_held and _caller, inline: every task's acquisitions pass here. A task
+        # that holds nothing gets a new stack, entered in _stacks with its first entry.
+        loop = _running_loop()
+        task = _current_task(loop) if loop is not None else None
+        held = _local.held if task is None else (_stacks.get(_ref(task)) or [LOCKDEP.sentinel])
+        frame: FrameType | None = sys._getframe(1)
+        while frame is not None and frame.f_code.co_filename == _LOCKS_FILE:
+            frame = frame.f_back
         if mode == "fast":  # no backtraces, no statistics: will_lock would only look up
             node = held[-1][CHAIN].get(tkey)
             if node is not None:
                 await super().acquire()
-                LOCKDEP.locked(held, self, tkey, node, frame)
+                # What LOCKDEP.locked pushes in this mode (no extra), inline.
+                self._lockdep_pos = len(held)
+                if frame is None:
+                    held.append((self, tkey, node, None, -1, None))
+                else:
+                    held.append((self, tkey, node, frame.f_code, frame.f_lasti, None))
+                if len(held) == 2 and task is not None:  # _entered, inline
+                    _stacks[_ref(task, _gone)] = held
                 return True
         stack = capture(frame) if LOCKDEP.backtrace else None
         node, _reentry = LOCKDEP.will_lock(self, tkey, held, frame, stack, policy=BINARY)
         await super().acquire()
         LOCKDEP.locked(held, self, tkey, node, frame, stack)
+        _entered(task, held)
         return True
 
     def release(self) -> None:
         if self._lockdep_tkey is not None and LOCKDEP.mode != "plain":
-            _forget(self)
+            # _forget's common case inline: the lock on top of the current task's stack.
+            loop = _running_loop()
+            task = _current_task(loop) if loop is not None else None
+            held = _local.held if task is None else _stacks.get(_ref(task))
+            if held is not None and held[-1][LOCK] is self:
+                _pop_top(held)
+                if len(held) == 1 and task is not None:  # its last: leave
+                    _stacks.pop(_ref(task), None)
+            else:
+                _forget(self)
         super().release()
 
 
@@ -109,13 +161,26 @@ _InstalledLock.__name__ = _InstalledLock.__qualname__ = "Lock"
 def _forget(lock: TrackedAsyncLock) -> None:
     """Take lock off the stack of whichever task holds it (the current one first); a
     release on another task's behalf makes its class a binary semaphore."""
-    if hs.remove(_task_held(), lock):
+    task = _task()
+    held = _local.held if task is None else _stacks.get(_ref(task))
+    if held is not None and hs.remove(held, lock):
+        if len(held) == 1 and task is not None:  # its last: leave
+            _stacks.pop(_ref(task), None)
         return
-    for held in list(_stacks.values()):
+    for ref, held in list(_stacks.items()):
         if hs.remove(held, lock):
+            if len(held) == 1:
+                _stacks.pop(ref, None)
             if lock._lockdep_tkey is not None:
                 LOCKDEP.note_semaphore(lock._lockdep_tkey)
             return
+
+
+def _pop_top(held: list[Entry]) -> None:
+    """hs.remove for the top entry: popped, with the tombstones below it."""
+    held.pop()
+    while len(held) > 1 and held[-1][LOCK] is None:
+        held.pop()
 
 
 def patch() -> None:

@@ -25,7 +25,9 @@ imported where the GIL is off (importing it would turn the GIL on). It serves
 one interpreter: a subinterpreter importing lockdep gets pure Python.
 
 The plain mode's methods (lockdep off: the raw lock, and the owner recorded)
-are in C too.
+are in C too, and so is what ``threading.Condition.wait`` calls on ``install()``'s
+locks (``_release_save``, ``_acquire_restore``) in its common case: the fast mode,
+the lock alone on the held stack, the re-take's chain cached.
 
 ``LockCore``, the base class of the lock types, holds their fields: ``_lock``
 (the raw lock), ``_tkey`` (the class's key, None when untracked), ``_fkey`` (the
@@ -190,6 +192,34 @@ def bind_makers(
         python_rlock=python_rlock,
     )
     return lock, rlock, _C.make
+
+
+def bind_waits(
+    release_save: Callable[..., Any],
+    acquire_restore: Callable[..., Any],
+    retake_mask: int,
+    read_flag: int,
+) -> dict[str, Any] | None:
+    """The C ``_release_save`` and ``_acquire_restore`` of install()'s locks (what
+    ``threading.Condition.wait`` calls), by name; None without the extension. They
+    serve every mode and implementation (a Condition binds them when it is made):
+    their C path is the fast mode's common case (see ``wait_mode``), and they call
+    release_save and acquire_restore (Mutex's) for the rest."""
+    if _C is None:
+        return None
+    table: dict[str, Any] = _C.bind_waits(
+        release_save=release_save,
+        acquire_restore=acquire_restore,
+        retake_mask=retake_mask,
+        read_flag=read_flag,
+    )
+    return table
+
+
+def wait_mode(mode: str) -> None:
+    """Let the C wait methods take their C path in mode ("fast") on the C implementation."""
+    if _C is not None:
+        _C.wait_mode(mode == "fast" and _active == "c")
 
 
 def owned_methods() -> dict[str, Any] | None:

@@ -42,7 +42,7 @@ from collections.abc import Callable, Sequence
 from types import FrameType, ModuleType
 
 from . import fastpath
-from .keys import CLASS_STRIDE
+from .keys import CLASS_STRIDE, READ, TRY
 from .mutex import MODES, Mutex, caller_frame
 from .roles import FAST, class_tkey
 from .sites import THIN_WRAPPERS, user_frame
@@ -338,6 +338,18 @@ _C_MAKERS = fastpath.bind_makers(
 )
 _make_at: Callable[[type[TrackedLock], int], Any] = _python_make_at
 
+# threading.Condition's wait methods of install()'s locks: in C where the hot path
+# is built (they call Mutex's for what they do not serve, see fastpath.bind_waits).
+_C_WAITS = fastpath.bind_waits(
+    release_save=Mutex._release_save,
+    acquire_restore=Mutex._acquire_restore,
+    retake_mask=~(TRY | READ),
+    read_flag=READ,
+)
+if _C_WAITS is not None:
+    for _name, _method in _C_WAITS.items():
+        setattr(TrackedLock, _name, _method)
+
 
 class _PatchAfterExec:
     """A loader: runs asyncio's own loader, then tracks asyncio.Lock."""
@@ -466,6 +478,7 @@ def _use_mode(mode: str) -> None:
         }
     for name, method in methods.items():
         setattr(TrackedLock, name, method)  # methods swapped per mode
+    fastpath.wait_mode(mode)
     # Condition's _is_owned, at every notify: in C where the hot path is.
     owned = fastpath.owned_methods() or _PYTHON_OWNED
     TrackedLock._is_owned = owned["lock"]  # type: ignore[method-assign]

@@ -356,9 +356,14 @@ class Mutex(LockCore):
         """Release completely (all re-entries) for a Cond wait."""
         entries: list[Entry] = []
         mode = LOCKDEP.mode
-        if mode == "fast" and _only_on_top(_local.held, self):
+        held = _local.held
+        top = held[-1]
+        if mode == "fast" and (
+            # _only_on_top, its common case (the lock alone on the stack) inline
+            (len(held) == 2 and top[LOCK] is self and not top[TKEY] & READ)
+            or _only_on_top(held, self)
+        ):
             # What pop_entry does for the top entry (no statistics in this mode).
-            held = _local.held
             entries.append(held.pop())
             while len(held) > 1 and held[-1][LOCK] is None:
                 held.pop()
@@ -381,6 +386,33 @@ class Mutex(LockCore):
         """
         frame = self._site_frame(frame if frame is not None else _getframe(2))
         entries, raw_state = saved
+        if len(entries) == 1:
+            # _restored_cached's common case inline (one entry, its chain cached), its
+            # checks made in the same order; anything else goes the long way.
+            tkey = entries[0][TKEY] & ~(TRY | READ)
+            held = _local.held
+            node = held[-1][CHAIN].get(tkey)
+            if (
+                node is not None
+                and LOCKDEP.mode == "fast"
+                and not self._backtrace
+                and not _local.state.busy
+            ):
+                raw = self._lock
+                try:
+                    raw._acquire_restore(raw_state) if self._recursive else raw.acquire()
+                except BaseException:
+                    # As _restored_cached: held after a wait, whatever happened.
+                    raw._acquire_restore(raw_state) if self._recursive else raw.acquire()
+                    self._push_restored(held, tkey, node, frame)
+                    raise
+                # _push_restored, inline: no call while the lock is held again.
+                self._lockdep_pos = len(held)
+                if frame is None:
+                    held.append((self, tkey, node, None, -1, None))
+                else:
+                    held.append((self, tkey, node, frame.f_code, frame.f_lasti, None))
+                return
         restore = self._raw_restore(raw_state)
         if not entries or not LOCKDEP.tracking:
             restore(True, -1.0)

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import subprocess
 import sys
 import textwrap
+import weakref
 
 import pytest
 
 import lockdep
 from lockdep import aio
 from lockdep.aio import TrackedAsyncLock
-from lockdep.held import CODE
+from lockdep.held import CODE, LOCK
 
 pytestmark = pytest.mark.usefixtures("installed")
 
@@ -166,3 +168,98 @@ def test_a_cached_acquisition_records_what_the_checked_one_did() -> None:
     seen = asyncio.run(main())
     assert len(seen) == 3 and seen[0] == seen[1] == seen[2]
     assert [entry[CODE].co_name for entry in seen[0]] == ["nest", "nest"]
+
+
+def _stack_of(task: asyncio.Task[object]) -> list[object] | None:
+    """The locks on task's held stack, past its sentinel; None when it has no stack."""
+    held = aio._stacks.get(weakref.ref(task))
+    return None if held is None else [entry[LOCK] for entry in held[1:]]
+
+
+def test_tasks_that_let_go_of_their_locks_leave_no_stack_behind() -> None:
+    async def main() -> None:
+        lock = asyncio.Lock()
+        other = asyncio.Lock()
+
+        async def work() -> None:
+            async with lock:
+                await asyncio.sleep(0)
+            async with other:
+                pass
+
+        tasks = [asyncio.create_task(work()) for _ in range(50)]
+        await asyncio.gather(*tasks)
+        assert [t for t in tasks if _stack_of(t) is not None] == []
+
+    asyncio.run(main())
+
+
+def test_a_task_keeps_its_stack_while_it_holds_a_lock() -> None:
+    async def main() -> None:
+        a, b = asyncio.Lock(), asyncio.Lock()
+        holding = asyncio.Event()
+        done = asyncio.Event()
+
+        async def hold() -> None:
+            async with a:
+                await b.acquire()
+                holding.set()
+                await done.wait()
+            assert _stack_of(task) == [None, b]  # a let go below b: a tombstone
+            b.release()
+            assert _stack_of(task) is None
+
+        task = asyncio.create_task(hold())
+        await holding.wait()
+        assert _stack_of(task) == [a, b]
+        done.set()
+        await task
+
+    asyncio.run(main())
+
+
+def test_release_on_a_tasks_behalf_takes_its_stack_away() -> None:
+    async def main() -> None:
+        lock = asyncio.Lock()
+        taken = asyncio.Event()
+        released = asyncio.Event()
+        inner = asyncio.Lock()
+
+        async def holder() -> None:
+            await lock.acquire()
+            taken.set()
+            await released.wait()
+            assert _stack_of(task) is None  # released by main on its behalf
+            async with inner:  # a new stack: nothing held below inner
+                assert _stack_of(task) == [inner]
+
+        task = asyncio.create_task(holder())
+        await taken.wait()
+        lock.release()
+        released.set()
+        await task
+
+    asyncio.run(main())
+    assert lockdep.stats()["violations"] == 0
+
+
+def test_the_stack_of_a_task_that_ends_holding_a_lock_goes_with_the_task() -> None:
+    async def main() -> None:
+        lock = asyncio.Lock()
+
+        async def keep() -> None:
+            await lock.acquire()
+
+        task: asyncio.Task[None] | None = asyncio.create_task(keep())
+        await task
+        assert task is not None and _stack_of(task) == [lock]
+        ref = weakref.ref(task)
+        task = None
+        await asyncio.sleep(0)  # the loop lets go of it too
+        gc.collect()
+        assert ref() is None
+        assert not any(entry[LOCK] is lock for held in aio._stacks.values() for entry in held)
+        lock.release()  # by another: the holder's stack is gone with it
+        assert not lock.locked()
+
+    asyncio.run(main())

@@ -323,6 +323,80 @@ def test_a_wait_gives_back_and_retakes_the_same_entries(implementation: str) -> 
             assert lockdep.held_locks() == [] and not inner._is_owned()
 
 
+def test_a_wait_on_a_lock_held_alone_retakes_its_entry(implementation: str) -> None:
+    for inner in (Lock(), RLock()):
+        cond = threading.Condition(inner)
+        for _ in range(3):  # learned, then re-taken from the cache
+            with cond:
+                (before,) = lockdep.held_locks()
+                assert cond.wait(0) is False
+                line = _line() - 1
+                (after,) = lockdep.held_locks()
+                assert after.lock is before.lock is inner
+                assert after.site.line == line and before.site.line == line - 2
+                assert inner._is_owned()
+            assert lockdep.held_locks() == [] and not inner._is_owned()
+
+
+@needs_c
+@pytest.mark.parametrize("made_under", ["c", "python"])
+def test_a_condition_waits_right_whichever_implementation_made_it(
+    implementation: str, made_under: str
+) -> None:
+    """A Condition binds its lock's wait methods when it is made: they follow a later
+    change of implementation."""
+    lockdep.configure(fast_path=made_under)
+    lock = Lock()
+    cond = threading.Condition(lock)
+    lockdep.configure(fast_path=implementation)
+    for _ in range(2):
+        with cond:
+            assert cond.wait(0) is False
+            line = _line() - 1
+            (after,) = lockdep.held_locks()
+            assert after.lock is lock and after.site.line == line
+        assert lockdep.held_locks() == [] and not lock.locked()
+
+
+def test_a_condition_made_in_the_fast_mode_waits_in_the_checked_mode(
+    implementation: str,
+) -> None:
+    lock = Lock()
+    cond = threading.Condition(lock)
+    with cond:  # the chain learned, in the fast mode
+        cond.wait(0)
+    lockdep.configure(backtrace=True)
+    try:
+        with cond:
+            assert cond.wait(0) is False
+            (after,) = lockdep.held_locks()
+            assert after.stack is not None  # re-taken the checked mode's way
+    finally:
+        lockdep.configure(backtrace=False)
+    assert lockdep.held_locks() == [] and not lock.locked()
+
+
+def test_the_wait_methods_called_directly_record_their_callers_caller(
+    implementation: str,
+) -> None:
+    """What Condition.wait does, from code that is not a thin wrapper: the re-take's
+    site is the caller's caller, on both implementations."""
+
+    def retake(lock: Lock, saved: object) -> None:
+        lock._acquire_restore(saved)  # type: ignore[attr-defined]
+
+    for lock in (Lock(), RLock()):
+        for _ in range(2):
+            with lock:
+                saved = lock._release_save()  # type: ignore[attr-defined]
+                assert lockdep.held_locks() == []
+                retake(lock, saved)
+                line = _line() - 1
+                (after,) = lockdep.held_locks()
+                assert after.lock is lock and after.site.line == line
+            assert lockdep.held_locks() == []
+
+
 def test_a_wait_on_a_reentered_rlock_retakes_every_entry(implementation: str) -> None:
     r = RLock()
     cond = threading.Condition(r)
@@ -443,14 +517,20 @@ def test_no_reference_is_leaked(implementation: str) -> None:
             with pytest.raises(lockdep.LockOrderError):
                 with b, a:
                     pass
+            for cond in conds:  # the wait methods
+                with cond:
+                    cond.wait(0)
+                with a, cond:  # not alone on the stack: Python's way
+                    cond.wait(0)
 
+    conds = [threading.Condition(x), threading.Condition(r)]
     exercise()  # warm: caches filled, violations recorded once
     gc.collect()
     chain = LOCKDEP.local.held[0][2]
-    before = _refcounts(a, b, x, y, r, code, chain, x._lock)
+    before = _refcounts(a, b, x, y, r, code, chain, x._lock, r._lock)
     exercise()
     gc.collect()
-    after = _refcounts(a, b, x, y, r, code, chain, x._lock)
+    after = _refcounts(a, b, x, y, r, code, chain, x._lock, r._lock)
     assert after == before
 
 

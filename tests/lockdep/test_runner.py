@@ -240,7 +240,9 @@ NOT_AT_START_UP = [
     "lockdep.report",
     "lockdep.shared_mutex",
     "lockdep.suppress",
+    "pkgutil",  # runpy.run_path's: a source file is run without it
     "shlex",
+    "typing",  # pkgutil's
 ]
 
 
@@ -283,11 +285,96 @@ def test_lazily_imported_public_names_work_under_the_runner(tmp_path: Path) -> N
 
 def test_install_imports_no_typing() -> None:
     # lockdep's modules take typing's names only for type checkers; a program that
-    # imports lockdep does not pay for typing (``run`` itself needs runpy, whose
-    # pkgutil imports it).
+    # imports lockdep does not pay for typing (nor does ``run``'s: see
+    # test_run_imports_only_what_the_program_needs).
     code = "import sys, lockdep; lockdep.install(); print('typing' in sys.modules)"
     proc = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["False"]
+
+
+# What a program sees of its __main__ module; runpy.run_path set it up before
+# the runner ran scripts itself.
+MAIN_FACTS = """
+import pickle, sys
+
+class Point:
+    def __init__(self, x):
+        self.x = x
+
+def f(x: int) -> None:
+    pass
+
+main = sys.modules["__main__"]
+print(__name__, __file__, __spec__, __loader__, repr(__package__), __cached__, __doc__)
+print(main.__dict__ is globals(), type(__builtins__).__name__, list(globals())[:8])
+print(f.__annotations__)  # evaluated: no future import leaks in
+print(sys.argv, sys.path[0])
+print(pickle.loads(pickle.dumps(Point(3))).x, type(pickle.loads(pickle.dumps(Point(3)))))
+"""
+
+
+def python(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, *args], capture_output=True, text=True, timeout=120, cwd=cwd
+    )
+
+
+def test_a_script_runs_as___main___as_runpy_ran_it(tmp_path: Path) -> None:
+    script = str(write(tmp_path / "facts.py", MAIN_FACTS))
+    via_runpy = python(
+        "-c",
+        "import os, runpy, sys; sys.argv = sys.argv[1:]; "
+        "sys.path[0] = os.path.dirname(os.path.abspath(sys.argv[0])); "
+        "runpy.run_path(sys.argv[0], run_name='__main__')",
+        script,
+        "a",
+        "b",
+    )
+    assert via_runpy.returncode == 0, via_runpy.stderr
+    proc = lockdep("run", script, "a", "b")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == via_runpy.stdout
+    # What a program does with its __main__ is as under ``python script.py``
+    # (which differs in __loader__, __package__ and __builtins__ only).
+    plain = python(script, "a", "b").stdout.splitlines()
+    assert proc.stdout.splitlines()[2:] == plain[2:]
+    assert "<class '__main__.Point'>" in plain[-1]
+
+
+def test_a_programs_error_prints_as_under_python(tmp_path: Path) -> None:
+    failing = write(
+        tmp_path / "failing.py",
+        """
+        def fail():
+            raise ValueError("boom")
+        fail()
+        """,
+    )
+    broken = write(tmp_path / "broken.py", "x = (\n")
+    for script in (failing, broken):
+        plain = python(str(script))
+        proc = lockdep("run", str(script))
+        assert (proc.returncode, proc.stderr) == (1, plain.stderr), proc.stderr
+    assert "Traceback" in python(str(failing)).stderr
+
+
+def test_directories_and_compiled_files_run_as_under_runpy(tmp_path: Path) -> None:
+    app = tmp_path / "app"
+    app.mkdir()
+    write(app / "__main__.py", "import sys; print(__name__, sys.argv[1:])")
+    proc = lockdep("run", str(app), "x")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["__main__", "['x']"]
+
+    source = write(tmp_path / "compiled.py", "import sys; print(__name__, sys.argv[1:])")
+    compiled = tmp_path / "compiled.pyc"
+    made = python("-m", "py_compile", str(source))
+    assert made.returncode == 0, made.stderr
+    (cached,) = (tmp_path / "__pycache__").glob("compiled.*.pyc")
+    cached.rename(compiled)
+    proc = lockdep("run", str(compiled), "y")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["__main__", "['y']"]
