@@ -1912,10 +1912,13 @@ wait_release_save(PyObject *self, PyObject *unused)
     PyObject *held = held_now();
     if (held == NULL)
         return NULL;
-    PyObject *top = PyList_GET_SIZE(held) == 2 ? PyList_GET_ITEM(held, 1) : NULL;
-    int alone = top != NULL && PyTuple_Check(top) && PyTuple_GET_SIZE(top) >= 2 &&
-                PyTuple_GET_ITEM(top, 0) == self;
-    if (alone) {
+    /* mutex._only_on_top: the lock's only entry (in write mode) is the top one; the
+     * entries below are other locks' or tombstones. */
+    Py_ssize_t n = PyList_GET_SIZE(held);
+    PyObject *top = n >= 2 ? PyList_GET_ITEM(held, n - 1) : NULL;
+    int only = top != NULL && PyTuple_Check(top) && PyTuple_GET_SIZE(top) >= 2 &&
+               PyTuple_GET_ITEM(top, 0) == self;
+    if (only) {
         PyObject *read = PyNumber_And(PyTuple_GET_ITEM(top, 1), g_read_flag);
         int truth = read != NULL ? PyObject_IsTrue(read) : -1;
         Py_XDECREF(read);
@@ -1923,20 +1926,28 @@ wait_release_save(PyObject *self, PyObject *unused)
             Py_DECREF(held);
             return NULL;
         }
-        alone = !truth;
+        only = !truth;
     }
-    if (!alone) {
+    for (Py_ssize_t i = 1; only && i < n - 1; i++) {
+        PyObject *e = PyList_GET_ITEM(held, i);
+        only = PyTuple_Check(e) && PyTuple_GET_SIZE(e) >= 1 && PyTuple_GET_ITEM(e, 0) != self;
+    }
+    if (!only) {
         Py_DECREF(held);
         return py_wait_method(g_py_release_save, self, NULL, 0, NULL);
     }
-    /* What pop_entry does for the top entry (no statistics in this mode). */
+    /* What pop_entry does for the top entry (no statistics in this mode): the top off,
+     * and the tombstones it leaves on top. */
+    Py_ssize_t keep = n - 1;
+    while (keep > 1 && PyTuple_GET_ITEM(PyList_GET_ITEM(held, keep - 1), 0) == Py_None)
+        keep--;
     PyObject *entries = PyList_New(1);
     if (entries == NULL) {
         Py_DECREF(held);
         return NULL;
     }
     PyList_SET_ITEM(entries, 0, Py_NewRef(top));
-    int rc = PyList_SetSlice(held, 1, 2, NULL);
+    int rc = PyList_SetSlice(held, keep, n, NULL);
     Py_DECREF(held);
     if (rc < 0) {
         Py_DECREF(entries);

@@ -338,6 +338,33 @@ def test_a_wait_on_a_lock_held_alone_retakes_its_entry(implementation: str) -> N
             assert lockdep.held_locks() == [] and not inner._is_owned()
 
 
+def test_a_wait_with_other_locks_and_tombstones_below_retakes_only_its_entry(
+    implementation: str,
+) -> None:
+    """The lock on top, other locks below it, and a tombstone (a lock released out of
+    order) between: the wait gives back its entry alone, and the re-take puts it on
+    top again, on both implementations."""
+    outer, middle = Lock(), Lock()
+    for inner in (Lock(), RLock()):
+        cond = threading.Condition(inner)
+        for _ in range(3):  # learned, then from the cache
+            outer.acquire()
+            middle.acquire()
+            with cond:
+                outer.release()  # out of order: a tombstone under middle
+                before = [h.lock for h in lockdep.held_locks()]
+                assert before == [middle, inner]
+                assert cond.wait(0) is False
+                line = _line() - 1
+                after = lockdep.held_locks()
+                assert [h.lock for h in after] == [middle, inner]
+                assert after[-1].site.line == line
+                assert inner._is_owned()
+            middle.release()
+            assert lockdep.held_locks() == [] and not inner._is_owned()
+    assert lockdep.stats()["violations"] == 0
+
+
 @needs_c
 @pytest.mark.parametrize("made_under", ["c", "python"])
 def test_a_condition_waits_right_whichever_implementation_made_it(
