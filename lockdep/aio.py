@@ -142,7 +142,7 @@ class TrackedAsyncLock(_OriginalLock):
             task = _current_task(loop) if loop is not None else None
             held = _local.held if task is None else _stacks.get(_ref(task))
             if held is not None and held[-1][LOCK] is self:
-                _pop_top(held)
+                hs.pop_top(held)
                 if len(held) == 1 and task is not None:  # its last: leave
                     _stacks.pop(_ref(task), None)
             else:
@@ -174,13 +174,6 @@ def _forget(lock: TrackedAsyncLock) -> None:
             if lock._lockdep_tkey is not None:
                 LOCKDEP.note_semaphore(lock._lockdep_tkey)
             return
-
-
-def _pop_top(held: list[Entry]) -> None:
-    """hs.remove for the top entry: popped, with the tombstones below it."""
-    held.pop()
-    while len(held) > 1 and held[-1][LOCK] is None:
-        held.pop()
 
 
 def patch() -> None:

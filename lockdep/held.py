@@ -141,15 +141,20 @@ def innermost(held: list[Entry], key: int) -> int:
     return 0
 
 
+def pop_top(held: list[Entry]) -> Entry:
+    """Pop the top entry, and the tombstones it leaves on top (see the module docstring)."""
+    entry = held.pop()
+    while len(held) > 1 and held[-1][LOCK] is None:
+        held.pop()
+    return entry
+
+
 def remove_at(held: list[Entry], index: int) -> Entry:
     """Remove held[index]: a tombstone in the middle, the top popped (see the module
     docstring); the chains above are brought up to date."""
-    entry = held[index]
     if index == len(held) - 1:
-        held.pop()
-        while len(held) > 1 and held[-1][LOCK] is None:
-            held.pop()
-        return entry
+        return pop_top(held)
+    entry = held[index]
     node = held[index - 1][CHAIN]
     held[index] = (None, -1, node, None, -1, None)
     for i in range(index + 1, len(held)):

@@ -36,7 +36,7 @@ from types import FrameType, TracebackType
 from . import chains, fastpath
 from .chains import Chain
 from .fastpath import LockCore
-from .held import CHAIN, LOCK, TKEY, Entry
+from .held import CHAIN, LOCK, TKEY, Entry, pop_top
 from .keys import CLASS_STRIDE, READ, SUBCLASS_STRIDE, TRY, check_subclass, subclass_key
 from .tracker import INSTANCES, LOCKDEP, STRICT
 
@@ -357,16 +357,9 @@ class Mutex(LockCore):
         entries: list[Entry] = []
         mode = LOCKDEP.mode
         held = _local.held
-        top = held[-1]
-        if mode == "fast" and (
-            # _only_on_top, its common case (the lock alone on the stack) inline
-            (len(held) == 2 and top[LOCK] is self and not top[TKEY] & READ)
-            or _only_on_top(held, self)
-        ):
+        if mode == "fast" and _only_on_top(held, self):
             # What pop_entry does for the top entry (no statistics in this mode).
-            entries.append(held.pop())
-            while len(held) > 1 and held[-1][LOCK] is None:
-                held.pop()
+            entries.append(pop_top(held))
         elif mode != "plain":
             while (entry := LOCKDEP.pop_entry(self)) is not None:
                 entries.append(entry)
@@ -386,39 +379,12 @@ class Mutex(LockCore):
         """
         frame = self._site_frame(frame if frame is not None else _getframe(2))
         entries, raw_state = saved
-        if len(entries) == 1:
-            # _restored_cached's common case inline (one entry, its chain cached), its
-            # checks made in the same order; anything else goes the long way.
-            tkey = entries[0][TKEY] & ~(TRY | READ)
-            held = _local.held
-            node = held[-1][CHAIN].get(tkey)
-            if (
-                node is not None
-                and LOCKDEP.mode == "fast"
-                and not self._backtrace
-                and not _local.state.busy
-            ):
-                raw = self._lock
-                try:
-                    raw._acquire_restore(raw_state) if self._recursive else raw.acquire()
-                except BaseException:
-                    # As _restored_cached: held after a wait, whatever happened.
-                    raw._acquire_restore(raw_state) if self._recursive else raw.acquire()
-                    self._push_restored(held, tkey, node, frame)
-                    raise
-                # _push_restored, inline: no call while the lock is held again.
-                self._lockdep_pos = len(held)
-                if frame is None:
-                    held.append((self, tkey, node, None, -1, None))
-                else:
-                    held.append((self, tkey, node, frame.f_code, frame.f_lasti, None))
-                return
+        if len(entries) == 1 and self._restored_cached(entries[0], raw_state, frame):
+            return
         restore = self._raw_restore(raw_state)
         if not entries or not LOCKDEP.tracking:
             restore(True, -1.0)
             self._owner = _get_ident()  # taken untracked
-            return
-        if len(entries) == 1 and self._restored_cached(entries[0], restore, frame):
             return
         first = True
         for entry in reversed(entries):
@@ -447,22 +413,20 @@ class Mutex(LockCore):
             if not self._recursive:
                 break
 
-    def _restored_cached(
-        self, entry: Entry, restore: Callable[[bool, float], bool], frame: FrameType | None
-    ) -> bool:
+    def _restored_cached(self, entry: Entry, raw_state: Any, frame: FrameType | None) -> bool:
         """The re-take of one entry when its chain is cached (the tracker's fast mode,
         inline: no check to make); False, with nothing done, when it is not."""
-        if LOCKDEP.mode != "fast" or self._backtrace or _local.state.busy:
-            return False
         tkey = entry[TKEY] & ~(TRY | READ)
         held = _local.held
         nxt = held[-1][CHAIN].get(tkey)
-        if nxt is None:
+        if nxt is None or LOCKDEP.mode != "fast" or self._backtrace or _local.state.busy:
             return False
+        raw = self._lock
         try:
-            restore(True, -1.0)
+            raw._acquire_restore(raw_state) if self._recursive else raw.acquire()
         except BaseException:
-            restore(True, -1.0)  # as _acquire_restore: held after a wait, whatever happened
+            # As _acquire_restore: held after a wait, whatever happened.
+            raw._acquire_restore(raw_state) if self._recursive else raw.acquire()
             self._push_restored(held, tkey, nxt, frame)
             raise
         self._push_restored(held, tkey, nxt, frame)
