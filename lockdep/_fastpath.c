@@ -204,9 +204,59 @@ static PyObject *s_co_filename, *s_co_name;
 #endif
 static PyObject *c_zero, *c_one, *c_two, *c_minus_one, *c_minus_one_f, *c_zero_f;
 static PyTypeObject *t_lock, *t_rlock; /* _thread.lock, _thread.RLock */
-/* Their acquire and release methods, called without looking them up. */
-static PyObject *d_lock_acquire, *d_lock_release, *d_rlock_acquire, *d_rlock_release;
-static PyObject *d_lock_locked, *d_rlock_is_owned; /* for Condition's _is_owned */
+/* A method of _thread.lock or _thread.RLock, found once. Called with no argument on
+ * an object of exactly its type, it is called through its C function when its
+ * calling convention is one of the four known here: that skips the descriptor's
+ * receiver check (the caller checked the type) and the vectorcall dispatch, which
+ * cost as much as the rest of a fast acquisition. Otherwise through the descriptor. */
+typedef struct {
+    PyObject *descr; /* the method descriptor */
+    PyCFunction meth; /* its C function, or NULL: call descr */
+    int flags;        /* its calling convention (ml_flags) */
+} RawMethod;
+
+static RawMethod d_lock_acquire, d_lock_release, d_rlock_acquire, d_rlock_release;
+static RawMethod d_lock_locked, d_rlock_is_owned; /* for Condition's _is_owned */
+static PyObject *c_empty_tuple;
+
+static int
+raw_method_bind(RawMethod *m, PyTypeObject *type, PyObject *name)
+{
+    m->descr = PyObject_GetAttr((PyObject *)type, name);
+    if (m->descr == NULL)
+        return -1;
+    m->meth = NULL;
+    m->flags = 0;
+    if (Py_IS_TYPE(m->descr, &PyMethodDescr_Type)) {
+        PyMethodDef *def = ((PyMethodDescrObject *)m->descr)->d_method;
+        int flags = def->ml_flags & ~METH_COEXIST;
+        if (flags == METH_NOARGS || flags == (METH_VARARGS | METH_KEYWORDS) ||
+            flags == METH_FASTCALL || flags == (METH_FASTCALL | METH_KEYWORDS)) {
+            m->meth = def->ml_meth;
+            m->flags = flags;
+        }
+    }
+    return 0;
+}
+
+/* m(raw) for raw of exactly m's type: a new reference, or NULL with an exception. */
+static PyObject *
+raw_method_call(RawMethod *m, PyObject *raw)
+{
+    PyCFunction meth = m->meth;
+    switch (meth != NULL ? m->flags : -1) {
+    case METH_NOARGS:
+        return meth(raw, NULL);
+    case METH_VARARGS | METH_KEYWORDS:
+        return ((PyCFunctionWithKeywords)(void (*)(void))meth)(raw, c_empty_tuple, NULL);
+    case METH_FASTCALL:
+        return ((_PyCFunctionFast)(void (*)(void))meth)(raw, NULL, 0);
+    case METH_FASTCALL | METH_KEYWORDS:
+        return ((_PyCFunctionFastWithKeywords)(void (*)(void))meth)(raw, NULL, 0, NULL);
+    default:
+        return PyObject_Vectorcall(m->descr, &raw, 1, NULL);
+    }
+}
 
 /* --- the calling thread's held stack ------------------------------------------------
  *
@@ -323,6 +373,50 @@ held_now(void)
     return Py_NewRef(holder->held);
 }
 
+/* A field of lockdep's own slotted classes (ThreadState.busy, Chain.classes and
+ * Chain.same), read at its offset: bind() gives the classes, and the offset of each
+ * field is its member descriptor's, so that reading it costs a load where getattr
+ * costs as much as the rest of an acquisition. An object of another type, or whose
+ * field is unset, is read with getattr (its error included). */
+typedef struct {
+    PyTypeObject *type; /* strong; NULL: always getattr */
+    Py_ssize_t offset;
+} Field;
+
+static Field f_busy, f_classes, f_same;
+
+static int
+field_bind(Field *field, PyObject *type, PyObject *name)
+{
+    Py_CLEAR(field->type);
+    if (!PyType_Check(type)) {
+        PyErr_Format(PyExc_TypeError, "lockdep._fastpath.bind: a class, not %R", type);
+        return -1;
+    }
+    PyObject *descr = PyObject_GetAttr(type, name);
+    if (descr == NULL)
+        return -1;
+    if (Py_IS_TYPE(descr, &PyMemberDescr_Type) &&
+        ((PyMemberDescrObject *)descr)->d_member->type == T_OBJECT_EX) {
+        field->type = (PyTypeObject *)Py_NewRef(type);
+        field->offset = ((PyMemberDescrObject *)descr)->d_member->offset;
+    }
+    Py_DECREF(descr);
+    return 0;
+}
+
+/* obj.<name> as field knows it: a new reference, or NULL with an exception. */
+static PyObject *
+field_get(Field *field, PyObject *obj, PyObject *name)
+{
+    if (Py_IS_TYPE(obj, field->type)) {
+        PyObject *value = *(PyObject **)((char *)obj + field->offset);
+        if (value != NULL)
+            return Py_NewRef(value);
+    }
+    return PyObject_GetAttr(obj, name);
+}
+
 /* Whether the calling thread is inside lockdep (local.state.busy), which makes its
  * acquisitions untracked: 1, 0, or -1. */
 static int
@@ -334,7 +428,7 @@ busy_now(void)
     PyObject *state = mine ? Py_NewRef(g_cache_state) : PyObject_GetAttr(g_local, s_state);
     if (state == NULL)
         return -1;
-    PyObject *busy = PyObject_GetAttr(state, s_busy);
+    PyObject *busy = field_get(&f_busy, state, s_busy);
     Py_DECREF(state);
     if (busy == NULL)
         return -1;
@@ -667,13 +761,14 @@ raw_call(int release, PyObject *const *args, size_t nargs)
         return NULL;
     }
     PyTypeObject *type = Py_TYPE(raw);
-    PyObject *method = NULL;
+    RawMethod *method = NULL;
     if (type == t_lock)
-        method = release ? d_lock_release : d_lock_acquire;
+        method = release ? &d_lock_release : &d_lock_acquire;
     else if (type == t_rlock)
-        method = release ? d_rlock_release : d_rlock_acquire;
+        method = release ? &d_rlock_release : &d_rlock_acquire;
     if (method != NULL)
-        return PyObject_Vectorcall(method, args, nargs, NULL);
+        return nargs == 1 ? raw_method_call(method, raw)
+                          : PyObject_Vectorcall(method->descr, args, nargs, NULL);
     return PyObject_VectorcallMethod(release ? s_release : s_acquire, args, nargs, NULL);
 }
 
@@ -687,13 +782,65 @@ call_raw(PyObject *raw, PyObject *name)
     return 0;
 }
 
+/* --- spare entries -------------------------------------------------------------------
+ *
+ * A held entry is a 6-tuple made at each acquisition and dropped at its release.
+ * Making and freeing a tuple costs more than the rest of a fast acquisition (the
+ * garbage collector counts every container made, and runs when enough were), so the
+ * fast release keeps an entry nobody else refers to (the held stack's was its only
+ * reference) as a spare, its items cleared, and the next entry is made in a spare,
+ * as zip() reuses its result tuple. The spares are the module's, shared by the
+ * threads under the GIL: nothing in between takes a spare and fills it, or clears
+ * one and keeps it, lets another thread run.
+ */
+
+#define SPARE_ENTRIES 8
+static PyObject *g_spares[SPARE_ENTRIES]; /* 6-tuples with NULL items, owned */
+static int g_spare_count;
+
+/* A 6-tuple with NULL items, for the caller to fill: a spare, or a new one. */
+static PyObject *
+entry_tuple(void)
+{
+    if (g_spare_count == 0)
+        return PyTuple_New(6);
+    PyObject *entry = g_spares[--g_spare_count];
+    g_spares[g_spare_count] = NULL;
+    PyObject_GC_Track(entry);
+    return entry;
+}
+
+/* Drop entry (stolen), just taken off a held stack: kept as a spare when it was the
+ * only reference and there is room, else released. */
+static void
+drop_entry(PyObject *entry)
+{
+    if (Py_REFCNT(entry) != 1 || g_spare_count == SPARE_ENTRIES ||
+        !PyTuple_CheckExact(entry) || PyTuple_GET_SIZE(entry) != 6) {
+        Py_DECREF(entry);
+        return;
+    }
+    /* Untracked while a spare, so that the collector's lists (gc.get_objects()) never
+     * show a tuple with NULL items. */
+    PyObject_GC_UnTrack(entry);
+    PyObject *items[6];
+    for (Py_ssize_t i = 0; i < 6; i++) {
+        items[i] = PyTuple_GET_ITEM(entry, i);
+        PyTuple_SET_ITEM(entry, i, NULL);
+    }
+    g_spares[g_spare_count++] = entry;
+    /* Last: releasing an item may run code (a finalizer) that uses the spares. */
+    for (Py_ssize_t i = 0; i < 6; i++)
+        Py_XDECREF(items[i]);
+}
+
 /* The entry (self, key, node, code, lasti, extra or None); steals code, lasti and
  * extra. */
 static PyObject *
 make_entry(PyObject *self, PyObject *key, PyObject *node, PyObject *code, PyObject *lasti,
            PyObject *extra)
 {
-    PyObject *entry = PyTuple_New(6);
+    PyObject *entry = entry_tuple();
     if (entry == NULL) {
         Py_DECREF(code);
         Py_DECREF(lasti);
@@ -761,7 +908,7 @@ pop_and_release(LockCore *self, PyObject *held)
      * next push reuses it). */
     PyObject *entry = PyList_GET_ITEM(held, n - 1);
     Py_SET_SIZE(held, n - 1);
-    Py_DECREF(entry);
+    drop_entry(entry);
 #endif
     return call_raw(self->lock, s_release) < 0 ? -1 : 1;
 }
@@ -1161,7 +1308,7 @@ static int
 validated_again(LockCore *lock, PyObject *key, PyObject *held, PyObject *node)
 {
     int rc = 0;
-    PyObject *same = PyObject_GetAttr(node, s_same);
+    PyObject *same = field_get(&f_same, node, s_same);
     if (same == NULL)
         return -1;
     if (!PyDict_Check(same)) {
@@ -1258,20 +1405,24 @@ reentered(LockCore *self, PyObject *key, PyObject *held, PyObject *node, PyObjec
     int busy = busy_now();
     if (busy != 0)
         return busy < 0 ? -1 : 0; /* inside lockdep: untracked, as the tracker does */
-    PyObject *classes = PyObject_GetAttr(node, s_classes);
+    PyObject *owned = raw_method_call(&d_rlock_is_owned, raw);
+    int mine = owned != NULL ? PyObject_IsTrue(owned) : -1;
+    Py_XDECREF(owned);
+    if (mine <= 0)
+        return mine;
+    PyObject *classes = field_get(&f_classes, node, s_classes);
     if (classes == NULL)
         return -1;
-    PyObject *graph_key = PyNumber_Rshift(key, c_two); /* keys.graph_key */
+    int overflow;
+    long k = PyLong_AsLongAndOverflow(key, &overflow);
+    PyObject *graph_key = k == -1 && PyErr_Occurred() ? NULL
+                          : overflow ? PyNumber_Rshift(key, c_two) /* keys.graph_key */
+                                     : PyLong_FromLong(k >> 2);
     int in = graph_key != NULL ? PySequence_Contains(classes, graph_key) : -1;
     Py_XDECREF(graph_key);
     Py_DECREF(classes);
     if (in <= 0)
         return in;
-    PyObject *owned = PyObject_Vectorcall(d_rlock_is_owned, &raw, 1, NULL);
-    int mine = owned != NULL ? PyObject_IsTrue(owned) : -1;
-    Py_XDECREF(owned);
-    if (mine <= 0)
-        return mine;
     PyObject *entry = make_entry((PyObject *)self, key, node, Py_NewRef(code), Py_NewRef(lasti),
                                  Py_NewRef(g_reentry));
     if (entry == NULL)
@@ -1803,14 +1954,14 @@ static PyMethodDef tracked_fast_defs[] = {
 /* TrackedLock._is_owned and TrackedRLock._is_owned (threading.Condition's, called at
  * every notify): bool(self._lock.locked()), bool(self._lock._is_owned()). */
 static PyObject *
-owned_call(PyObject *self, PyObject *name, PyTypeObject *type, PyObject *method)
+owned_call(PyObject *self, PyObject *name, PyTypeObject *type, RawMethod *method)
 {
     PyObject *raw = ((LockCore *)self)->lock;
     if (raw == NULL) {
         PyErr_SetString(PyExc_AttributeError, "_lock");
         return NULL;
     }
-    PyObject *r = Py_IS_TYPE(raw, type) ? PyObject_Vectorcall(method, &raw, 1, NULL)
+    PyObject *r = Py_IS_TYPE(raw, type) ? raw_method_call(method, raw)
                                         : PyObject_VectorcallMethod(name, &raw, 1, NULL);
     if (r == NULL)
         return NULL;
@@ -1822,13 +1973,13 @@ owned_call(PyObject *self, PyObject *name, PyTypeObject *type, PyObject *method)
 static PyObject *
 lock_is_owned(PyObject *self, PyObject *unused)
 {
-    return owned_call(self, s_locked, t_lock, d_lock_locked);
+    return owned_call(self, s_locked, t_lock, &d_lock_locked);
 }
 
 static PyObject *
 rlock_is_owned(PyObject *self, PyObject *unused)
 {
-    return owned_call(self, s_is_owned, t_rlock, d_rlock_is_owned);
+    return owned_call(self, s_is_owned, t_rlock, &d_rlock_is_owned);
 }
 
 static PyMethodDef owned_defs[] = {
@@ -2150,12 +2301,13 @@ method_tables(void)
 static PyObject *
 fastpath_bind(PyObject *module, PyObject *args, PyObject *kwargs)
 {
-    static char *kwlist[] = {"local", "subkey", "check_subclass", "known", "thin_wrappers",
-                             "extra", "forget", NULL};
-    PyObject *local, *subkey, *check_subclass, *known, *thin, *extra, *forget;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOO!O!OO:bind", kwlist, &local, &subkey,
+    static char *kwlist[] = {"local",  "subkey",     "check_subclass", "known", "thin_wrappers",
+                             "extra",  "forget",     "state_type",     "chain_type", NULL};
+    PyObject *local, *subkey, *check_subclass, *known, *thin, *extra, *forget, *state_type,
+        *chain_type;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOO!O!OOOO:bind", kwlist, &local, &subkey,
                                      &check_subclass, &PyDict_Type, &known, &PyDict_Type, &thin,
-                                     &extra, &forget))
+                                     &extra, &forget, &state_type, &chain_type))
         return NULL;
     PyInterpreterState *interp = PyInterpreterState_Get();
     if (g_interp != NULL && g_interp != interp) {
@@ -2173,6 +2325,10 @@ fastpath_bind(PyObject *module, PyObject *args, PyObject *kwargs)
     int is_thread = PyObject_IsInstance(local, local_type);
     Py_DECREF(local_type);
     if (is_thread < 0)
+        return NULL;
+    if (field_bind(&f_busy, state_type, s_busy) < 0 ||
+        field_bind(&f_classes, chain_type, s_classes) < 0 ||
+        field_bind(&f_same, chain_type, s_same) < 0)
         return NULL;
     g_interp = interp;
     g_cache_id = 0;
@@ -2207,9 +2363,9 @@ static PyMethodDef module_methods[] = {
      "wait_mode($module, fast, /)\n--\n\nWhether the wait methods may take their C "
      "path (the fast mode, on the C implementation)."},
     {"bind", (PyCFunction)(void (*)(void))fastpath_bind, METH_VARARGS | METH_KEYWORDS,
-     "bind(local, subkey, check_subclass, known, thin_wrappers, extra, forget)\n--\n\n"
-     "Give the hot path the tracker's "
-     "objects it reads (see lockdep/fastpath.py)."},
+     "bind(local, subkey, check_subclass, known, thin_wrappers, extra, forget, state_type, "
+     "chain_type)\n--\n\nGive the hot path the tracker's objects it reads, and the classes "
+     "of the thread states and chain nodes whose fields it reads (see lockdep/fastpath.py)."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -2281,14 +2437,13 @@ PyInit__fastpath(void)
     t_lock = (PyTypeObject *)Py_NewRef((PyObject *)Py_TYPE(raw));
     t_rlock = (PyTypeObject *)rlock;
     Py_DECREF(raw);
-    d_lock_acquire = PyObject_GetAttr((PyObject *)t_lock, s_acquire);
-    d_lock_release = PyObject_GetAttr((PyObject *)t_lock, s_release);
-    d_rlock_acquire = PyObject_GetAttr((PyObject *)t_rlock, s_acquire);
-    d_rlock_release = PyObject_GetAttr((PyObject *)t_rlock, s_release);
-    d_lock_locked = PyObject_GetAttr((PyObject *)t_lock, s_locked);
-    d_rlock_is_owned = PyObject_GetAttr((PyObject *)t_rlock, s_is_owned);
-    if (!d_lock_acquire || !d_lock_release || !d_rlock_acquire || !d_rlock_release ||
-        !d_lock_locked || !d_rlock_is_owned)
+    c_empty_tuple = PyTuple_New(0);
+    if (c_empty_tuple == NULL || raw_method_bind(&d_lock_acquire, t_lock, s_acquire) < 0 ||
+        raw_method_bind(&d_lock_release, t_lock, s_release) < 0 ||
+        raw_method_bind(&d_rlock_acquire, t_rlock, s_acquire) < 0 ||
+        raw_method_bind(&d_rlock_release, t_rlock, s_release) < 0 ||
+        raw_method_bind(&d_lock_locked, t_lock, s_locked) < 0 ||
+        raw_method_bind(&d_rlock_is_owned, t_rlock, s_is_owned) < 0)
         return NULL;
 
     /* object.__new__ makes a LockCore subclass's instances (TrackedLock is made so). */

@@ -26,6 +26,8 @@ def bind(
     thin_wrappers: dict[str, Any],
     extra: object,
     forget: Callable[[int, int], None],
+    state_type: type,
+    chain_type: type,
 ) -> None: ...
 def bind_makers(
     lock_type: type,

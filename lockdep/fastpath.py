@@ -51,7 +51,9 @@ from collections.abc import Callable
 from types import FrameType
 
 from . import keys, sites
+from .chains import Chain
 from .held import REENTRY
+from .threads import ThreadState
 from .tracker import LOCKDEP
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
@@ -92,6 +94,8 @@ def _load() -> tuple[Any, str]:
             thin_wrappers=sites.THIN_WRAPPERS,
             extra=REENTRY,
             forget=_forget,
+            state_type=ThreadState,
+            chain_type=Chain,
         )
     except ImportError as exc:  # another interpreter has it
         return None, str(exc)
