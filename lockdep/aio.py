@@ -31,6 +31,15 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
 if TYPE_CHECKING:
     from typing import Literal
 
+    from .chains import Chain
+    from .checks import Stack
+
+    # What _will_take gives _taken: the task (None outside any), its held stack, the
+    # key, the chain node, the site's frame, the backtrace, whether the node was cached.
+    _Taking = tuple[
+        asyncio.Task[object] | None, list[Entry], int, Chain, FrameType | None, Stack, bool
+    ]
+
 _OriginalLock = _locks.Lock
 _LOCKS_FILE = _locks.__file__
 _local = LOCKDEP.local
@@ -72,12 +81,6 @@ def _task_held() -> list[Entry]:
     return _local.held if task is None else (_stacks.get(_ref(task)) or [LOCKDEP.sentinel])
 
 
-def _entered(task: asyncio.Task[object] | None, held: list[Entry]) -> None:
-    """An entry has just been pushed on task's stack held: enter a stack with its first."""
-    if len(held) == 2 and task is not None:
-        _stacks[_ref(task, _gone)] = held
-
-
 def _caller(frame: FrameType | None) -> FrameType | None:
     # Skip asyncio's own frames (``async with`` goes through __aenter__).
     while frame is not None and frame.f_code.co_filename == _LOCKS_FILE:
@@ -102,38 +105,70 @@ class TrackedAsyncLock(_OriginalLock):
         except Exception:
             pass  # interpreter shutdown
 
+    # ``await lock.acquire()`` and ``async with lock`` each take the lock in their own
+    # coroutine (asyncio's __aenter__ awaits acquire(): one coroutine more for every
+    # ``async with``, and for every wake-up of a task that waited).
+
     async def acquire(self) -> Literal[True]:
+        taking = self._will_take(sys._getframe(1))
+        await _OriginalLock.acquire(self)
+        if taking is not None:
+            self._taken(*taking)
+        return True
+
+    async def __aenter__(self) -> None:
+        if type(self).acquire is not TrackedAsyncLock.acquire:  # a subclass's acquire
+            await self.acquire()
+            return
+        taking = self._will_take(sys._getframe(1))
+        await _OriginalLock.acquire(self)
+        if taking is not None:
+            self._taken(*taking)
+
+    def _will_take(self, frame: FrameType | None) -> _Taking | None:
+        """What comes before a tracked acquisition waits: the checks (a violation is
+        reported before the task waits). None when the lock is not tracked now."""
         tkey = self._lockdep_tkey
         mode = LOCKDEP.mode
         if tkey is None or mode == "plain" or _local.state.busy:
-            return await super().acquire()
+            return None
         # _task_held and _caller, inline: every task's acquisitions pass here. A task
         # that holds nothing gets a new stack, entered in _stacks with its first entry.
         loop = _running_loop()
         task = _current_task(loop) if loop is not None else None
         held = _local.held if task is None else (_stacks.get(_ref(task)) or [LOCKDEP.sentinel])
-        frame: FrameType | None = sys._getframe(1)
         while frame is not None and frame.f_code.co_filename == _LOCKS_FILE:
             frame = frame.f_back
         if mode == "fast":  # no backtraces, no statistics: will_lock would only look up
             node = held[-1][CHAIN].get(tkey)
             if node is not None:
-                await super().acquire()
-                # What LOCKDEP.locked pushes in this mode (no extra), inline.
-                self._lockdep_pos = len(held)
-                if frame is None:
-                    held.append((self, tkey, node, None, -1, None))
-                else:
-                    held.append((self, tkey, node, frame.f_code, frame.f_lasti, None))
-                if len(held) == 2 and task is not None:  # _entered, inline
-                    _stacks[_ref(task, _gone)] = held
-                return True
+                return task, held, tkey, node, frame, None, True
         stack = capture(frame) if LOCKDEP.backtrace else None
         node, _reentry = LOCKDEP.will_lock(self, tkey, held, frame, stack, policy=BINARY)
-        await super().acquire()
-        LOCKDEP.locked(held, self, tkey, node, frame, stack)
-        _entered(task, held)
-        return True
+        return task, held, tkey, node, frame, stack, False
+
+    def _taken(
+        self,
+        task: asyncio.Task[object] | None,
+        held: list[Entry],
+        tkey: int,
+        node: Chain,
+        frame: FrameType | None,
+        stack: Stack,
+        cached: bool,
+    ) -> None:
+        """The lock is taken: push its entry (what _will_take found) on the task's stack,
+        and enter the stack with its first."""
+        if cached:  # what LOCKDEP.locked pushes in the fast mode (no extra), inline
+            self._lockdep_pos = len(held)
+            if frame is None:
+                held.append((self, tkey, node, None, -1, None))
+            else:
+                held.append((self, tkey, node, frame.f_code, frame.f_lasti, None))
+        else:
+            LOCKDEP.locked(held, self, tkey, node, frame, stack)
+        if len(held) == 2 and task is not None:  # its first entry: enter the stack
+            _stacks[_ref(task, _gone)] = held
 
     def release(self) -> None:
         if self._lockdep_tkey is not None and LOCKDEP.mode != "plain":

@@ -263,3 +263,68 @@ def test_the_stack_of_a_task_that_ends_holding_a_lock_goes_with_the_task() -> No
         assert not lock.locked()
 
     asyncio.run(main())
+
+
+def test_async_with_and_acquire_push_the_same_entry() -> None:
+    async def main() -> list[tuple[object, ...]]:
+        outer, lock = asyncio.Lock(), asyncio.Lock()
+        seen: list[tuple[object, ...]] = []
+        for _ in range(2):  # checked, then from the chain cache
+            async with outer:
+                async with lock:
+                    seen.append(aio._task_held()[-1])
+                await lock.acquire()
+                seen.append(aio._task_held()[-1])
+                lock.release()
+        return seen
+
+    seen = asyncio.run(main())
+    first = seen[0]
+    # The same lock, key and chain node, each time and both ways; the site is main's.
+    assert all(e[0] is first[0] and e[1] == first[1] and e[2] is first[2] for e in seen)
+    assert {getattr(entry[CODE], "co_name", None) for entry in seen} == {"main"}
+
+
+def test_a_task_cancelled_while_it_waits_in_async_with_pushes_nothing() -> None:
+    async def main() -> None:
+        lock = asyncio.Lock()
+        await lock.acquire()
+        entered = asyncio.Event()
+
+        async def waiter() -> None:
+            entered.set()
+            async with lock:
+                pass
+
+        task = asyncio.create_task(waiter())
+        await entered.wait()
+        await asyncio.sleep(0)  # the waiter now waits for the lock
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert _stack_of(task) is None
+        lock.release()
+        async with lock:
+            assert [entry[LOCK] for entry in aio._task_held()[1:]] == [lock]
+
+    asyncio.run(main())
+
+
+def test_async_with_calls_a_subclasss_own_acquire() -> None:
+    calls: list[str] = []
+
+    class Counting(asyncio.Lock):
+        async def acquire(self) -> bool:  # type: ignore[override]
+            calls.append("acquire")
+            return await super().acquire()
+
+    async def main() -> None:
+        lock = Counting()
+        assert isinstance(lock, TrackedAsyncLock)
+        async with lock:
+            assert [entry[LOCK] for entry in aio._task_held()[1:]] == [lock]
+        await lock.acquire()
+        lock.release()
+
+    asyncio.run(main())
+    assert calls == ["acquire", "acquire"]
