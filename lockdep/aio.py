@@ -109,6 +109,12 @@ class TrackedAsyncLock(_OriginalLock):
     # coroutine (asyncio's __aenter__ awaits acquire(): one coroutine more for every
     # ``async with``, and for every wake-up of a task that waited).
 
+    _own_acquire = False  # whether a subclass defines acquire() (see __init_subclass__)
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._own_acquire = cls.acquire is not TrackedAsyncLock.acquire
+
     async def acquire(self) -> Literal[True]:
         taking = self._will_take(sys._getframe(1))
         await _OriginalLock.acquire(self)
@@ -117,7 +123,7 @@ class TrackedAsyncLock(_OriginalLock):
         return True
 
     async def __aenter__(self) -> None:
-        if type(self).acquire is not TrackedAsyncLock.acquire:  # a subclass's acquire
+        if self._own_acquire:  # a subclass's acquire, called as asyncio would
             await self.acquire()
             return
         taking = self._will_take(sys._getframe(1))
@@ -136,7 +142,10 @@ class TrackedAsyncLock(_OriginalLock):
         # that holds nothing gets a new stack, entered in _stacks with its first entry.
         loop = _running_loop()
         task = _current_task(loop) if loop is not None else None
-        held = _local.held if task is None else (_stacks.get(_ref(task)) or [LOCKDEP.sentinel])
+        if task is None:
+            held = _local.held
+        else:  # (no task holding a lock, the common case: no weak reference to make)
+            held = (_stacks and _stacks.get(_ref(task))) or [LOCKDEP.sentinel]
         while frame is not None and frame.f_code.co_filename == _LOCKS_FILE:
             frame = frame.f_back
         if mode == "fast":  # no backtraces, no statistics: will_lock would only look up
@@ -175,14 +184,22 @@ class TrackedAsyncLock(_OriginalLock):
             # _forget's common case inline: the lock on top of the current task's stack.
             loop = _running_loop()
             task = _current_task(loop) if loop is not None else None
-            held = _local.held if task is None else _stacks.get(_ref(task))
+            if task is None:
+                held: list[Entry] | None = _local.held
+            else:
+                ref = _ref(task)
+                held = _stacks.get(ref)
             if held is not None and held[-1][LOCK] is self:
-                hs.pop_top(held)
-                if len(held) == 1 and task is not None:  # its last: leave
-                    _stacks.pop(_ref(task), None)
+                if len(held) == 2 and task is not None:  # its only entry: leave
+                    held.pop()
+                    _stacks.pop(ref, None)
+                else:
+                    hs.pop_top(held)
+                    if len(held) == 1 and task is not None:  # its last: leave
+                        _stacks.pop(ref, None)
             else:
                 _forget(self)
-        super().release()
+        _OriginalLock.release(self)
 
 
 class _InstalledLock(TrackedAsyncLock):
