@@ -39,7 +39,9 @@ slots. Its finalizer gives back what a collected lock holds of the tracker (a
 class reference, an instance number): in C without calling Python for the
 locks that hold neither, which is most. A thread's held stack (``LOCKDEP.local.held``)
 is one list for the thread's life: the C path keeps it per thread state rather
-than reading the ``threading.local`` each time.
+than reading the ``threading.local`` each time. An entry the C path pops that
+nobody else refers to is kept (a few, shared under the GIL) and the next entry
+is made in it, as ``zip()`` reuses its tuple.
 """
 
 from __future__ import annotations
