@@ -19,7 +19,7 @@ import asyncio
 import sys
 import weakref
 from asyncio import locks as _locks
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from types import FrameType, FunctionType
 
 from . import held as hs
@@ -109,15 +109,22 @@ class TrackedAsyncLock(_OriginalLock):
     # coroutine (asyncio's __aenter__ awaits acquire(): one coroutine more for every
     # ``async with``, and for every wake-up of a task that waited).
 
-    _own_acquire = False  # whether a subclass defines acquire() (see __init_subclass__)
+    # Per class, set once (__init_subclass__): whether it defines its own acquire(), and
+    # the acquire() and release() that super() would find from here in its MRO (asyncio's,
+    # unless a class comes between), called without making a super object each time.
+    _own_acquire = False
+    _next_acquire: Callable[[_OriginalLock], Awaitable[Literal[True]]]
+    _next_release: Callable[[_OriginalLock], None]
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
         cls._own_acquire = cls.acquire is not TrackedAsyncLock.acquire
+        cls._next_acquire = staticmethod(super().acquire)
+        cls._next_release = staticmethod(super().release)
 
     async def acquire(self) -> Literal[True]:
         taking = self._will_take(sys._getframe(1))
-        await _OriginalLock.acquire(self)
+        await self._next_acquire(self)
         if taking is not None:
             self._taken(*taking)
         return True
@@ -127,7 +134,7 @@ class TrackedAsyncLock(_OriginalLock):
             await self.acquire()
             return
         taking = self._will_take(sys._getframe(1))
-        await _OriginalLock.acquire(self)
+        await self._next_acquire(self)
         if taking is not None:
             self._taken(*taking)
 
@@ -199,7 +206,11 @@ class TrackedAsyncLock(_OriginalLock):
                         _stacks.pop(ref, None)
             else:
                 _forget(self)
-        _OriginalLock.release(self)
+        self._next_release(self)
+
+
+TrackedAsyncLock._next_acquire = staticmethod(_OriginalLock.acquire)
+TrackedAsyncLock._next_release = staticmethod(_OriginalLock.release)
 
 
 class _InstalledLock(TrackedAsyncLock):

@@ -328,3 +328,31 @@ def test_async_with_calls_a_subclasss_own_acquire() -> None:
 
     asyncio.run(main())
     assert calls == ["acquire", "acquire"]
+
+
+def test_a_class_between_ours_and_asyncios_keeps_its_acquire_and_release() -> None:
+    calls: list[str] = []
+
+    class Counting(aio._OriginalLock):  # an asyncio.Lock subclass made before install()
+        async def acquire(self) -> bool:  # type: ignore[override]
+            calls.append("acquire")
+            return await super().acquire()
+
+        def release(self) -> None:
+            calls.append("release")
+            super().release()
+
+    class Both(asyncio.Lock, Counting):  # type: ignore[misc]
+        pass
+
+    async def main() -> None:
+        lock = Both()
+        assert isinstance(lock, TrackedAsyncLock)
+        async with lock:
+            assert [entry[LOCK] for entry in aio._task_held()[1:]] == [lock]
+        await lock.acquire()
+        lock.release()
+        assert not lock.locked()
+
+    asyncio.run(main())
+    assert calls == ["acquire", "release", "acquire", "release"]
