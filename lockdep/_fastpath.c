@@ -677,6 +677,18 @@ complete_frame(IFrame *frame)
     return frame;
 }
 
+/* The calling Python code's frame (PyEval_GetFrame's), or NULL without one. */
+static IFrame *
+current_iframe(void)
+{
+    PyThreadState *tstate = PyThreadState_Get();
+#if PY_VERSION_HEX >= 0x030D0000
+    return complete_frame(tstate->current_frame);
+#else
+    return complete_frame(tstate->cframe->current_frame);
+#endif
+}
+
 static PyCodeObject *
 iframe_code(IFrame *frame)
 {
@@ -702,12 +714,7 @@ static int
 calling_site(int skip, PyObject **code, PyObject **lasti)
 {
 #ifdef LOCKDEP_IFRAMES
-    PyThreadState *tstate = PyThreadState_Get();
-#if PY_VERSION_HEX >= 0x030D0000
-    IFrame *frame = complete_frame(tstate->current_frame);
-#else
-    IFrame *frame = complete_frame(tstate->cframe->current_frame);
-#endif
+    IFrame *frame = current_iframe();
     if (frame == NULL)
         return site_of(NULL, code, lasti);
     while (skip) {
@@ -1687,12 +1694,7 @@ make_lock(PyTypeObject *cls, PyFrameObject *frame)
 static IFrame *
 iframe_up(long depth)
 {
-    PyThreadState *tstate = PyThreadState_Get();
-#if PY_VERSION_HEX >= 0x030D0000
-    IFrame *frame = complete_frame(tstate->current_frame);
-#else
-    IFrame *frame = complete_frame(tstate->cframe->current_frame);
-#endif
+    IFrame *frame = current_iframe();
     for (long i = 0; frame != NULL && i < depth; i++)
         frame = complete_frame(frame->previous);
     return frame;
@@ -2035,12 +2037,7 @@ static int
 caller_is_thin(void)
 {
 #ifdef LOCKDEP_IFRAMES
-    PyThreadState *tstate = PyThreadState_Get();
-#if PY_VERSION_HEX >= 0x030D0000
-    IFrame *frame = complete_frame(tstate->current_frame);
-#else
-    IFrame *frame = complete_frame(tstate->cframe->current_frame);
-#endif
+    IFrame *frame = current_iframe();
     return frame != NULL ? is_thin(iframe_code(frame)) : 0;
 #else
     PyFrameObject *frame = caller();
@@ -2163,33 +2160,28 @@ wait_acquire_restore(PyObject *self, PyObject *const *args, Py_ssize_t nargs, Py
     }
     if (user_site(&code, &lasti) < 0)
         goto done;
+    /* As Python: held after a wait whatever happened (a failed re-take is tried
+     * again), recorded, and then the re-take's error raised. */
+    PyObject *exc_type = NULL, *exc = NULL, *tb = NULL;
     if (raw_retake(core, PyTuple_GET_ITEM(saved, 1)) < 0) {
-        /* As Python: held after a wait whatever happened, recorded, then raised. */
-        PyObject *exc_type, *exc, *tb;
         PyErr_Fetch(&exc_type, &exc, &tb);
-        if (raw_retake(core, PyTuple_GET_ITEM(saved, 1)) < 0) {
-            Py_XDECREF(exc_type);
-            Py_XDECREF(exc);
-            Py_XDECREF(tb);
-            goto done;
-        }
-        PyObject *pushed = make_entry(self, key, nxt, code, lasti, NULL);
-        code = lasti = NULL; /* taken */
-        core->pos = PyList_GET_SIZE(held);
-        if (pushed == NULL || push_taken(core, held, pushed) < 0) {
-            Py_XDECREF(exc_type);
-            Py_XDECREF(exc);
-            Py_XDECREF(tb);
-            goto done;
-        }
-        PyErr_Restore(exc_type, exc, tb);
-        goto done;
+        if (raw_retake(core, PyTuple_GET_ITEM(saved, 1)) < 0)
+            goto drop;
     }
     core->pos = PyList_GET_SIZE(held);
     PyObject *pushed = make_entry(self, key, nxt, code, lasti, NULL);
     code = lasti = NULL; /* taken */
-    if (pushed != NULL && push_taken(core, held, pushed) == 0)
+    if (pushed == NULL || push_taken(core, held, pushed) < 0)
+        goto drop;
+    if (exc_type != NULL)
+        PyErr_Restore(exc_type, exc, tb);
+    else
         result = Py_NewRef(Py_None);
+    goto done;
+drop: /* another error is raised: the re-take's is dropped */
+    Py_XDECREF(exc_type);
+    Py_XDECREF(exc);
+    Py_XDECREF(tb);
 done:
     Py_XDECREF(code);
     Py_XDECREF(lasti);

@@ -107,11 +107,10 @@ class TrackedAsyncLock(_OriginalLock):
 
     # ``await lock.acquire()`` and ``async with lock`` each take the lock in their own
     # coroutine (asyncio's __aenter__ awaits acquire(): one coroutine more for every
-    # ``async with``, and for every wake-up of a task that waited).
-
-    # Per class, set once (__init_subclass__): whether it defines its own acquire(), and
-    # the acquire() and release() that super() would find from here in its MRO (asyncio's,
-    # unless a class comes between), called without making a super object each time.
+    # ``async with``, and for every wake-up of a task that waited). Set once per class
+    # (__init_subclass__): whether it defines its own acquire(), and the acquire() and
+    # release() that super() would find from here in its MRO (asyncio's, unless a class
+    # comes between), called without making a super object each time.
     _own_acquire = False
     _next_acquire: Callable[[_OriginalLock], Awaitable[Literal[True]]]
     _next_release: Callable[[_OriginalLock], None]
@@ -197,13 +196,9 @@ class TrackedAsyncLock(_OriginalLock):
                 ref = _ref(task)
                 held = _stacks.get(ref)
             if held is not None and held[-1][LOCK] is self:
-                if len(held) == 2 and task is not None:  # its only entry: leave
-                    held.pop()
+                hs.pop_top(held)
+                if len(held) == 1 and task is not None:  # its last: leave
                     _stacks.pop(ref, None)
-                else:
-                    hs.pop_top(held)
-                    if len(held) == 1 and task is not None:  # its last: leave
-                        _stacks.pop(ref, None)
             else:
                 _forget(self)
         self._next_release(self)

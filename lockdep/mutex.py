@@ -421,12 +421,11 @@ class Mutex(LockCore):
         nxt = held[-1][CHAIN].get(tkey)
         if nxt is None or LOCKDEP.mode != "fast" or self._backtrace or _local.state.busy:
             return False
-        raw = self._lock
         try:
-            raw._acquire_restore(raw_state) if self._recursive else raw.acquire()
+            self._retake_raw(raw_state)
         except BaseException:
             # As _acquire_restore: held after a wait, whatever happened.
-            raw._acquire_restore(raw_state) if self._recursive else raw.acquire()
+            self._retake_raw(raw_state)
             self._push_restored(held, tkey, nxt, frame)
             raise
         self._push_restored(held, tkey, nxt, frame)
@@ -442,12 +441,20 @@ class Mutex(LockCore):
         else:
             held.append((self, tkey, node, frame.f_code, frame.f_lasti, None))
 
+    def _retake_raw(self, raw_state: Any) -> None:
+        """Take the raw lock again after a wait (an RLock with its recursion count)."""
+        if self._recursive:
+            self._lock._acquire_restore(raw_state)
+        else:
+            self._lock.acquire()
+
     def _raw_restore(self, raw_state: Any) -> Callable[[bool, float], bool]:
+        """_retake_raw as the tracker's raw acquire."""
         if not self._recursive:
             return self._lock.acquire  # type: ignore[no-any-return]
 
         def restore(_blocking: bool, _timeout: float) -> bool:
-            self._lock._acquire_restore(raw_state)
+            self._retake_raw(raw_state)
             return True
 
         return restore
